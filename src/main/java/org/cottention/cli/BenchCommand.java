@@ -1,0 +1,18 @@
+package org.cottention.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code cottention bench ...}: benchmarks that print JSON lines. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmarks (JSON lines on stdout with --json).",
+        subcommands = {CommandLine.HelpCommand.class})
+public final class BenchCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+}

@@ -1,0 +1,286 @@
+package org.cottention.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A safetensors file, memory-mapped read-only: an 8-byte little-endian header length, a JSON header
+ * {@code {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}}, then the raw data.
+ * The header and every offset are validated before the data is mapped; tensors are views into the mapping.
+ */
+public final class SafeTensors implements AutoCloseable {
+    /** Largest header accepted (the format's own reference reader uses 100 MB). */
+    static final long MAX_HEADER = 100L << 20;
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** One tensor's header entry; {@code begin}/{@code end} are byte offsets into the data section. */
+    public record Info(String name, DType dtype, long[] shape, long begin, long end) {
+        public long numel() {
+            long n = 1;
+            for (long d : shape) n *= d;
+            return n;
+        }
+    }
+
+    private final Path path;
+    private final Arena arena;
+    private final MemorySegment data;
+    private final Map<String, Info> infos;
+    private final Map<String, String> metadata;
+
+    private SafeTensors(Path path, Arena arena, MemorySegment data, Map<String, Info> infos, Map<String, String> metadata) {
+        this.path = path;
+        this.arena = arena;
+        this.data = data;
+        this.infos = infos;
+        this.metadata = metadata;
+    }
+
+    public static SafeTensors open(Path path) throws IOException {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size < 8) throw bad(path, "file is " + size + " bytes, shorter than the 8-byte header length");
+            java.nio.ByteBuffer lenBuf = java.nio.ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(ch, lenBuf, 0);
+            long headerLen = lenBuf.getLong(0);
+            if (headerLen < 2 || headerLen > MAX_HEADER || headerLen > size - 8)
+                throw bad(path, "header length " + headerLen + " does not fit the file of " + size + " bytes");
+            java.nio.ByteBuffer hb = java.nio.ByteBuffer.allocate((int) headerLen);
+            readFully(ch, hb, 8);
+            Map<String, String> meta = new LinkedHashMap<>();
+            Map<String, Info> infos = parseHeader(path, new String(hb.array(), StandardCharsets.UTF_8), size - 8 - headerLen, meta);
+            Arena arena = Arena.ofShared();
+            try {
+                MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 8 + headerLen, size - 8 - headerLen, arena);
+                return new SafeTensors(path, arena, seg, infos, meta);
+            } catch (IOException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
+        }
+    }
+
+    private static void readFully(FileChannel ch, java.nio.ByteBuffer buf, long pos) throws IOException {
+        while (buf.hasRemaining()) {
+            int r = ch.read(buf, pos + buf.position());
+            if (r < 0) throw new IOException("unexpected end of file");
+        }
+    }
+
+    private static Map<String, Info> parseHeader(Path path, String header, long dataLen, Map<String, String> meta) throws IOException {
+        JsonNode root;
+        try {
+            root = JSON.readTree(header);
+        } catch (IOException e) {
+            throw bad(path, "header is not valid JSON: " + e.getMessage());
+        }
+        if (!(root instanceof ObjectNode)) throw bad(path, "header is not a JSON object");
+        Map<String, Info> infos = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String name = e.getKey();
+            JsonNode v = e.getValue();
+            if (name.equals("__metadata__")) {
+                if (!v.isObject()) throw bad(path, "__metadata__ is not an object");
+                v.fields().forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
+                continue;
+            }
+            if (!v.isObject() || !v.path("dtype").isTextual() || !v.path("shape").isArray() || !v.path("data_offsets").isArray()
+                    || v.path("data_offsets").size() != 2)
+                throw bad(path, "tensor \"" + name + "\" needs dtype, shape and data_offsets [begin, end]");
+            DType dt;
+            try {
+                dt = DType.fromSafetensors(v.get("dtype").asText());
+            } catch (IllegalArgumentException ex) {
+                throw bad(path, "tensor \"" + name + "\": " + ex.getMessage());
+            }
+            long[] shape = new long[v.get("shape").size()];
+            long numel = 1;
+            for (int i = 0; i < shape.length; i++) {
+                JsonNode d = v.get("shape").get(i);
+                if (!d.canConvertToLong() || d.asLong() < 0) throw bad(path, "tensor \"" + name + "\" has a bad dimension " + d);
+                shape[i] = d.asLong();
+                numel = Math.multiplyExact(numel, shape[i]);
+            }
+            JsonNode o0 = v.get("data_offsets").get(0), o1 = v.get("data_offsets").get(1);
+            if (!o0.canConvertToLong() || !o1.canConvertToLong()) throw bad(path, "tensor \"" + name + "\" has non-integer data_offsets");
+            long begin = o0.asLong(), end = o1.asLong();
+            if (begin < 0 || end < begin || end > dataLen)
+                throw bad(path, "tensor \"" + name + "\" data_offsets [" + begin + ", " + end + "] lie outside the data section of " + dataLen + " bytes");
+            if (end - begin != numel * dt.bytes)
+                throw bad(path, "tensor \"" + name + "\" holds " + (end - begin) + " bytes but " + dt + " " + java.util.Arrays.toString(shape)
+                        + " needs " + numel * dt.bytes);
+            infos.put(name, new Info(name, dt, shape, begin, end));
+        }
+        List<Info> sorted = new ArrayList<>(infos.values());
+        sorted.sort((a, b) -> Long.compare(a.begin, b.begin));
+        for (int i = 1; i < sorted.size(); i++) {
+            if (sorted.get(i).begin < sorted.get(i - 1).end)
+                throw bad(path, "tensors \"" + sorted.get(i - 1).name + "\" and \"" + sorted.get(i).name + "\" overlap");
+        }
+        return Collections.unmodifiableMap(infos);
+    }
+
+    private static IOException bad(Path path, String why) {
+        return new IOException("invalid safetensors file " + path + ": " + why);
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** Tensor names in header order. */
+    public List<String> names() {
+        return List.copyOf(infos.keySet());
+    }
+
+    public boolean contains(String name) {
+        return infos.containsKey(name);
+    }
+
+    public Info info(String name) {
+        Info i = infos.get(name);
+        if (i == null) throw new IllegalArgumentException("no tensor \"" + name + "\" in " + path);
+        return i;
+    }
+
+    /** The raw little-endian bytes of a tensor, a view into the mapping (valid until {@link #close()}). */
+    public MemorySegment segment(String name) {
+        Info i = info(name);
+        return data.asSlice(i.begin, i.end - i.begin);
+    }
+
+    /** The tensor converted to float32 (from F32, F16, BF16 or F64), copied onto the heap. */
+    public float[] floats(String name) {
+        Info i = info(name);
+        MemorySegment s = segment(name);
+        long n = i.numel();
+        if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("tensor \"" + name + "\" has " + n + " elements, too many for one array");
+        float[] out = new float[(int) n];
+        switch (i.dtype) {
+            case F32 -> MemorySegment.copy(s, F32, 0, out, 0, out.length);
+            case F64 -> {
+                for (int j = 0; j < out.length; j++) out[j] = (float) s.getAtIndex(F64, j);
+            }
+            case BF16 -> {
+                for (int j = 0; j < out.length; j++) out[j] = Float.intBitsToFloat((s.getAtIndex(I16, j) & 0xffff) << 16);
+            }
+            case F16 -> {
+                for (int j = 0; j < out.length; j++) out[j] = Float.float16ToFloat(s.getAtIndex(I16, j));
+            }
+            default -> throw new IllegalArgumentException("tensor \"" + name + "\" has dtype " + i.dtype + ", not a float type");
+        }
+        return out;
+    }
+
+    /** The tensor converted to float64. */
+    public double[] doubles(String name) {
+        Info i = info(name);
+        if (i.dtype == DType.F64) {
+            double[] out = new double[Math.toIntExact(i.numel())];
+            MemorySegment.copy(segment(name), F64, 0, out, 0, out.length);
+            return out;
+        }
+        float[] f = floats(name);
+        double[] out = new double[f.length];
+        for (int j = 0; j < f.length; j++) out[j] = f[j];
+        return out;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+
+    /** A tensor to write: data as float[] (written as F32, or BF16/F16 when asked) or double[] (F64). */
+    public record Entry(String name, DType dtype, long[] shape, Object data) {}
+
+    /** Writes tensors to a safetensors file atomically (temp file + rename), in the given order. */
+    public static void write(Path path, List<Entry> entries, Map<String, String> metadata) throws IOException {
+        ObjectNode header = JSON.createObjectNode();
+        if (metadata != null && !metadata.isEmpty()) {
+            ObjectNode m = header.putObject("__metadata__");
+            metadata.forEach(m::put);
+        }
+        long off = 0;
+        for (Entry e : entries) {
+            long numel = 1;
+            for (long d : e.shape) numel *= d;
+            long have = switch (e.data) {
+                case float[] f -> f.length;
+                case double[] d -> d.length;
+                default -> throw new IllegalArgumentException("tensor \"" + e.name + "\": data must be float[] or double[]");
+            };
+            if (have != numel) throw new IllegalArgumentException("tensor \"" + e.name + "\": shape " + java.util.Arrays.toString(e.shape)
+                    + " has " + numel + " elements but the data has " + have);
+            ObjectNode t = header.putObject(e.name);
+            t.put("dtype", e.dtype.name());
+            var sh = t.putArray("shape");
+            for (long d : e.shape) sh.add(d);
+            var offs = t.putArray("data_offsets");
+            offs.add(off);
+            off += numel * e.dtype.bytes;
+            offs.add(off);
+        }
+        byte[] hjson = JSON.writeValueAsBytes(header);
+        int pad = (8 - hjson.length % 8) % 8;  // keep the data 8-byte aligned, padding the header with spaces
+        byte[] h = java.util.Arrays.copyOf(hjson, hjson.length + pad);
+        java.util.Arrays.fill(h, hjson.length, h.length, (byte) ' ');
+        AtomicFiles.write(path, out -> {
+            java.nio.ByteBuffer len = java.nio.ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length);
+            out.write(len.array());
+            out.write(h);
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+            for (Entry e : entries) {
+                int n = e.data instanceof float[] f ? f.length : ((double[]) e.data).length;
+                for (int j = 0; j < n; j++) {
+                    if (buf.remaining() < 8) {
+                        out.write(buf.array(), 0, buf.position());
+                        buf.clear();
+                    }
+                    double x = e.data instanceof float[] f ? f[j] : ((double[]) e.data)[j];
+                    switch (e.dtype) {
+                        case F32 -> buf.putFloat((float) x);
+                        case F64 -> buf.putDouble(x);
+                        case BF16 -> buf.putShort(toBf16((float) x));
+                        case F16 -> buf.putShort(Float.floatToFloat16((float) x));
+                        default -> throw new IllegalArgumentException("tensor \"" + e.name + "\": cannot write dtype " + e.dtype);
+                    }
+                }
+            }
+            out.write(buf.array(), 0, buf.position());
+        });
+    }
+
+    /** float32 -> bfloat16 bits with round-to-nearest-even (NaN kept a quiet NaN). */
+    public static short toBf16(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        if (Float.isNaN(x)) return (short) ((bits >>> 16) | 0x40);
+        int rounding = 0x7fff + ((bits >>> 16) & 1);
+        return (short) ((bits + rounding) >>> 16);
+    }
+}
