@@ -28,8 +28,8 @@ public final class Gemm {
     static final int MR = 6;
     static final int NR = 2 * L;
     /** Cache blocking: a KC x NR strip of B stays in L1, an MC x KC block of A in L2, a KC x NC panel of B in L2/L3. */
-    static final int KC = Integer.getInteger("cottention.gemm.kc", 256);
-    static final int MC = roundUp(Integer.getInteger("cottention.gemm.mc", 192), MR);
+    static final int KC = Integer.getInteger("cottention.gemm.kc", 512);
+    static final int MC = roundUp(Integer.getInteger("cottention.gemm.mc", 96), MR);
     static final int NC = roundUp(Integer.getInteger("cottention.gemm.nc", 3072), NR);
     /** Below this many multiply-adds a call stays on one thread (fan-out costs more than it saves). */
     private static final long PARALLEL_MIN_WORK = 1L << 21;
