@@ -104,4 +104,49 @@ class AttnFixtureTest {
         for (int i = 0; i < s.length; i++) err = Math.max(err, Math.abs(s[i] - st1.s[i]));
         assertTrue(err <= 1e-5, "recurrent final state: " + err);
     }
+
+    @Test
+    void cosineBidir() {
+        float[] out = new float[N], dq = new float[N], dk = new float[N], dv = new float[N], dm = new float[H];
+        var ctx = CosineBidir.forward(shape(), h(q), h(k), h(v), mask, m, h(out));
+        CosineBidir.backward(ctx, h(gOut), h(dq), h(dk), h(dv), dm);
+        assertClose("cos_bidir.out", out, 1e-5);
+        assertClose("cos_bidir.dq", dq, 1e-5);
+        assertClose("cos_bidir.dk", dk, 1e-5);
+        assertClose("cos_bidir.dv", dv, 1e-5);
+        assertClose("cos_bidir.dnorm_const", dm, st.doubles("cos_bidir.dnorm_const"), 1e-5);
+    }
+
+    @Test
+    void cosineQuadratic() {
+        float[] out = new float[N], dq = new float[N], dk = new float[N], dv = new float[N], dm = new float[H];
+        var ctx = CosineQuadratic.forward(shape(), h(q), h(k), h(v), mask, m, h(out));
+        CosineQuadratic.backward(ctx, h(gOut), h(dq), h(dk), h(dv), dm);
+        assertClose("cos_causal.out", out, 1e-5);
+        assertClose("cos_causal.dq", dq, 1e-5);
+        assertClose("cos_causal.dk", dk, 1e-5);
+        assertClose("cos_causal.dv", dv, 1e-5);
+        assertClose("cos_causal.dnorm_const", dm, st.doubles("cos_causal.dnorm_const"), 1e-5);
+    }
+
+    @Test
+    void softmax() {
+        for (boolean causal : new boolean[]{true, false})
+            for (boolean flash : new boolean[]{false, true}) {
+                String p = causal ? "softmax_causal" : "softmax_bidir";
+                float[] out = new float[N], dq = new float[N], dk = new float[N], dv = new float[N];
+                if (flash) {
+                    var ctx = FlashAttention.forward(shape(), h(q), h(k), h(v), mask, causal, h(out));
+                    FlashAttention.backward(ctx, h(gOut), h(dq), h(dk), h(dv));
+                } else {
+                    var ctx = SoftmaxAttention.forward(shape(), h(q), h(k), h(v), mask, causal, h(out));
+                    SoftmaxAttention.backward(ctx, h(gOut), h(dq), h(dk), h(dv));
+                }
+                // every row, padding rows included: the HF mask convention is reproduced exactly
+                assertClose(p + ".out", out, 1e-5);
+                assertClose(p + ".dq", dq, 1e-5);
+                assertClose(p + ".dk", dk, 1e-5);
+                assertClose(p + ".dv", dv, 1e-5);
+            }
+    }
 }
