@@ -97,16 +97,30 @@ public final class GptJ implements TrainableModel {
         final float[] act;       // [n, inner] gelu output (recomputed in backward rather than stored per layer)
         final float[] attnOut, mlpOut;  // [n, E] block branch outputs
 
-        Acts(GptJConfig c, int n) {
+        /**
+         * @param keep true for training (every layer's activations kept for backward); false for inference, where
+         *             all layers share one set of buffers and the residual stream alternates between two
+         */
+        Acts(GptJConfig c, int n, boolean keep) {
             int L = c.nLayer(), e = c.nEmbd(), in = c.nInner();
             this.n = n;
-            x = new float[L + 1][n * e];
-            ln = new float[L][n * e];
-            lnMean = new float[L][n];
-            lnRstd = new float[L][n];
-            qkv = new float[L][n * 3 * e];
-            att = new float[L][n * e];
-            pre = new float[L][n * in];
+            x = new float[L + 1][];
+            ln = new float[L][];
+            lnMean = new float[L][];
+            lnRstd = new float[L][];
+            qkv = new float[L][];
+            att = new float[L][];
+            pre = new float[L][];
+            for (int l = 0; l <= L; l++) x[l] = keep || l < 2 ? new float[n * e] : x[l - 2];
+            for (int l = 0; l < L; l++) {
+                boolean fresh = keep || l == 0;
+                ln[l] = fresh ? new float[n * e] : ln[0];
+                lnMean[l] = fresh ? new float[n] : lnMean[0];
+                lnRstd[l] = fresh ? new float[n] : lnRstd[0];
+                qkv[l] = fresh ? new float[n * 3 * e] : qkv[0];
+                att[l] = fresh ? new float[n * e] : att[0];
+                pre[l] = fresh ? new float[n * in] : pre[0];
+            }
             lnf = new float[n * e];
             lnfMean = new float[n];
             lnfRstd = new float[n];
@@ -117,27 +131,43 @@ public final class GptJ implements TrainableModel {
     }
 
     private Acts acts(int n) {
-        if (acts == null || acts.n != n) acts = new Acts(cfg, n);
+        if (acts == null || acts.n != n) acts = new Acts(cfg, n, true);
         return acts;
+    }
+
+    /** The attention core as a block calls it: training keeps contexts for backward, decoding carries state. */
+    @FunctionalInterface
+    interface Attend {
+        void run(int layer, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out);
+    }
+
+    /** Token positions of a forward call: {@code start + t} for every row, or one per token when {@code perToken} is set. */
+    record Positions(int start, int[] perToken) {
+        static final Positions FROM_ZERO = new Positions(0, null);
     }
 
     // ------------------------------------------------------------------------------------------------ forward
 
     /** Runs the blocks and ln_f on ids [B, T]; the result is in acts.lnf [B*T, E]. Positions are 0..T-1 per row. */
     Acts forward(int b, int t, int[] ids, int[] mask) {
+        return forward(b, t, ids, mask, acts(b * t), Positions.FROM_ZERO,
+                (l, shape, q, k, v, msk, m, out) -> blocks[l].attention.forward(shape, q, k, v, msk, m, out));
+    }
+
+    /** The forward pass with explicit buffers, positions and attention (shared by training and decoding). */
+    Acts forward(int b, int t, int[] ids, int[] mask, Acts a, Positions pos, Attend attend) {
         int n = b * t, e = cfg.nEmbd();
         checkIds(ids, n);
-        Acts a = acts(n);
         float[] w = params.data;
         Embedding.forward(a.x[0], 0, w, wte.offset(), ids, 0, n, cfg.vocabSize(), e);
         AttnShape shape = new AttnShape(b, t, cfg.nHead(), cfg.headDim());
-        for (int l = 0; l < blocks.length; l++) blockForward(l, shape, mask, a);
+        for (int l = 0; l < blocks.length; l++) blockForward(l, shape, mask, a, pos, attend);
         LayerNorm.forward(a.lnf, 0, a.lnfMean, 0, a.lnfRstd, 0, a.x[blocks.length], 0, w, lnfW.offset(), w, lnfB.offset(),
                 n, e, cfg.layerNormEpsilon());
         return a;
     }
 
-    private void blockForward(int l, AttnShape shape, int[] mask, Acts a) {
+    private void blockForward(int l, AttnShape shape, int[] mask, Acts a, Positions pos, Attend attend) {
         Block blk = blocks[l];
         float[] w = params.data;
         int n = a.n, e = cfg.nEmbd(), in = cfg.nInner();
@@ -146,10 +176,10 @@ public final class GptJ implements TrainableModel {
                 n, e, cfg.layerNormEpsilon());
         // q|k|v = ln Wqkv^T, then rotary on q and k                  [n, 3E]
         blk.qkv.forward(w, a.ln[l], 0, e, a.qkv[l], 0, 3 * e, n);
-        rotary.forward(a.qkv[l], 0, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
-        rotary.forward(a.qkv[l], e, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
+        rotate(a.qkv[l], 0, shape, pos);
+        rotate(a.qkv[l], e, shape, pos);
         // att = attention(q, k, v)                                   [n, E]
-        blk.attention.forward(shape, new Heads(a.qkv[l], 0, 3 * e), new Heads(a.qkv[l], e, 3 * e), new Heads(a.qkv[l], 2 * e, 3 * e),
+        attend.run(l, shape, new Heads(a.qkv[l], 0, 3 * e), new Heads(a.qkv[l], e, 3 * e), new Heads(a.qkv[l], 2 * e, 3 * e),
                 mask, normConst(blk), Heads.of(a.att[l], e));
         blk.out.forward(w, a.att[l], 0, e, a.attnOut, 0, e, n);
         // mlp = fc_out(gelu_new(fc_in(ln)))                          [n, inner] -> [n, E]
@@ -158,6 +188,12 @@ public final class GptJ implements TrainableModel {
         blk.fcOut.forward(w, a.act, 0, in, a.mlpOut, 0, e, n);
         // x' = x + attn + mlp
         Ops.add3(a.x[l + 1], 0, a.x[l], 0, a.attnOut, 0, a.mlpOut, 0, n * e);
+    }
+
+    private void rotate(float[] qkv, int off, AttnShape s, Positions pos) {
+        int e3 = 3 * cfg.nEmbd();
+        if (pos.perToken() != null) rotary.forward(qkv, off, e3, s.batch(), s.seq(), s.heads(), s.headDim(), pos.perToken(), 0);
+        else rotary.forward(qkv, off, e3, s.batch(), s.seq(), s.heads(), s.headDim(), pos.start());
     }
 
     // ------------------------------------------------------------------------------------------------ backward

@@ -1,7 +1,9 @@
 package org.cottention.model;
 
 import org.cottention.attention.AttnShape;
+import org.cottention.attention.CosineBidir;
 import org.cottention.attention.CosineCausal;
+import org.cottention.attention.FlashAttention;
 import org.cottention.attention.Heads;
 
 /**
@@ -15,6 +17,8 @@ public final class SelfAttention {
     private final boolean causal;
     private final int chunk;
     private CosineCausal.Context causalCtx;
+    private CosineBidir.Context bidirCtx;
+    private FlashAttention.Context softmaxCtx;
 
     public SelfAttention(AttentionType type, boolean causal, int chunk) {
         this.type = type;
@@ -24,12 +28,15 @@ public final class SelfAttention {
 
     /** out = attention(q, k, v); m [H] is the layer's norm_const (ignored for softmax). */
     public void forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out) {
-        if (type == AttentionType.SOFTMAX || !causal) throw new IllegalStateException("TODO softmax/bidir");
-        causalCtx = CosineCausal.forward(causalCtx, shape, q, k, v, mask, m, out, chunk, null, null);
+        if (type == AttentionType.SOFTMAX) softmaxCtx = FlashAttention.forward(shape, q, k, v, mask, causal, out);
+        else if (causal) causalCtx = CosineCausal.forward(causalCtx, shape, q, k, v, mask, m, out, chunk, null, null);
+        else bidirCtx = CosineBidir.forward(shape, q, k, v, mask, m, out);
     }
 
     /** Adds the gradients into dq, dk, dv (and dm [H] for cosine), given dOut. */
     public void backward(Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm) {
-        CosineCausal.backward(causalCtx, dOut, dq, dk, dv, dm);
+        if (type == AttentionType.SOFTMAX) FlashAttention.backward(softmaxCtx, dOut, dq, dk, dv);
+        else if (causal) CosineCausal.backward(causalCtx, dOut, dq, dk, dv, dm);
+        else CosineBidir.backward(bidirCtx, dOut, dq, dk, dv, dm);
     }
 }

@@ -80,4 +80,30 @@ class GptJFixtureTest {
             }
         }
     }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 3, 64})
+    void greedyGenerationThroughStateHandOver(int segment) throws IOException {
+        Path dir = Shared.fixture("gptj_small_s0");
+        GptJ m = ModelStore.loadGptJ(dir, null);
+        JsonNode g = JSON.readTree(dir.resolve("inputs.json").toFile()).get("generate");
+        int[] prompt = new int[g.get("prompt").size()];
+        for (int i = 0; i < prompt.length; i++) prompt[i] = g.get("prompt").get(i).asInt();
+        try (SafeTensors exp = SafeTensors.open(dir.resolve("expected.safetensors"))) {
+            long[] tokens = exp.longs("generate.tokens");
+            double[] stepLogits = exp.doubles("generate.step_logits");
+            int v = m.cfg.vocabSize();
+            GptJSession s = new GptJSession(m, segment);
+            float[] logits = s.prefill(new int[][]{prompt});
+            for (int i = 0; i < tokens.length; i++) {
+                double err = 0;
+                for (int j = 0; j < v; j++) err = Math.max(err, Math.abs(logits[j] - stepLogits[i * v + j]));
+                assertTrue(err <= 1e-4, "step " + i + " logits differ by " + err);
+                int next = org.cottention.generate.Sampler.argmax(logits);
+                assertEquals((int) tokens[i], next, "token " + i);
+                logits = s.step(new int[]{next});
+            }
+            assertEquals(prompt.length + tokens.length, s.position(0));
+        }
+    }
 }
