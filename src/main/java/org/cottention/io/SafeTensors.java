@@ -1,7 +1,9 @@
 package org.cottention.io;
 
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
@@ -25,16 +27,16 @@ import java.util.Map;
  * {@code {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}}, then the raw data.
  * The header and every offset are validated before the data is mapped; tensors are views into the mapping.
  */
-public final class SafeTensors implements AutoCloseable {
+public final class SafeTensors implements TensorSource {
     /** Largest header accepted (the format's own reference reader uses 100 MB). */
     static final long MAX_HEADER = 100L << 20;
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    // a name given twice in the header is an error, not "last one wins"
+    private static final ObjectMapper JSON = JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
+    private static final ValueLayout.OfDouble F64 = TensorData.F64;
 
     /** One tensor's header entry; {@code begin}/{@code end} are byte offsets into the data section. */
-    public record Info(String name, DType dtype, long[] shape, long begin, long end) {
+    public record Info(String name, DType dtype, long[] shape, long begin, long end) implements TensorInfo {
+        @Override
         public long numel() {
             long n = 1;
             for (long d : shape) n *= d;
@@ -115,29 +117,48 @@ public final class SafeTensors implements AutoCloseable {
                 throw bad(path, "tensor \"" + name + "\": " + ex.getMessage());
             }
             long[] shape = new long[v.get("shape").size()];
-            long numel = 1;
-            for (int i = 0; i < shape.length; i++) {
-                JsonNode d = v.get("shape").get(i);
-                if (!d.canConvertToLong() || d.asLong() < 0) throw bad(path, "tensor \"" + name + "\" has a bad dimension " + d);
-                shape[i] = d.asLong();
-                numel = Math.multiplyExact(numel, shape[i]);
+            long numel = 1, nbytes;
+            try {
+                for (int i = 0; i < shape.length; i++) {
+                    JsonNode d = v.get("shape").get(i);
+                    if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0)
+                        throw bad(path, "tensor \"" + name + "\" has a bad dimension " + d);
+                    shape[i] = d.asLong();
+                    numel = Math.multiplyExact(numel, shape[i]);
+                }
+                nbytes = Math.multiplyExact(numel, (long) dt.bytes);
+            } catch (ArithmeticException ex) {
+                throw bad(path, "tensor \"" + name + "\" shape " + v.get("shape") + " is absurdly large (overflows 64 bits)");
             }
             JsonNode o0 = v.get("data_offsets").get(0), o1 = v.get("data_offsets").get(1);
-            if (!o0.canConvertToLong() || !o1.canConvertToLong()) throw bad(path, "tensor \"" + name + "\" has non-integer data_offsets");
+            if (!o0.isIntegralNumber() || !o1.isIntegralNumber() || !o0.canConvertToLong() || !o1.canConvertToLong())
+                throw bad(path, "tensor \"" + name + "\" has non-integer data_offsets");
             long begin = o0.asLong(), end = o1.asLong();
-            if (begin < 0 || end < begin || end > dataLen)
+            if (end < begin)
+                throw bad(path, "tensor \"" + name + "\" data_offsets [" + begin + ", " + end + "] end before they begin");
+            if (begin < 0 || end > dataLen)
                 throw bad(path, "tensor \"" + name + "\" data_offsets [" + begin + ", " + end + "] lie outside the data section of " + dataLen + " bytes");
-            if (end - begin != numel * dt.bytes)
+            if (end - begin != nbytes)
                 throw bad(path, "tensor \"" + name + "\" holds " + (end - begin) + " bytes but " + dt + " " + java.util.Arrays.toString(shape)
-                        + " needs " + numel * dt.bytes);
+                        + " needs " + nbytes);
             infos.put(name, new Info(name, dt, shape, begin, end));
         }
+        // As the format's reference reader: sorted by offset, the tensors tile the data section exactly
+        // (no overlap, which would alias two weights; no gap or tail, which would hide unvalidated bytes).
         List<Info> sorted = new ArrayList<>(infos.values());
-        sorted.sort((a, b) -> Long.compare(a.begin, b.begin));
-        for (int i = 1; i < sorted.size(); i++) {
-            if (sorted.get(i).begin < sorted.get(i - 1).end)
-                throw bad(path, "tensors \"" + sorted.get(i - 1).name + "\" and \"" + sorted.get(i).name + "\" overlap");
+        sorted.sort((a, b) -> a.begin != b.begin ? Long.compare(a.begin, b.begin) : Long.compare(a.end, b.end));
+        long at = 0;
+        String prev = null;
+        for (Info i : sorted) {
+            if (i.begin < at)
+                throw bad(path, "tensors \"" + prev + "\" and \"" + i.name + "\" overlap");
+            if (i.begin > at)
+                throw bad(path, "unused gap of " + (i.begin - at) + " bytes in the data section before tensor \"" + i.name + "\"");
+            at = i.end;
+            prev = i.name;
         }
+        if (at != dataLen)
+            throw bad(path, "the tensors cover " + at + " bytes but the data section holds " + dataLen + " (trailing bytes)");
         return Collections.unmodifiableMap(infos);
     }
 
@@ -145,6 +166,7 @@ public final class SafeTensors implements AutoCloseable {
         return new IOException("invalid safetensors file " + path + ": " + why);
     }
 
+    @Override
     public Path path() {
         return path;
     }
@@ -153,15 +175,23 @@ public final class SafeTensors implements AutoCloseable {
         return metadata;
     }
 
+    @Override
+    public String format() {
+        return "safetensors";
+    }
+
     /** Tensor names in header order. */
+    @Override
     public List<String> names() {
         return List.copyOf(infos.keySet());
     }
 
+    @Override
     public boolean contains(String name) {
         return infos.containsKey(name);
     }
 
+    @Override
     public Info info(String name) {
         Info i = infos.get(name);
         if (i == null) throw new IllegalArgumentException("no tensor \"" + name + "\" in " + path);
@@ -174,27 +204,17 @@ public final class SafeTensors implements AutoCloseable {
         return data.asSlice(i.begin, i.end - i.begin);
     }
 
+    /** Same as {@link #segment}: safetensors data is always contiguous. */
+    @Override
+    public MemorySegment raw(String name) {
+        return segment(name);
+    }
+
     /** The tensor converted to float32 (from F32, F16, BF16 or F64), copied onto the heap. */
+    @Override
     public float[] floats(String name) {
         Info i = info(name);
-        MemorySegment s = segment(name);
-        long n = i.numel();
-        if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("tensor \"" + name + "\" has " + n + " elements, too many for one array");
-        float[] out = new float[(int) n];
-        switch (i.dtype) {
-            case F32 -> MemorySegment.copy(s, F32, 0, out, 0, out.length);
-            case F64 -> {
-                for (int j = 0; j < out.length; j++) out[j] = (float) s.getAtIndex(F64, j);
-            }
-            case BF16 -> {
-                for (int j = 0; j < out.length; j++) out[j] = Float.intBitsToFloat((s.getAtIndex(I16, j) & 0xffff) << 16);
-            }
-            case F16 -> {
-                for (int j = 0; j < out.length; j++) out[j] = Float.float16ToFloat(s.getAtIndex(I16, j));
-            }
-            default -> throw new IllegalArgumentException("tensor \"" + name + "\" has dtype " + i.dtype + ", not a float type");
-        }
-        return out;
+        return TensorData.floats(name, i.dtype, segment(name));
     }
 
     /** An integer tensor (I64, I32, I16, I8, U8, BOOL) as longs. */
@@ -219,7 +239,7 @@ public final class SafeTensors implements AutoCloseable {
     public double[] doubles(String name) {
         Info i = info(name);
         if (i.dtype == DType.F64) {
-            double[] out = new double[Math.toIntExact(i.numel())];
+            double[] out = new double[TensorData.arrayLength(name, i.numel())];
             MemorySegment.copy(segment(name), F64, 0, out, 0, out.length);
             return out;
         }
@@ -231,7 +251,7 @@ public final class SafeTensors implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        if (arena.scope().isAlive()) arena.close();
     }
 
     /** A tensor to write: data as float[] (written as F32, or BF16/F16 when asked) or double[] (F64). */

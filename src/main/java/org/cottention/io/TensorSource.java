@@ -1,0 +1,40 @@
+package org.cottention.io;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Read-only access to the named tensors of a checkpoint (safetensors, PyTorch zip, sharded or not).
+ * Implementations memory-map their files; {@link #raw} hands out views into the mapping, valid until {@link #close()}.
+ * Asking for a name that is not there is an {@link IllegalArgumentException} naming it; a damaged file found while
+ * reading (a CRC mismatch) is an {@link IOException}.
+ */
+public interface TensorSource extends AutoCloseable {
+    /** The file (or index file) this source was opened from. */
+    Path path();
+
+    /** A short name of the format: "safetensors", "pytorch", or those with " (sharded, N files)". */
+    String format();
+
+    /** Tensor names in the file's order. */
+    List<String> names();
+
+    boolean contains(String name);
+
+    TensorInfo info(String name);
+
+    /**
+     * The tensor's bytes, little-endian, row-major and contiguous, as a read-only view into the mapping (no copy);
+     * null when the stored layout is not contiguous (a strided view of a larger storage): use {@link #floats} then.
+     */
+    MemorySegment raw(String name) throws IOException;
+
+    /** The tensor converted to float32 (from F32, F16, BF16 or F64), gathered in row-major order onto the heap. */
+    float[] floats(String name) throws IOException;
+
+    /** Releases the mapping; segments from {@link #raw} must not be used afterwards. */
+    @Override
+    void close();
+}
