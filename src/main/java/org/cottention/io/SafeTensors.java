@@ -226,7 +226,7 @@ public final class SafeTensors implements TensorSource {
             out[j] = switch (i.dtype) {
                 case I64 -> s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), j);
                 case I32 -> s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), j);
-                case I16 -> s.getAtIndex(I16, j);
+                case I16 -> s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), j);
                 case I8 -> s.get(ValueLayout.JAVA_BYTE, j);
                 case U8, BOOL -> s.get(ValueLayout.JAVA_BYTE, j) & 0xff;
                 default -> throw new IllegalArgumentException("tensor \"" + name + "\" has dtype " + i.dtype + ", not an integer type");
