@@ -151,12 +151,17 @@ class ByteLevelBpeTokenizerTest {
         }
     }
 
+    static java.util.Map<String, Integer> naiveRanks; // of gpt2
+
     /** The original GPT-2 algorithm: find the lowest-rank pair, merge all its occurrences, repeat. */
     static int[] naiveBpe(ByteLevelBpeTokenizer t, byte[] bytes) {
         List<String> word = new ArrayList<>();
         for (byte x : bytes) word.add(String.valueOf(ByteLevel.byteToChar(x)));
-        java.util.Map<String, Integer> rank = new java.util.HashMap<>();
-        for (int r = 0; r < t.mergeCount(); r++) rank.putIfAbsent(t.merge(r)[0] + " " + t.merge(r)[1], r);
+        if (naiveRanks == null) {
+            naiveRanks = new java.util.HashMap<>();
+            for (int r = 0; r < t.mergeCount(); r++) naiveRanks.putIfAbsent(t.merge(r)[0] + " " + t.merge(r)[1], r);
+        }
+        java.util.Map<String, Integer> rank = naiveRanks;
         while (word.size() > 1) {
             int best = Integer.MAX_VALUE;
             String bl = null, br = null;
