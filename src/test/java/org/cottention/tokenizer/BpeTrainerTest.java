@@ -63,6 +63,45 @@ class BpeTrainerTest {
         for (int r = 0; r < trained.mergeCount(); r++) assertArrayEquals(trained.merge(r), h.merge(r));
     }
 
+    /** The committed moby-bpe-1000 was trained by the CLI on exactly this text: training must still give it. */
+    @Test
+    void reproducesCommittedTokenizer() throws IOException {
+        Path dir = Path.of("src/test/resources/tokenizer/moby-bpe-1000");
+        assertEquals(Files.readString(dir.resolve("merges.txt")), mergesTxt(trained));
+        assertEquals(Files.readString(dir.resolve("vocab.json")), vocabOf(trained));
+    }
+
+    private static String mergesTxt(ByteLevelBpeTokenizer t) {
+        StringBuilder sb = new StringBuilder("#version: 0.2\n");
+        for (int r = 0; r < t.mergeCount(); r++) sb.append(t.merge(r)[0]).append(' ').append(t.merge(r)[1]).append('\n');
+        return sb.toString();
+    }
+
+    private static String vocabOf(ByteLevelBpeTokenizer t) throws IOException {
+        Path tmp = Files.createTempDirectory("voc");
+        t.save(tmp);
+        return Files.readString(tmp.resolve("vocab.json"));
+    }
+
+    /** Ids computed by HF's tokenizers (JS port) from the tokenizer.json we wrote (scripts/gpt2-reference-ids.mjs). */
+    @Test
+    void writtenTokenizerJsonMeansTheSameToHf() throws IOException {
+        Tokenizer t = Tokenizers.load(Path.of("src/test/resources/tokenizer/moby-bpe-1000"));
+        com.fasterxml.jackson.databind.ObjectMapper om = new com.fasterxml.jackson.databind.ObjectMapper();
+        int lines = 0;
+        for (String line : Files.readAllLines(Path.of("src/test/resources/tokenizer/trained-reference.jsonl"))) {
+            if (line.isBlank()) continue;
+            var n = om.readTree(line);
+            int[] ids = new int[n.get("ids").size()];
+            for (int i = 0; i < ids.length; i++) ids[i] = n.get("ids").get(i).intValue();
+            String text = n.get("text").asText();
+            assertArrayEquals(ids, t.encode(text), n.get("src").asText());
+            assertArrayEquals(ids, trained.encode(text), n.get("src").asText());
+            lines++;
+        }
+        assertTrue(lines > 30);
+    }
+
     @Test
     void mergesMatchNaiveTraining() {
         // a slow, obviously correct trainer (recount every pair each step) learns the same merges

@@ -234,6 +234,31 @@ class ByteLevelBpeTokenizerTest {
                 Files.readAllLines(tmp.resolve("merges.txt")).subList(1, 50001));
     }
 
+    /** Newer HF files store merges as [left, right] arrays, and some spell the pre-tokenizer as Split + ByteLevel. */
+    @Test
+    void loadsTokenizerJsonVariants(@TempDir Path tmp) throws IOException {
+        ObjectMapper om = new ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode root =
+                (com.fasterxml.jackson.databind.node.ObjectNode) om.readTree(Shared.data("tokenizers", "gpt2", "tokenizer.json").toFile());
+        com.fasterxml.jackson.databind.node.ArrayNode arrays = om.createArrayNode();
+        for (JsonNode m : root.path("model").path("merges")) {
+            String[] p = m.asText().split(" ");
+            arrays.addArray().add(p[0]).add(p[1]);
+        }
+        ((com.fasterxml.jackson.databind.node.ObjectNode) root.path("model")).set("merges", arrays);
+        root.set("pre_tokenizer", om.readTree("{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
+                + om.writeValueAsString(Gpt2PreTokenizer.PATTERN) + "}, \"behavior\": \"Isolated\", \"invert\": false},"
+                + " {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": false}]}"));
+        Path f = tmp.resolve("tokenizer.json");
+        om.writeValue(f.toFile(), root);
+        ByteLevelBpeTokenizer t = ByteLevelBpeTokenizer.fromTokenizerJson(f);
+        for (Ref r : refs.subList(0, 80)) assertArrayEquals(r.ids, t.encode(r.text), r.src);
+        // add_prefix_space: a space is put before each segment that lacks one (HF ByteLevel semantics)
+        root.set("pre_tokenizer", om.readTree("{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"use_regex\": true}"));
+        om.writeValue(f.toFile(), root);
+        assertArrayEquals(new int[] {18435, 995}, ByteLevelBpeTokenizer.fromTokenizerJson(f).encode("Hello world"));
+    }
+
     @Test
     void addedTokensFromHfSaveFolder(@TempDir Path tmp) throws IOException {
         Path dir = Shared.data("tokenizers", "gpt2");
