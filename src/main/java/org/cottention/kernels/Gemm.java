@@ -1,7 +1,6 @@
 package org.cottention.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -320,8 +319,12 @@ public final class Gemm {
             s2 = FloatVector.fromArray(S, b, r2 + p).fma(xv, s2);
             s3 = FloatVector.fromArray(S, b, r3 + p).fma(xv, s3);
         }
-        float t0 = s0.reduceLanes(VectorOperators.ADD), t1 = s1.reduceLanes(VectorOperators.ADD);
-        float t2 = s2.reduceLanes(VectorOperators.ADD), t3 = s3.reduceLanes(VectorOperators.ADD);
+        float[] lanes = new float[4 * L];
+        s0.intoArray(lanes, 0);
+        s1.intoArray(lanes, L);
+        s2.intoArray(lanes, 2 * L);
+        s3.intoArray(lanes, 3 * L);
+        float t0 = sumLanes(lanes, 0), t1 = sumLanes(lanes, L), t2 = sumLanes(lanes, 2 * L), t3 = sumLanes(lanes, 3 * L);
         for (; p < k; p++) {
             float xp = x[xOff + p];
             t0 = Math.fma(b[r0 + p], xp, t0);
@@ -341,8 +344,20 @@ public final class Gemm {
         for (int up = S.loopBound(n); j < up; j += L) {
             acc = FloatVector.fromArray(S, y, yOff + j).fma(FloatVector.fromArray(S, x, xOff + j), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float[] lanes = new float[L];
+        acc.intoArray(lanes, 0);
+        float s = sumLanes(lanes, 0);
         for (; j < n; j++) s = Math.fma(y[yOff + j], x[xOff + j], s);
+        return s;
+    }
+
+    /**
+     * Sum of L lanes in a fixed order. Not reduceLanes(ADD): its float summation order is unspecified and does
+     * differ between the interpreter and compiled code, which broke bit-identical results across thread counts.
+     */
+    private static float sumLanes(float[] lanes, int off) {
+        float s = 0f;
+        for (int i = 0; i < L; i++) s += lanes[off + i];
         return s;
     }
 
