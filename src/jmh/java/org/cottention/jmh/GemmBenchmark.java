@@ -33,8 +33,8 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 public class GemmBenchmark {
-    /** "m,n,k" */
-    @Param({"1024,1024,1024", "64,64,64", "1,4096,4096"})
+    /** "MxNxK" */
+    @Param({"1024x1024x1024", "64x64x64", "1x4096x4096"})
     public String shape;
     @Param({"1", "2"})
     public int threads;
@@ -48,7 +48,7 @@ public class GemmBenchmark {
 
     @Setup(Level.Trial)
     public void setup() {
-        String[] s = shape.split(",");
+        String[] s = shape.split("x");
         m = Integer.parseInt(s[0]);
         n = Integer.parseInt(s[1]);
         k = Integer.parseInt(s[2]);

@@ -63,6 +63,10 @@ public final class Gemm {
             serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
+        if (SHARED_PANEL) {
+            blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
+            return;
+        }
         // Split the longer side of C into tile-aligned strips, one per thread; each thread packs its own panels.
         if (n >= m) {
             int strips = (n + NR - 1) / NR;
@@ -79,6 +83,65 @@ public final class Gemm {
                 serial(transA, transB, i1 - i0, n, k, alpha, a, ao, lda, b, bOff, ldb, beta, c, cOff + i0 * ldc, ldc);
             });
         }
+    }
+
+    static final boolean SHARED_PANEL = Boolean.parseBoolean(System.getProperty("cottention.gemm.shared", "true"));
+
+    /**
+     * The multi-threaded blocked path: for each KC x NC panel of B, the threads pack the panel together (each a
+     * range of its strips), then split C's rows (or, when there are too few, the panel's strips) among them, each
+     * packing its own A blocks. So no operand is packed twice, and the packed B panel is read by every thread.
+     */
+    private static void blockedParallel(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                        float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                        float beta, float[] c, int cOff, int ldc, int threads) {
+        Scratch s = SCRATCH.get();
+        int kcMax = Math.min(KC, k);
+        int ncMax = Math.min(NC, roundUp(n, NR));
+        if (s.b.length < kcMax * ncMax) s.b = new float[kcMax * ncMax];
+        float[] pb = s.b;
+        int mStrips = (m + MR - 1) / MR;
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            int nStrips = (nc + NR - 1) / NR;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc), jcf = jc, pcf = pc;
+                Parallel.forRange(nStrips, 1, (lo, hi) -> {
+                    int j0 = lo * NR;
+                    packB(transB, b, bOff, ldb, pcf, jcf + j0, kc, Math.min(nc, hi * NR) - j0, pb, j0 * kc);
+                });
+                float betaHere = pc == 0 ? beta : 1f;
+                if (mStrips >= 2 * threads || nStrips < threads) {
+                    Parallel.forRange(mStrips, 1, (lo, hi) -> {
+                        int i1 = Math.min(m, hi * MR);
+                        float[] pa = scratchA(kc, m);
+                        for (int ic = lo * MR; ic < i1; ic += MC) {
+                            int mc = Math.min(MC, i1 - ic);
+                            packA(transA, a, aOff, lda, ic, pcf, mc, kc, pa);
+                            macroKernel(mc, nc, kc, alpha, pa, pb, 0, betaHere, c, cOff + ic * ldc + jcf, ldc, SCRATCH.get().tile);
+                        }
+                    });
+                } else {
+                    Parallel.forRange(nStrips, 1, (lo, hi) -> {
+                        int j0 = lo * NR, w = Math.min(nc, hi * NR) - j0;
+                        float[] pa = scratchA(kc, m);
+                        for (int ic = 0; ic < m; ic += MC) {
+                            int mc = Math.min(MC, m - ic);
+                            packA(transA, a, aOff, lda, ic, pcf, mc, kc, pa);
+                            macroKernel(mc, w, kc, alpha, pa, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jcf + j0, ldc, SCRATCH.get().tile);
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /** This thread's A-block buffer, big enough for an MC x kc block. */
+    private static float[] scratchA(int kc, int m) {
+        Scratch t = SCRATCH.get();
+        int need = kc * Math.min(MC, roundUp(m, MR));
+        if (t.a.length < need) t.a = new float[need];
+        return t.a;
     }
 
     /** C = A * B for contiguous row-major A[m,k], B[k,n], C[m,n]. */
@@ -103,22 +166,22 @@ public final class Gemm {
             int nc = Math.min(NC, n - jc);
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
-                packB(transB, b, bOff, ldb, pc, jc, kc, nc, pb);
+                packB(transB, b, bOff, ldb, pc, jc, kc, nc, pb, 0);
                 float betaHere = pc == 0 ? beta : 1f; // later KC blocks accumulate onto what the first wrote
                 for (int ic = 0; ic < m; ic += MC) {
                     int mc = Math.min(MC, m - ic);
                     packA(transA, a, aOff, lda, ic, pc, mc, kc, pa);
-                    macroKernel(mc, nc, kc, alpha, pa, pb, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
+                    macroKernel(mc, nc, kc, alpha, pa, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
                 }
             }
         }
     }
 
     /** Packs op(B)[pc:pc+kc, jc:jc+nc] as NR-wide strips: strip s holds, for each p, NR consecutive columns. */
-    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int jc, int kc, int nc, float[] pb) {
+    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int jc, int kc, int nc, float[] pb, int pbOff) {
         for (int j0 = 0; j0 < nc; j0 += NR) {
             int w = Math.min(NR, nc - j0);
-            int dst = j0 * kc; // strip j0/NR starts at (j0/NR) * kc * NR
+            int dst = pbOff + j0 * kc; // strip j0/NR starts at (j0/NR) * kc * NR
             if (!transB) {
                 int src = bOff + pc * ldb + jc + j0;
                 if (w == NR) {
@@ -173,11 +236,11 @@ public final class Gemm {
         }
     }
 
-    private static void macroKernel(int mc, int nc, int kc, float alpha, float[] pa, float[] pb,
+    private static void macroKernel(int mc, int nc, int kc, float alpha, float[] pa, float[] pb, int pbOff,
                                     float beta, float[] c, int cOff, int ldc, float[] tile) {
         for (int j0 = 0; j0 < nc; j0 += NR) {
             int w = Math.min(NR, nc - j0);
-            int bIdx = j0 * kc;
+            int bIdx = pbOff + j0 * kc;
             for (int i0 = 0; i0 < mc; i0 += MR) {
                 int h = Math.min(MR, mc - i0);
                 int aIdx = i0 * kc;
