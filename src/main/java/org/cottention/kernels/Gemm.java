@@ -85,6 +85,8 @@ public final class Gemm {
         }
     }
 
+    /** Up to this many columns per macro-kernel, a non-transposed A is read in place instead of packed. */
+    static final int DIRECT_A_MAX_N = Integer.getInteger("cottention.gemm.directA", 4 * NR);
     static final boolean SHARED_PANEL = Boolean.parseBoolean(System.getProperty("cottention.gemm.shared", "true"));
 
     /**
@@ -117,8 +119,8 @@ public final class Gemm {
                         float[] pa = scratchA(kc, m);
                         for (int ic = lo * MR; ic < i1; ic += MC) {
                             int mc = Math.min(MC, i1 - ic);
-                            packA(transA, a, aOff, lda, ic, pcf, mc, kc, pa);
-                            macroKernel(mc, nc, kc, alpha, pa, pb, 0, betaHere, c, cOff + ic * ldc + jcf, ldc, SCRATCH.get().tile);
+                            int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pcf, mc, kc, pa);
+                            macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jcf, ldc, SCRATCH.get().tile);
                         }
                     });
                 } else {
@@ -127,8 +129,8 @@ public final class Gemm {
                         float[] pa = scratchA(kc, m);
                         for (int ic = 0; ic < m; ic += MC) {
                             int mc = Math.min(MC, m - ic);
-                            packA(transA, a, aOff, lda, ic, pcf, mc, kc, pa);
-                            macroKernel(mc, w, kc, alpha, pa, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jcf + j0, ldc, SCRATCH.get().tile);
+                            int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pcf, mc, kc, pa);
+                            macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jcf + j0, ldc, SCRATCH.get().tile);
                         }
                     });
                 }
@@ -170,8 +172,8 @@ public final class Gemm {
                 float betaHere = pc == 0 ? beta : 1f; // later KC blocks accumulate onto what the first wrote
                 for (int ic = 0; ic < m; ic += MC) {
                     int mc = Math.min(MC, m - ic);
-                    packA(transA, a, aOff, lda, ic, pc, mc, kc, pa);
-                    macroKernel(mc, nc, kc, alpha, pa, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
+                    int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pc, mc, kc, pa);
+                    macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
                 }
             }
         }
@@ -210,6 +212,22 @@ public final class Gemm {
         }
     }
 
+    /**
+     * Packs the A block for a macro-kernel over nc columns, or, for a non-transposed A feeding only a few B strips
+     * (the small-matrix case, e.g. 64x64 per attention head, where packing A would cost a third of the time), packs
+     * only a partial last strip and returns where the block starts in A for the kernel to read rows directly.
+     * Returns -1 when everything was packed.
+     */
+    private static int packAOrNot(boolean transA, int nc, float[] a, int aOff, int lda, int ic, int pc, int mc, int kc, float[] pa) {
+        if (transA || nc > DIRECT_A_MAX_N) {
+            packA(transA, a, aOff, lda, ic, pc, mc, kc, pa);
+            return -1;
+        }
+        int full = mc / MR * MR;
+        if (full < mc) packA(false, a, aOff, lda, ic + full, pc, mc - full, kc, pa);
+        return aOff + ic * lda + pc;
+    }
+
     /** Packs op(A)[ic:ic+mc, pc:pc+kc] as MR-tall strips: strip s holds, for each p, MR consecutive rows. */
     private static void packA(boolean transA, float[] a, int aOff, int lda, int ic, int pc, int mc, int kc, float[] pa) {
         for (int i0 = 0; i0 < mc; i0 += MR) {
@@ -236,20 +254,28 @@ public final class Gemm {
         }
     }
 
-    private static void macroKernel(int mc, int nc, int kc, float alpha, float[] pa, float[] pb, int pbOff,
-                                    float beta, float[] c, int cOff, int ldc, float[] tile) {
+    /**
+     * C[mc, nc] (at c[cOff]) = alpha * Ablock * Bpanel + beta * C over one KC block. A comes packed in pa, or, when
+     * aDirect >= 0, straight from the caller's row-major A (element (0,0) at a[aDirect], row stride lda) with only a
+     * partial last strip packed (at pa[0]).
+     */
+    private static void macroKernel(int mc, int nc, int kc, float alpha, float[] pa, float[] a, int aDirect, int lda,
+                                    float[] pb, int pbOff, float beta, float[] c, int cOff, int ldc, float[] tile) {
         for (int j0 = 0; j0 < nc; j0 += NR) {
             int w = Math.min(NR, nc - j0);
             int bIdx = pbOff + j0 * kc;
             for (int i0 = 0; i0 < mc; i0 += MR) {
                 int h = Math.min(MR, mc - i0);
-                int aIdx = i0 * kc;
+                boolean rowsA = aDirect >= 0 && h == MR;
+                int aIdx = aDirect >= 0 ? 0 : i0 * kc;
                 int ci = cOff + i0 * ldc + j0;
                 if (w == NR && h == MR) {
-                    kernel(kc, pa, aIdx, pb, bIdx, alpha, beta, c, ci, ldc);
+                    if (rowsA) kernelRowsA(kc, a, aDirect + i0 * lda, lda, pb, bIdx, alpha, beta, c, ci, ldc);
+                    else kernel(kc, pa, aIdx, pb, bIdx, alpha, beta, c, ci, ldc);
                 } else {
                     // partial tile: raw sums into scratch, then the same fma(acc, alpha, beta*c) in scalar form
-                    kernel(kc, pa, aIdx, pb, bIdx, 1f, 0f, tile, 0, NR);
+                    if (rowsA) kernelRowsA(kc, a, aDirect + i0 * lda, lda, pb, bIdx, 1f, 0f, tile, 0, NR);
+                    else kernel(kc, pa, aIdx, pb, bIdx, 1f, 0f, tile, 0, NR);
                     for (int i = 0; i < h; i++) {
                         for (int j = 0; j < w; j++) {
                             float acc = tile[i * NR + j];
@@ -299,6 +325,78 @@ public final class Gemm {
         }
         // Written out rather than via a helper taking vectors: a FloatVector argument of a call that is not inlined
         // gets boxed, which made the beta != 0 path (every KC block after the first) 40x slower.
+        if (beta == 0f) {
+            c00.mul(alpha).intoArray(c, ci);
+            c01.mul(alpha).intoArray(c, ci + L);
+            c10.mul(alpha).intoArray(c, ci + ldc);
+            c11.mul(alpha).intoArray(c, ci + ldc + L);
+            c20.mul(alpha).intoArray(c, ci + 2 * ldc);
+            c21.mul(alpha).intoArray(c, ci + 2 * ldc + L);
+            c30.mul(alpha).intoArray(c, ci + 3 * ldc);
+            c31.mul(alpha).intoArray(c, ci + 3 * ldc + L);
+            c40.mul(alpha).intoArray(c, ci + 4 * ldc);
+            c41.mul(alpha).intoArray(c, ci + 4 * ldc + L);
+            c50.mul(alpha).intoArray(c, ci + 5 * ldc);
+            c51.mul(alpha).intoArray(c, ci + 5 * ldc + L);
+        } else {
+            FloatVector va = FloatVector.broadcast(S, alpha);
+            c00.fma(va, FloatVector.fromArray(S, c, ci).mul(beta)).intoArray(c, ci);
+            c01.fma(va, FloatVector.fromArray(S, c, ci + L).mul(beta)).intoArray(c, ci + L);
+            c10.fma(va, FloatVector.fromArray(S, c, ci + ldc).mul(beta)).intoArray(c, ci + ldc);
+            c11.fma(va, FloatVector.fromArray(S, c, ci + ldc + L).mul(beta)).intoArray(c, ci + ldc + L);
+            c20.fma(va, FloatVector.fromArray(S, c, ci + 2 * ldc).mul(beta)).intoArray(c, ci + 2 * ldc);
+            c21.fma(va, FloatVector.fromArray(S, c, ci + 2 * ldc + L).mul(beta)).intoArray(c, ci + 2 * ldc + L);
+            c30.fma(va, FloatVector.fromArray(S, c, ci + 3 * ldc).mul(beta)).intoArray(c, ci + 3 * ldc);
+            c31.fma(va, FloatVector.fromArray(S, c, ci + 3 * ldc + L).mul(beta)).intoArray(c, ci + 3 * ldc + L);
+            c40.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc).mul(beta)).intoArray(c, ci + 4 * ldc);
+            c41.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc + L).mul(beta)).intoArray(c, ci + 4 * ldc + L);
+            c50.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc).mul(beta)).intoArray(c, ci + 5 * ldc);
+            c51.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc + L).mul(beta)).intoArray(c, ci + 5 * ldc + L);
+        }
+    }
+
+    /**
+     * The micro-kernel with A read in place: rows i of the 6-tall strip start at a[aRow + i * lda], contiguous in p
+     * (so the loads stay free of bounds checks: each index is a loop-invariant base plus p). Same arithmetic, in the
+     * same order, as {@link #kernel}.
+     */
+    private static void kernelRowsA(int kc, float[] a, int aRow, int lda, float[] pb, int bIdx,
+                                    float alpha, float beta, float[] c, int ci, int ldc) {
+        int r0 = aRow;
+        int r1 = aRow + lda;
+        int r2 = aRow + 2 * lda;
+        int r3 = aRow + 3 * lda;
+        int r4 = aRow + 4 * lda;
+        int r5 = aRow + 5 * lda;
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bi = bIdx + p * NR;
+            FloatVector b0 = FloatVector.fromArray(S, pb, bi);
+            FloatVector b1 = FloatVector.fromArray(S, pb, bi + L);
+            FloatVector a0 = FloatVector.broadcast(S, a[r0 + p]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            FloatVector a1 = FloatVector.broadcast(S, a[r1 + p]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, a[r2 + p]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            FloatVector a3 = FloatVector.broadcast(S, a[r3 + p]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            FloatVector a4 = FloatVector.broadcast(S, a[r4 + p]);
+            c40 = b0.fma(a4, c40);
+            c41 = b1.fma(a4, c41);
+            FloatVector a5 = FloatVector.broadcast(S, a[r5 + p]);
+            c50 = b0.fma(a5, c50);
+            c51 = b1.fma(a5, c51);
+        }
         if (beta == 0f) {
             c00.mul(alpha).intoArray(c, ci);
             c01.mul(alpha).intoArray(c, ci + L);
