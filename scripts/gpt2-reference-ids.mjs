@@ -102,3 +102,23 @@ for (const s of samples) {
 fs.writeFileSync(outFile, out.join('\n') + '\n');
 console.error(`${out.length} lines written to ${outFile}; tiktoken vs HF disagreements: ${disagree}; js-tiktoken differs on ${disagreeJs}`);
 tt.free();
+
+// --- a tokenizer trained by our BpeTrainer, read by HF's JS port --------------------------------------------------
+// src/test/resources/tokenizer/moby-bpe-1000 was written by
+//   ./cottention tokenizer train --input moby200k.txt --vocab-size 1000 --out src/test/resources/tokenizer/moby-bpe-1000
+// where moby200k.txt is the first 200,000 characters of ../shared/data/corpus/moby-dick.txt. Its ids for unseen text,
+// as computed by @huggingface/tokenizers from our tokenizer.json, go to trained-reference.jsonl: this checks that the
+// files we write mean to HF what they mean to us.
+const trainedDir = path.join(path.dirname(outFile), 'moby-bpe-1000');
+if (fs.existsSync(path.join(trainedDir, 'tokenizer.json'))) {
+  const mine = new Tokenizer(JSON.parse(fs.readFileSync(path.join(trainedDir, 'tokenizer.json'), 'utf8')), {});
+  const lines = [];
+  const texts = [...samples.filter((s) => s.src.startsWith('sotu')).slice(0, 8), ...samples.filter((s) => s.src.startsWith('stress'))];
+  for (const s of texts) {
+    if (s.text.includes('\ufeff')) continue; // the JS \s quirk, see above
+    lines.push(JSON.stringify({ src: s.src, text: s.text, ids: mine.encode(s.text).ids }));
+  }
+  const f = path.join(path.dirname(outFile), 'trained-reference.jsonl');
+  fs.writeFileSync(f, lines.join('\n') + '\n');
+  console.error(`${lines.length} lines written to ${f}`);
+}

@@ -22,6 +22,8 @@ public final class BenchGemmCommand implements Runnable {
     int warmup = 3;
     @Option(names = "--runs", description = "Timed runs, >= 5 (default: ${DEFAULT-VALUE}).")
     int runs = 7;
+    @Option(names = "--trans-b", description = "B is stored [n,k] and used transposed (decoding's x * W^T when m = 1).")
+    boolean transB;
     @Option(names = "--json", description = "Print one JSON object per line instead of a table.")
     boolean json;
 
@@ -32,21 +34,21 @@ public final class BenchGemmCommand implements Runnable {
         for (List<Integer> l : List.of(m, n, k)) for (int v : l) if (v < 1) throw new IllegalArgumentException("--m/--n/--k must be >= 1, got " + v);
         for (int t : threads) if (t < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + t);
         ObjectMapper mapper = new ObjectMapper();
-        if (!json) System.out.printf("%6s %6s %6s %7s %10s %10s %9s%n", "m", "n", "k", "threads", "median ms", "min ms", "GFLOPS");
+        if (!json) System.out.printf("%6s %6s %6s %6s %7s %10s %10s %9s %8s%n", "m", "n", "k", "transB", "threads", "median ms", "min ms", "GFLOPS", "GB/s");
         for (int t : threads) for (int mm : m) for (int nn : n) for (int kk : k) {
-            GemmBench.Result r = GemmBench.run(mm, nn, kk, t, warmup, runs);
+            GemmBench.Result r = GemmBench.run(mm, nn, kk, transB, t, warmup, runs);
             if (json) {
                 try {
                     var node = mapper.createObjectNode();
-                    node.put("bench", "gemm").put("m", r.m()).put("n", r.n()).put("k", r.k()).put("threads", r.threads())
+                    node.put("bench", "gemm").put("m", r.m()).put("n", r.n()).put("k", r.k()).put("transB", r.transB()).put("threads", r.threads())
                         .put("runs", r.runs()).put("gflops", round(r.gflops())).put("medianMs", round(r.medianMs()))
-                        .put("minMs", round(r.minMs()));
+                        .put("minMs", round(r.minMs())).put("gbPerS", round(r.gbPerS()));
                     System.out.println(mapper.writeValueAsString(node));
                 } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
                     throw new IllegalStateException(e);
                 }
             } else {
-                System.out.printf("%6d %6d %6d %7d %10.4f %10.4f %9.2f%n", r.m(), r.n(), r.k(), r.threads(), r.medianMs(), r.minMs(), r.gflops());
+                System.out.printf("%6d %6d %6d %6b %7d %10.4f %10.4f %9.2f %8.2f%n", r.m(), r.n(), r.k(), r.transB(), r.threads(), r.medianMs(), r.minMs(), r.gflops(), r.gbPerS());
             }
             System.out.flush();
         }

@@ -1,7 +1,6 @@
 package org.cottention.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -64,6 +63,10 @@ public final class Gemm {
             serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
+        if (SHARED_PANEL) {
+            blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
+            return;
+        }
         // Split the longer side of C into tile-aligned strips, one per thread; each thread packs its own panels.
         if (n >= m) {
             int strips = (n + NR - 1) / NR;
@@ -80,6 +83,67 @@ public final class Gemm {
                 serial(transA, transB, i1 - i0, n, k, alpha, a, ao, lda, b, bOff, ldb, beta, c, cOff + i0 * ldc, ldc);
             });
         }
+    }
+
+    /** Up to this many columns per macro-kernel, a non-transposed A is read in place instead of packed. */
+    static final int DIRECT_A_MAX_N = Integer.getInteger("cottention.gemm.directA", 4 * NR);
+    static final boolean SHARED_PANEL = Boolean.parseBoolean(System.getProperty("cottention.gemm.shared", "true"));
+
+    /**
+     * The multi-threaded blocked path: for each KC x NC panel of B, the threads pack the panel together (each a
+     * range of its strips), then split C's rows (or, when there are too few, the panel's strips) among them, each
+     * packing its own A blocks. So no operand is packed twice, and the packed B panel is read by every thread.
+     */
+    private static void blockedParallel(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                        float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                        float beta, float[] c, int cOff, int ldc, int threads) {
+        Scratch s = SCRATCH.get();
+        int kcMax = Math.min(KC, k);
+        int ncMax = Math.min(NC, roundUp(n, NR));
+        if (s.b.length < kcMax * ncMax) s.b = new float[kcMax * ncMax];
+        float[] pb = s.b;
+        int mStrips = (m + MR - 1) / MR;
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            int nStrips = (nc + NR - 1) / NR;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc), jcf = jc, pcf = pc;
+                Parallel.forRange(nStrips, 1, (lo, hi) -> {
+                    int j0 = lo * NR;
+                    packB(transB, b, bOff, ldb, pcf, jcf + j0, kc, Math.min(nc, hi * NR) - j0, pb, j0 * kc);
+                });
+                float betaHere = pc == 0 ? beta : 1f;
+                if (mStrips >= 2 * threads || nStrips < threads) {
+                    Parallel.forRange(mStrips, 1, (lo, hi) -> {
+                        int i1 = Math.min(m, hi * MR);
+                        float[] pa = scratchA(kc, m);
+                        for (int ic = lo * MR; ic < i1; ic += MC) {
+                            int mc = Math.min(MC, i1 - ic);
+                            int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pcf, mc, kc, pa);
+                            macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jcf, ldc, SCRATCH.get().tile);
+                        }
+                    });
+                } else {
+                    Parallel.forRange(nStrips, 1, (lo, hi) -> {
+                        int j0 = lo * NR, w = Math.min(nc, hi * NR) - j0;
+                        float[] pa = scratchA(kc, m);
+                        for (int ic = 0; ic < m; ic += MC) {
+                            int mc = Math.min(MC, m - ic);
+                            int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pcf, mc, kc, pa);
+                            macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jcf + j0, ldc, SCRATCH.get().tile);
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /** This thread's A-block buffer, big enough for an MC x kc block. */
+    private static float[] scratchA(int kc, int m) {
+        Scratch t = SCRATCH.get();
+        int need = kc * Math.min(MC, roundUp(m, MR));
+        if (t.a.length < need) t.a = new float[need];
+        return t.a;
     }
 
     /** C = A * B for contiguous row-major A[m,k], B[k,n], C[m,n]. */
@@ -104,22 +168,22 @@ public final class Gemm {
             int nc = Math.min(NC, n - jc);
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
-                packB(transB, b, bOff, ldb, pc, jc, kc, nc, pb);
+                packB(transB, b, bOff, ldb, pc, jc, kc, nc, pb, 0);
                 float betaHere = pc == 0 ? beta : 1f; // later KC blocks accumulate onto what the first wrote
                 for (int ic = 0; ic < m; ic += MC) {
                     int mc = Math.min(MC, m - ic);
-                    packA(transA, a, aOff, lda, ic, pc, mc, kc, pa);
-                    macroKernel(mc, nc, kc, alpha, pa, pb, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
+                    int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pc, mc, kc, pa);
+                    macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
                 }
             }
         }
     }
 
     /** Packs op(B)[pc:pc+kc, jc:jc+nc] as NR-wide strips: strip s holds, for each p, NR consecutive columns. */
-    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int jc, int kc, int nc, float[] pb) {
+    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int jc, int kc, int nc, float[] pb, int pbOff) {
         for (int j0 = 0; j0 < nc; j0 += NR) {
             int w = Math.min(NR, nc - j0);
-            int dst = j0 * kc; // strip j0/NR starts at (j0/NR) * kc * NR
+            int dst = pbOff + j0 * kc; // strip j0/NR starts at (j0/NR) * kc * NR
             if (!transB) {
                 int src = bOff + pc * ldb + jc + j0;
                 if (w == NR) {
@@ -148,6 +212,22 @@ public final class Gemm {
         }
     }
 
+    /**
+     * Packs the A block for a macro-kernel over nc columns, or, for a non-transposed A feeding only a few B strips
+     * (the small-matrix case, e.g. 64x64 per attention head, where packing A would cost a third of the time), packs
+     * only a partial last strip and returns where the block starts in A for the kernel to read rows directly.
+     * Returns -1 when everything was packed.
+     */
+    private static int packAOrNot(boolean transA, int nc, float[] a, int aOff, int lda, int ic, int pc, int mc, int kc, float[] pa) {
+        if (transA || nc > DIRECT_A_MAX_N) {
+            packA(transA, a, aOff, lda, ic, pc, mc, kc, pa);
+            return -1;
+        }
+        int full = mc / MR * MR;
+        if (full < mc) packA(false, a, aOff, lda, ic + full, pc, mc - full, kc, pa);
+        return aOff + ic * lda + pc;
+    }
+
     /** Packs op(A)[ic:ic+mc, pc:pc+kc] as MR-tall strips: strip s holds, for each p, MR consecutive rows. */
     private static void packA(boolean transA, float[] a, int aOff, int lda, int ic, int pc, int mc, int kc, float[] pa) {
         for (int i0 = 0; i0 < mc; i0 += MR) {
@@ -174,20 +254,28 @@ public final class Gemm {
         }
     }
 
-    private static void macroKernel(int mc, int nc, int kc, float alpha, float[] pa, float[] pb,
-                                    float beta, float[] c, int cOff, int ldc, float[] tile) {
+    /**
+     * C[mc, nc] (at c[cOff]) = alpha * Ablock * Bpanel + beta * C over one KC block. A comes packed in pa, or, when
+     * aDirect >= 0, straight from the caller's row-major A (element (0,0) at a[aDirect], row stride lda) with only a
+     * partial last strip packed (at pa[0]).
+     */
+    private static void macroKernel(int mc, int nc, int kc, float alpha, float[] pa, float[] a, int aDirect, int lda,
+                                    float[] pb, int pbOff, float beta, float[] c, int cOff, int ldc, float[] tile) {
         for (int j0 = 0; j0 < nc; j0 += NR) {
             int w = Math.min(NR, nc - j0);
-            int bIdx = j0 * kc;
+            int bIdx = pbOff + j0 * kc;
             for (int i0 = 0; i0 < mc; i0 += MR) {
                 int h = Math.min(MR, mc - i0);
-                int aIdx = i0 * kc;
+                boolean rowsA = aDirect >= 0 && h == MR;
+                int aIdx = aDirect >= 0 ? 0 : i0 * kc;
                 int ci = cOff + i0 * ldc + j0;
                 if (w == NR && h == MR) {
-                    kernel(kc, pa, aIdx, pb, bIdx, alpha, beta, c, ci, ldc);
+                    if (rowsA) kernelRowsA(kc, a, aDirect + i0 * lda, lda, pb, bIdx, alpha, beta, c, ci, ldc);
+                    else kernel(kc, pa, aIdx, pb, bIdx, alpha, beta, c, ci, ldc);
                 } else {
                     // partial tile: raw sums into scratch, then the same fma(acc, alpha, beta*c) in scalar form
-                    kernel(kc, pa, aIdx, pb, bIdx, 1f, 0f, tile, 0, NR);
+                    if (rowsA) kernelRowsA(kc, a, aDirect + i0 * lda, lda, pb, bIdx, 1f, 0f, tile, 0, NR);
+                    else kernel(kc, pa, aIdx, pb, bIdx, 1f, 0f, tile, 0, NR);
                     for (int i = 0; i < h; i++) {
                         for (int j = 0; j < w; j++) {
                             float acc = tile[i * NR + j];
@@ -237,6 +325,78 @@ public final class Gemm {
         }
         // Written out rather than via a helper taking vectors: a FloatVector argument of a call that is not inlined
         // gets boxed, which made the beta != 0 path (every KC block after the first) 40x slower.
+        if (beta == 0f) {
+            c00.mul(alpha).intoArray(c, ci);
+            c01.mul(alpha).intoArray(c, ci + L);
+            c10.mul(alpha).intoArray(c, ci + ldc);
+            c11.mul(alpha).intoArray(c, ci + ldc + L);
+            c20.mul(alpha).intoArray(c, ci + 2 * ldc);
+            c21.mul(alpha).intoArray(c, ci + 2 * ldc + L);
+            c30.mul(alpha).intoArray(c, ci + 3 * ldc);
+            c31.mul(alpha).intoArray(c, ci + 3 * ldc + L);
+            c40.mul(alpha).intoArray(c, ci + 4 * ldc);
+            c41.mul(alpha).intoArray(c, ci + 4 * ldc + L);
+            c50.mul(alpha).intoArray(c, ci + 5 * ldc);
+            c51.mul(alpha).intoArray(c, ci + 5 * ldc + L);
+        } else {
+            FloatVector va = FloatVector.broadcast(S, alpha);
+            c00.fma(va, FloatVector.fromArray(S, c, ci).mul(beta)).intoArray(c, ci);
+            c01.fma(va, FloatVector.fromArray(S, c, ci + L).mul(beta)).intoArray(c, ci + L);
+            c10.fma(va, FloatVector.fromArray(S, c, ci + ldc).mul(beta)).intoArray(c, ci + ldc);
+            c11.fma(va, FloatVector.fromArray(S, c, ci + ldc + L).mul(beta)).intoArray(c, ci + ldc + L);
+            c20.fma(va, FloatVector.fromArray(S, c, ci + 2 * ldc).mul(beta)).intoArray(c, ci + 2 * ldc);
+            c21.fma(va, FloatVector.fromArray(S, c, ci + 2 * ldc + L).mul(beta)).intoArray(c, ci + 2 * ldc + L);
+            c30.fma(va, FloatVector.fromArray(S, c, ci + 3 * ldc).mul(beta)).intoArray(c, ci + 3 * ldc);
+            c31.fma(va, FloatVector.fromArray(S, c, ci + 3 * ldc + L).mul(beta)).intoArray(c, ci + 3 * ldc + L);
+            c40.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc).mul(beta)).intoArray(c, ci + 4 * ldc);
+            c41.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc + L).mul(beta)).intoArray(c, ci + 4 * ldc + L);
+            c50.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc).mul(beta)).intoArray(c, ci + 5 * ldc);
+            c51.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc + L).mul(beta)).intoArray(c, ci + 5 * ldc + L);
+        }
+    }
+
+    /**
+     * The micro-kernel with A read in place: rows i of the 6-tall strip start at a[aRow + i * lda], contiguous in p
+     * (so the loads stay free of bounds checks: each index is a loop-invariant base plus p). Same arithmetic, in the
+     * same order, as {@link #kernel}.
+     */
+    private static void kernelRowsA(int kc, float[] a, int aRow, int lda, float[] pb, int bIdx,
+                                    float alpha, float beta, float[] c, int ci, int ldc) {
+        int r0 = aRow;
+        int r1 = aRow + lda;
+        int r2 = aRow + 2 * lda;
+        int r3 = aRow + 3 * lda;
+        int r4 = aRow + 4 * lda;
+        int r5 = aRow + 5 * lda;
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bi = bIdx + p * NR;
+            FloatVector b0 = FloatVector.fromArray(S, pb, bi);
+            FloatVector b1 = FloatVector.fromArray(S, pb, bi + L);
+            FloatVector a0 = FloatVector.broadcast(S, a[r0 + p]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            FloatVector a1 = FloatVector.broadcast(S, a[r1 + p]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, a[r2 + p]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            FloatVector a3 = FloatVector.broadcast(S, a[r3 + p]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            FloatVector a4 = FloatVector.broadcast(S, a[r4 + p]);
+            c40 = b0.fma(a4, c40);
+            c41 = b1.fma(a4, c41);
+            FloatVector a5 = FloatVector.broadcast(S, a[r5 + p]);
+            c50 = b0.fma(a5, c50);
+            c51 = b1.fma(a5, c51);
+        }
         if (beta == 0f) {
             c00.mul(alpha).intoArray(c, ci);
             c01.mul(alpha).intoArray(c, ci + L);
@@ -320,8 +480,12 @@ public final class Gemm {
             s2 = FloatVector.fromArray(S, b, r2 + p).fma(xv, s2);
             s3 = FloatVector.fromArray(S, b, r3 + p).fma(xv, s3);
         }
-        float t0 = s0.reduceLanes(VectorOperators.ADD), t1 = s1.reduceLanes(VectorOperators.ADD);
-        float t2 = s2.reduceLanes(VectorOperators.ADD), t3 = s3.reduceLanes(VectorOperators.ADD);
+        float[] lanes = new float[4 * L];
+        s0.intoArray(lanes, 0);
+        s1.intoArray(lanes, L);
+        s2.intoArray(lanes, 2 * L);
+        s3.intoArray(lanes, 3 * L);
+        float t0 = sumLanes(lanes, 0), t1 = sumLanes(lanes, L), t2 = sumLanes(lanes, 2 * L), t3 = sumLanes(lanes, 3 * L);
         for (; p < k; p++) {
             float xp = x[xOff + p];
             t0 = Math.fma(b[r0 + p], xp, t0);
@@ -341,8 +505,20 @@ public final class Gemm {
         for (int up = S.loopBound(n); j < up; j += L) {
             acc = FloatVector.fromArray(S, y, yOff + j).fma(FloatVector.fromArray(S, x, xOff + j), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float[] lanes = new float[L];
+        acc.intoArray(lanes, 0);
+        float s = sumLanes(lanes, 0);
         for (; j < n; j++) s = Math.fma(y[yOff + j], x[xOff + j], s);
+        return s;
+    }
+
+    /**
+     * Sum of L lanes in a fixed order. Not reduceLanes(ADD): its float summation order is unspecified and does
+     * differ between the interpreter and compiled code, which broke bit-identical results across thread counts.
+     */
+    private static float sumLanes(float[] lanes, int off) {
+        float s = 0f;
+        for (int i = 0; i < L; i++) s += lanes[off + i];
         return s;
     }
 

@@ -20,13 +20,13 @@ import java.util.PriorityQueue;
  *
  * <p>Efficient: pair counts are updated incrementally — an index pair → words lists the words to rewrite when that
  * pair is merged, and only those words' pair counts change; a priority queue with lazy invalidation picks the best
- * pair. 10.8 MB of text trains to 8K tokens in seconds.
+ * pair. 10.8 MB of text (sotu.txt) trains to 8K tokens in about 10 s on a busy 2-core machine.
  *
  * <p>Vocabulary layout: ids 0..255 are the 256 single bytes in GPT-2's order (so they coincide with GPT-2's first 256
  * ids), then the learned tokens in merge order, then the special tokens (like GPT-2's {@code <|endoftext|>} last).
  * {@code vocabSize} counts all three. Deterministic for given data and options: the best pair is the one with the
  * highest count; ties go to the pair with the smaller left id, then the smaller right id (ids = creation order, so
- * older symbols win). Independent of file order only up to the counts (the counts themselves are order-free).
+ * older symbols win). The result depends only on the piece counts, hence not on the order of the files or texts.
  */
 public final class BpeTrainer {
     private final int vocabSize;

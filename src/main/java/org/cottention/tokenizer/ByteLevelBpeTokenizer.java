@@ -35,7 +35,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * generation, say) decode with U+FFFD for each malformed piece (Java's UTF-8 decoder, which follows the Unicode
  * "maximal subpart" practice); use {@link #decodeBytes(int)} or {@link #streamDecoder()} to print text as ids arrive.
  *
- * <p>Immutable and thread-safe; a bounded concurrent cache remembers the ids of recently seen pieces.
+ * <p>Text holding a lone surrogate (which has no UTF-8 form) is rejected with an IllegalArgumentException naming its
+ * index. Immutable and thread-safe; a bounded concurrent cache (100K pieces of up to 64 chars; once full, new pieces
+ * are computed and not stored) remembers the ids of seen pieces.
  */
 public final class ByteLevelBpeTokenizer implements Tokenizer {
     /** A token matched in the text before pre-tokenization; {@code special} marks control tokens (EOS, padding...). */
@@ -273,6 +275,11 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
         }
         List<AddedToken> added = new ArrayList<>();
         for (JsonNode a : root.path("added_tokens")) {
+            for (String flag : new String[] {"lstrip", "rstrip", "single_word"}) {
+                if (a.path(flag).asBoolean(false)) {
+                    throw new IOException(file + ": added token " + a.path("content").asText() + " sets " + flag + ", which is not supported");
+                }
+            }
             added.add(new AddedToken(a.path("content").asText(), a.path("id").asInt(-1), a.path("special").asBoolean(false)));
         }
         try {

@@ -262,8 +262,46 @@ public final class WordPieceTokenizer implements Tokenizer {
         if (segStart < n) encodeSegment(segStart == 0 ? text : text.substring(segStart), out);
     }
 
+    private static final int CHUNK = 8192;
+
+    /**
+     * Normalises and tokenises a text free of special tokens. Long texts are cut at ASCII whitespace into chunks
+     * (exactly equivalent: whitespace separates words, and every normalisation step is per character or, for NFD,
+     * never reorders across a whitespace starter), so the ASCII fast path applies chunk by chunk and very long texts
+     * are encoded in parallel.
+     */
     private void encodeSegment(String text, IntList out) {
-        BertBasicTokenizer.preTokenize(basic.normalize(text), w -> wordPiece(w, out));
+        int n = text.length();
+        if (n <= CHUNK) {
+            BertBasicTokenizer.preTokenize(basic.normalize(text), w -> wordPiece(w, out));
+            return;
+        }
+        List<String> chunks = new ArrayList<>(n / CHUNK + 1);
+        int start = 0;
+        while (start < n) {
+            int end = start + CHUNK;
+            if (end >= n) end = n;
+            else {
+                while (end < n && !isAsciiSpace(text.charAt(end))) end++;
+            }
+            chunks.add(text.substring(start, end));
+            start = end;
+        }
+        if (chunks.size() < 8 || Parallel.threads() <= 1 || Parallel.inRegion()) {
+            for (String c : chunks) BertBasicTokenizer.preTokenize(basic.normalize(c), w -> wordPiece(w, out));
+            return;
+        }
+        IntList[] parts = new IntList[chunks.size()];
+        Parallel.forEachDynamic(chunks.size(), i -> {
+            IntList part = new IntList(CHUNK / 3);
+            BertBasicTokenizer.preTokenize(basic.normalize(chunks.get(i)), w -> wordPiece(w, part));
+            parts[i] = part;
+        });
+        for (IntList p : parts) for (int i = 0; i < p.size(); i++) out.add(p.get(i));
+    }
+
+    private static boolean isAsciiSpace(char c) {
+        return c == ' ' || c == '\n' || c == '\t' || c == '\r';
     }
 
     /** Greedy longest-match-first WordPiece of one pre-tokenized word. */
