@@ -40,8 +40,21 @@ public final class Tokenizers {
         throw new IOException(dir + ": no tokenizer.json, vocab.json + merges.txt, or vocab.txt found");
     }
 
-    /** Hook for the WordPiece tokenizer (written separately); wired when it lands. */
+    /**
+     * WordPiece from tokenizer.json, else vocab.txt; for a bare vocab.txt, lower-casing follows tokenizer_config.json's
+     * do_lower_case when present, else the vocabulary itself (a cased vocabulary holds capitalised words).
+     */
     private static Tokenizer loadWordPiece(Path dir) throws IOException {
-        throw new UnsupportedOperationException(dir + ": WordPiece tokenizers are not wired into Tokenizers.load yet");
+        WordPieceTokenizer.Options o = WordPieceTokenizer.Options.uncased();
+        Path cfg = dir.resolve("tokenizer_config.json");
+        if (Files.isRegularFile(cfg)) {
+            JsonNode n = new ObjectMapper().readTree(Utf8.readFile(cfg));
+            if (n.has("do_lower_case") && !n.get("do_lower_case").asBoolean()) o = WordPieceTokenizer.Options.cased();
+        } else if (Files.isRegularFile(dir.resolve("vocab.txt")) && !Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+            long capitalised = Utf8.readFile(dir.resolve("vocab.txt")).lines()
+                    .filter(t -> !t.startsWith("[") && !t.isEmpty() && Character.isUpperCase(t.charAt(0))).limit(100).count();
+            if (capitalised >= 100) o = WordPieceTokenizer.Options.cased();
+        }
+        return WordPieceTokenizer.load(dir, o);
     }
 }

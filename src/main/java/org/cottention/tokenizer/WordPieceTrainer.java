@@ -87,7 +87,7 @@ public final class WordPieceTrainer {
         List<String> texts = new ArrayList<>();
         for (Path f : files) {
             if (!Files.isRegularFile(f)) throw new IOException("training file not found: " + f);
-            texts.add(Files.readString(f, StandardCharsets.UTF_8));
+            texts.add(Utf8.readFile(f));
         }
         return countWords(texts, basic, maxChars);
     }

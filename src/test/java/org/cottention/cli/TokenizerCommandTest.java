@@ -80,11 +80,26 @@ class TokenizerCommandTest {
         r = run("tokenizer", "train", "--input", bad.toString(), "--vocab-size", "300", "--out", tmp.resolve("o").toString());
         assertEquals(2, r.code);
         assertTrue(r.err.contains("bad.txt") && r.err.contains("byte offset 2"), r.err);
-        r = run("tokenizer", "train", "--input", bad.toString(), "--vocab-size", "300", "--out", tmp.resolve("o").toString(), "--type", "wordpiece");
+        r = run("tokenizer", "train", "--input", bad.toString(), "--vocab-size", "300", "--out", tmp.resolve("o").toString(), "--type", "unigram");
         assertEquals(2, r.code);
         assertTrue(r.err.contains("--type"), r.err);
+        r = run("tokenizer", "train", "--input", bad.toString(), "--vocab-size", "300", "--out", tmp.resolve("o").toString(), "--type", "wordpiece");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("bad.txt"), r.err);
         r = run("tokenizer", "encode", "--tokenizer", tmp.resolve("missing").toString(), "--text", "x");
         assertEquals(2, r.code);
         assertTrue(r.err.contains("missing"), r.err);
+    }
+
+    @Test
+    void trainsAndLoadsWordPiece(@TempDir Path tmp) throws Exception {
+        Path text = tmp.resolve("t.txt");
+        Files.writeString(text, "The whale! The white whale, said Ahab. Call me Ishmael. ".repeat(50));
+        Result r = run("tokenizer", "train", "--type", "wordpiece", "--input", text.toString(), "--vocab-size", "120", "--min-frequency", "1",
+                "--out", tmp.resolve("wp").toString());
+        assertEquals(0, r.code, r.err);
+        r = run("tokenizer", "encode", "--tokenizer", tmp.resolve("wp").toString(), "--text", "the white whale", "--json");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("whale"), r.out);
     }
 }
