@@ -300,6 +300,11 @@ public final class WordPieceTrainer {
                 }
                 push(heap, k, p.count, symCount, config.minFrequency(), likelihood);
             }
+            // requeueing leaves stale entries behind; rebuild when they dominate, to bound memory
+            if (heap.size() > 4 * pairs.size() + 100_000) {
+                heap.clear();
+                for (var e : pairs.entrySet()) push(heap, e.getKey(), e.getValue().count, symCount, config.minFrequency(), likelihood);
+            }
             merge++;
         }
 
