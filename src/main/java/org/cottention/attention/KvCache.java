@@ -85,6 +85,22 @@ public final class KvCache {
         for (int b = 0; b < batch; b++) length[b] += added[b];
     }
 
+    /**
+     * Appends {@code tokens} random keys and values (N(0,1)) to every row without attending: for benchmarks that
+     * need a cache of a given length, whose decoding cost depends only on that length.
+     */
+    public void appendSynthetic(int tokens, long seed) {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+        for (int b = 0; b < batch; b++) {
+            ensure(b, length[b] + tokens);
+            for (int i = length[b] * width; i < (length[b] + tokens) * width; i++) {
+                k[b][i] = (float) r.nextGaussian();
+                v[b][i] = (float) r.nextGaussian();
+            }
+            length[b] += tokens;
+        }
+    }
+
     /** out[0..D) = softmax_j(q . k_j * scale) weighted sum of v_j over the first n cached tokens. */
     private void attend(float[] q, int qOff, float[] kb, float[] vb, int hOff, int n, float scale, float[] out, int oOff) {
         int D = headDim;
