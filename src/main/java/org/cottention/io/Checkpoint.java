@@ -69,7 +69,7 @@ public final class Checkpoint {
         String n = index.getFileName().toString();
         if (n.contains(".safetensors")) return Format.SAFETENSORS;
         if (n.contains(".bin")) return Format.PYTORCH;
-        var shards = ShardedSource.weightMap(index).keySet();
+        var shards = ShardedSource.weightMap(index).values();
         if (shards.stream().allMatch(s -> s.endsWith(".safetensors"))) return Format.SAFETENSORS;
         if (shards.stream().allMatch(s -> s.endsWith(".bin") || s.endsWith(".pt") || s.endsWith(".pth"))) return Format.PYTORCH;
         throw new IOException("cannot tell the format of the shards in " + index + ": pass --weights safetensors|pytorch");
