@@ -183,6 +183,14 @@ public final class PytorchCheckpoint implements TensorSource {
                     return t;
                 };
             }
+            case "torch._utils._rebuild_parameter_with_state" -> {  // (data, requires_grad, hooks, state): state must be empty
+                return (Unpickler.Callable) args -> {
+                    if (args.size() != 4 || !(args.get(0) instanceof Tensor t)
+                            || !(args.get(3) == null || args.get(3) instanceof Map<?, ?> m && m.isEmpty()))
+                        throw new IOException("_rebuild_parameter_with_state needs (tensor, requires_grad, hooks, empty state) in " + where);
+                    return t;
+                };
+            }
             default -> {
                 if (module.equals("torch") && STORAGE_TYPES.containsKey(name)) return new StorageType(name, STORAGE_TYPES.get(name));
                 throw new IOException("disallowed global " + Msg.plain(module + "." + name) + " in " + where

@@ -49,10 +49,14 @@ class HostileCheckpointTest {
 
     /** A state dict {name: _rebuild_tensor_v2(storage(key, numel), offset, size, stride, False, OrderedDict())}. */
     private static byte[] statePickle(String name, String key, long numel, long offset, long[] size, long[] stride) {
+        return statePickle(name, "FloatStorage", key, numel, offset, size, stride);
+    }
+
+    static byte[] statePickle(String name, String storageType, String key, long numel, long offset, long[] size, long[] stride) {
         var p = new PytorchCheckpointWriter.Pickle().proto(2);
         p.global("collections", "OrderedDict").op(')').op('R').op('(');
         p.unicode(name).global("torch._utils", "_rebuild_tensor_v2").op('(');
-        p.op('(').unicode("storage").global("torch", "FloatStorage").unicode(key).unicode("cpu").integer(numel).op('t').op('Q');
+        p.op('(').unicode("storage").global("torch", storageType).unicode(key).unicode("cpu").integer(numel).op('t').op('Q');
         p.integer(offset).tuple(size).tuple(stride).op(0x89).global("collections", "OrderedDict").op(')').op('R').op('t').op('R');
         return p.op('u').op('.').bytes();
     }
@@ -294,6 +298,37 @@ class HostileCheckpointTest {
                 assertFalse(e.getMessage().contains("\n"), e.getMessage());
             }
             Files.delete(p);
+        }
+    }
+
+    @Test
+    void readsZip64FieldsAndIntegerStoragesAndParameters() throws IOException {
+        // every entry with ZIP64 extras (what a >4 GiB checkpoint has), an int64 buffer, a tensor wrapped in a Parameter
+        var p = new PytorchCheckpointWriter.Pickle().proto(2).global("collections", "OrderedDict").op(')').op('R').op('(');
+        p.unicode("position_ids").global("torch._utils", "_rebuild_tensor_v2").op('(').op('(').unicode("storage")
+                .global("torch", "LongStorage").unicode("0").unicode("cpu").integer(4).op('t').op('Q')
+                .integer(0).tuple(new long[]{1, 4}).tuple(new long[]{4, 1}).op(0x89).op('N').op('t').op('R');
+        p.unicode("w").global("torch._utils", "_rebuild_parameter").op('(')
+                .global("torch._utils", "_rebuild_tensor_v2").op('(').op('(').unicode("storage")
+                .global("torch", "HalfStorage").unicode("1").unicode("cpu").integer(3).op('t').op('Q')
+                .integer(1).tuple(new long[]{2}).tuple(new long[]{1}).op(0x89).op('N').op('t').op('R')
+                .op(0x88).op('N').op('t').op('R');
+        p.op('u').op('.');
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        var z = new PytorchCheckpointWriter.ZipOut(out, true);
+        z.entry("model/data.pkl", p.bytes());
+        z.entry("model/data/0", ByteBuffer.allocate(32).order(ByteOrder.LITTLE_ENDIAN).putLong(0).putLong(1).putLong(2).putLong(3).array());
+        z.entry("model/data/1", ByteBuffer.allocate(6).order(ByteOrder.LITTLE_ENDIAN).putShort(Float.floatToFloat16(1f))
+                .putShort(Float.floatToFloat16(-2f)).putShort(Float.floatToFloat16(0.5f)).array());
+        z.finish();
+        try (PytorchCheckpoint c = PytorchCheckpoint.open(file(out.toByteArray()))) {
+            assertEquals("model", c.archiveName());
+            assertEquals(DType.I64, c.info("position_ids").dtype());
+            assertEquals(3L, c.raw("position_ids").get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 24));
+            assertThrows(IllegalArgumentException.class, () -> c.floats("position_ids"));
+            assertEquals(DType.F16, c.info("w").dtype());
+            assertArrayEquals(new float[]{-2f, 0.5f}, c.floats("w"));
+            assertTrue(c.raw("w").isReadOnly());
         }
     }
 

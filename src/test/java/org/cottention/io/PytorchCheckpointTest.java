@@ -126,6 +126,19 @@ class PytorchCheckpointTest {
     }
 
     @Test
+    void floatsWithExpectedShapeExplainsMismatches(@TempDir Path dir) throws IOException {
+        Path p = dir.resolve("w.bin");
+        PytorchCheckpointWriter.write(p, List.of(new SafeTensors.Entry("w", DType.F32, new long[]{2, 3}, ramp(6))));
+        try (TensorSource s = Checkpoint.open(p)) {
+            assertEquals(6, s.floats("w", 2, 3).length);
+            IOException e = assertThrows(IOException.class, () -> s.floats("w", 3, 2));
+            assertEquals("tensor \"w\" in " + p + " has shape [2, 3] but [3, 2] is expected", e.getMessage());
+            e = assertThrows(IOException.class, () -> s.floats("v", 3));
+            assertEquals("tensor \"v\" is missing from " + p, e.getMessage());
+        }
+    }
+
+    @Test
     void checkFiniteNamesTheTensorAndIndex(@TempDir Path dir) throws IOException {
         float[] x = ramp(12);
         x[7] = Float.NaN;
