@@ -118,6 +118,24 @@ class PytorchCheckpointTest {
     }
 
     @Test
+    void sniffsSafetensorsWhoseHeaderLengthLooksLikeAPickle(@TempDir Path dir) throws IOException {
+        // a header padded to 0x280 bytes: the file then starts 0x80 0x02, like a protocol-2 pickle
+        String json = "{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+        byte[] h = (json + " ".repeat(0x280 - json.length())).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        Path p = dir.resolve("weights");
+        Files.write(p, java.nio.ByteBuffer.allocate(8 + h.length + 4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putLong(h.length).put(h).putFloat(3f).array());
+        String name = "t";
+        byte[] b = Files.readAllBytes(p);
+        assertEquals(0x80, b[0] & 0xff);
+        assertEquals(2, b[1]);
+        try (TensorSource s = Checkpoint.open(p)) {
+            assertEquals("safetensors", s.format());
+            assertEquals(3f, s.floats(name)[0]);
+        }
+    }
+
+    @Test
     void folderWithoutWeightsSaysWhatItLookedFor(@TempDir Path dir) {
         IOException e = assertThrows(IOException.class, () -> Checkpoint.open(dir, Checkpoint.Format.PYTORCH));
         assertTrue(e.getMessage().contains("pytorch_model.bin, pytorch_model.bin.index.json"), e.getMessage());
