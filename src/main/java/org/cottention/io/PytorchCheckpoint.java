@@ -50,7 +50,7 @@ public final class PytorchCheckpoint implements TensorSource {
             Map.entry("ByteStorage", DType.U8), Map.entry("BoolStorage", DType.BOOL));
 
     /** Largest data.pkl accepted: a state dict's pickle is ~1 KB per tensor, so this is generous. */
-    static final long MAX_PICKLE = 64L << 20;
+    static final long MAX_PICKLE = 32L << 20;
 
     private final Path path;
     private final Arena arena;

@@ -152,6 +152,10 @@ class HostileCheckpointTest {
         for (int i = 0; i <= Unpickler.MAX_STACK; i++) tall.op('N');
         assertRefused(ckpt(tall.op('.').bytes(), Map.of()), "stack deeper than");
 
+        var wide = new PytorchCheckpointWriter.Pickle().proto(2).op(']');
+        for (int i = 0; i <= Unpickler.MAX_VALUES; i++) wide.op('N').op('a');  // a list of millions of values
+        assertRefused(ckpt(wide.op('.').bytes(), Map.of()), "pickle builds more than");
+
         // string lengths are checked against the bytes present before anything is allocated
         byte[] longStr = new PytorchCheckpointWriter.Pickle().proto(2).op('X').u32(0x7fffffffL).raw(new byte[10]).bytes();
         assertRefused(ckpt(longStr, Map.of()), "pickle truncated");
@@ -163,6 +167,9 @@ class HostileCheckpointTest {
         // a list containing itself is fine to hold (no expansion) but it is not a state dict
         byte[] self = new PytorchCheckpointWriter.Pickle().proto(2).op(']').op('q').op(0).op('h').op(0).op('a').op('.').bytes();
         assertRefused(ckpt(self, Map.of()), "holds a list, not a state dict");
+        var deepKey = new PytorchCheckpointWriter.Pickle().proto(2).op('}').op('N');
+        for (int i = 0; i < 200_000; i++) deepKey.op(0x85);  // ((((None,),),),...) as a dict key: hashing it would recurse
+        assertRefused(ckpt(deepKey.op('N').op('s').op('.').bytes(), Map.of()), "dict key or set item of type tuple is not supported");
         byte[] noStop = new PytorchCheckpointWriter.Pickle().proto(2).op('}').bytes();
         assertRefused(ckpt(noStop, Map.of()), "pickle truncated");
         byte[] underflow = new PytorchCheckpointWriter.Pickle().proto(2).op('s').op('.').bytes();
