@@ -34,9 +34,8 @@ public final class InspectCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "PATH", description = "A checkpoint folder or weights file.")
     Path model;
 
-    @Option(names = "--weights", paramLabel = "FORMAT", defaultValue = "auto",
-            description = "Which weights to read in a folder: auto, safetensors or pytorch (default: ${DEFAULT-VALUE}).")
-    String weights;
+    @Mixin
+    WeightsOption weights;
 
     @Option(names = "--json", description = "Print one JSON object instead of text.")
     boolean json;
@@ -66,7 +65,7 @@ public final class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         threads.apply();
-        Checkpoint.Format format = Checkpoint.Format.parse(weights);
+        Checkpoint.Format format = weights.format();
         PrintWriter out = spec.commandLine().getOut();
         ObjectNode config = configSummary();
         try (TensorSource src = Checkpoint.open(model, format)) {
