@@ -218,6 +218,24 @@ public final class SafeTensors implements TensorSource {
         return TensorData.floats(name, i.dtype, segment(name));
     }
 
+    /** An integer tensor (I64, I32, I16, I8, U8, BOOL) as longs. */
+    public long[] longs(String name) {
+        Info i = info(name);
+        MemorySegment s = segment(name);
+        long[] out = new long[Math.toIntExact(i.numel())];
+        for (int j = 0; j < out.length; j++) {
+            out[j] = switch (i.dtype) {
+                case I64 -> s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), j);
+                case I32 -> s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), j);
+                case I16 -> s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), j);
+                case I8 -> s.get(ValueLayout.JAVA_BYTE, j);
+                case U8, BOOL -> s.get(ValueLayout.JAVA_BYTE, j) & 0xff;
+                default -> throw new IllegalArgumentException("tensor \"" + name + "\" has dtype " + i.dtype + ", not an integer type");
+            };
+        }
+        return out;
+    }
+
     /** The tensor converted to float64. */
     public double[] doubles(String name) {
         Info i = info(name);

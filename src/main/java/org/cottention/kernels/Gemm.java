@@ -1,7 +1,6 @@
 package org.cottention.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -9,10 +8,39 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C}, where op(X) is X or its transpose.
  * Each matrix is a strided view: element (r, c) of a stored matrix X lives at {@code x[xOff + r * ldx + c]}.
  * With transA the stored A is [k, m]; with transB the stored B is [n, k].
+ * With beta == 0, C is overwritten (NaNs in C do not survive), as in BLAS.
  * Runs on {@link Parallel}'s threads; from inside a parallel region it runs on the calling thread only.
+ *
+ * <p>How (the Goto/BLIS scheme): op(B) is cut into KC x NC panels packed as NR-wide column strips, op(A) into
+ * MC x KC blocks packed as MR-tall row strips, so the micro-kernel reads both operands contiguously whatever the
+ * transposes were; the micro-kernel keeps an MR x NR tile of C in registers (MR * NR/16 FloatVectors) and does one
+ * broadcast-FMA per A element. Edge tiles are zero-padded in the packed buffers and go through a small scratch
+ * tile. Every C element is a fixed-order sum over k (per KC block, in order), independent of where its tile sits,
+ * so the split across threads (along N or M, tile aligned) does not change a single bit of the result.
+ * Rows of length one (m == 1, decoding's x * W^T) take a bandwidth-bound matrix-vector path instead.
  */
 public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+
+    /** Micro-tile: MR rows x NR columns of C held in registers (NR = 2 vectors). */
+    static final int MR = 6;
+    static final int NR = 2 * L;
+    /** Cache blocking: a KC x NR strip of B stays in L1, an MC x KC block of A in L2, a KC x NC panel of B in L2/L3. */
+    static final int KC = Integer.getInteger("cottention.gemm.kc", 512);
+    static final int MC = roundUp(Integer.getInteger("cottention.gemm.mc", 96), MR);
+    static final int NC = roundUp(Integer.getInteger("cottention.gemm.nc", 3072), NR);
+    /** Below this many multiply-adds a call stays on one thread (fan-out costs more than it saves). */
+    private static final long PARALLEL_MIN_WORK = 1L << 21;
+
+    /** Per-thread packing buffers, grown on demand and kept: no large allocation per call. */
+    private static final class Scratch {
+        float[] a = new float[0];
+        float[] b = new float[0];
+        final float[] tile = new float[MR * NR];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private Gemm() {}
 
@@ -21,27 +49,101 @@ public final class Gemm {
                              float beta, float[] c, int cOff, int ldc) {
         check(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
         if (m == 0 || n == 0) return;
-        Parallel.forRange(m, Math.max(1, 32768 / Math.max(1, n * Math.max(1, k) / 64 + 1)), (lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                int ci = cOff + i * ldc;
-                if (beta == 0f) java.util.Arrays.fill(c, ci, ci + n, 0f);
-                else if (beta != 1f) for (int j = 0; j < n; j++) c[ci + j] *= beta;
-                if (k == 0 || alpha == 0f) continue;
-                if (!transB) {
-                    for (int p = 0; p < k; p++) {
-                        float aip = alpha * (transA ? a[aOff + p * lda + i] : a[aOff + i * lda + p]);
-                        if (aip == 0f) continue;
-                        axpy(n, aip, b, bOff + p * ldb, c, ci);
-                    }
+        if (k == 0 || alpha == 0f) {
+            scale(m, n, beta, c, cOff, ldc);
+            return;
+        }
+        if (m == 1) {
+            gemv(transB, n, k, alpha, a, aOff, transA ? lda : 1, b, bOff, ldb, beta, c, cOff);
+            return;
+        }
+        long work = (long) m * n * k;
+        int threads = Parallel.inRegion() ? 1 : Parallel.threads();
+        if (threads <= 1 || work < PARALLEL_MIN_WORK) {
+            serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        if (SHARED_PANEL) {
+            blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
+            return;
+        }
+        // Split the longer side of C into tile-aligned strips, one per thread; each thread packs its own panels.
+        if (n >= m) {
+            int strips = (n + NR - 1) / NR;
+            Parallel.forRange(strips, 1, (lo, hi) -> {
+                int j0 = lo * NR, j1 = Math.min(n, hi * NR);
+                int bo = bOff + (transB ? j0 * ldb : j0);
+                serial(transA, transB, m, j1 - j0, k, alpha, a, aOff, lda, b, bo, ldb, beta, c, cOff + j0, ldc);
+            });
+        } else {
+            int strips = (m + MR - 1) / MR;
+            Parallel.forRange(strips, 1, (lo, hi) -> {
+                int i0 = lo * MR, i1 = Math.min(m, hi * MR);
+                int ao = aOff + (transA ? i0 : i0 * lda);
+                serial(transA, transB, i1 - i0, n, k, alpha, a, ao, lda, b, bOff, ldb, beta, c, cOff + i0 * ldc, ldc);
+            });
+        }
+    }
+
+    /** Up to this many columns per macro-kernel, a non-transposed A is read in place instead of packed. */
+    static final int DIRECT_A_MAX_N = Integer.getInteger("cottention.gemm.directA", 4 * NR);
+    static final boolean SHARED_PANEL = Boolean.parseBoolean(System.getProperty("cottention.gemm.shared", "true"));
+
+    /**
+     * The multi-threaded blocked path: for each KC x NC panel of B, the threads pack the panel together (each a
+     * range of its strips), then split C's rows (or, when there are too few, the panel's strips) among them, each
+     * packing its own A blocks. So no operand is packed twice, and the packed B panel is read by every thread.
+     */
+    private static void blockedParallel(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                        float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                        float beta, float[] c, int cOff, int ldc, int threads) {
+        Scratch s = SCRATCH.get();
+        int kcMax = Math.min(KC, k);
+        int ncMax = Math.min(NC, roundUp(n, NR));
+        if (s.b.length < kcMax * ncMax) s.b = new float[kcMax * ncMax];
+        float[] pb = s.b;
+        int mStrips = (m + MR - 1) / MR;
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            int nStrips = (nc + NR - 1) / NR;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc), jcf = jc, pcf = pc;
+                Parallel.forRange(nStrips, 1, (lo, hi) -> {
+                    int j0 = lo * NR;
+                    packB(transB, b, bOff, ldb, pcf, jcf + j0, kc, Math.min(nc, hi * NR) - j0, pb, j0 * kc);
+                });
+                float betaHere = pc == 0 ? beta : 1f;
+                if (mStrips >= 2 * threads || nStrips < threads) {
+                    Parallel.forRange(mStrips, 1, (lo, hi) -> {
+                        int i1 = Math.min(m, hi * MR);
+                        float[] pa = scratchA(kc, m);
+                        for (int ic = lo * MR; ic < i1; ic += MC) {
+                            int mc = Math.min(MC, i1 - ic);
+                            int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pcf, mc, kc, pa);
+                            macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jcf, ldc, SCRATCH.get().tile);
+                        }
+                    });
                 } else {
-                    for (int j = 0; j < n; j++) {
-                        float s = transA ? dotStridedA(k, a, aOff + i, lda, b, bOff + j * ldb)
-                                         : dot(k, a, aOff + i * lda, b, bOff + j * ldb);
-                        c[ci + j] += alpha * s;
-                    }
+                    Parallel.forRange(nStrips, 1, (lo, hi) -> {
+                        int j0 = lo * NR, w = Math.min(nc, hi * NR) - j0;
+                        float[] pa = scratchA(kc, m);
+                        for (int ic = 0; ic < m; ic += MC) {
+                            int mc = Math.min(MC, m - ic);
+                            int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pcf, mc, kc, pa);
+                            macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jcf + j0, ldc, SCRATCH.get().tile);
+                        }
+                    });
                 }
             }
-        });
+        }
+    }
+
+    /** This thread's A-block buffer, big enough for an MC x kc block. */
+    private static float[] scratchA(int kc, int m) {
+        Scratch t = SCRATCH.get();
+        int need = kc * Math.min(MC, roundUp(m, MR));
+        if (t.a.length < need) t.a = new float[need];
+        return t.a;
     }
 
     /** C = A * B for contiguous row-major A[m,k], B[k,n], C[m,n]. */
@@ -49,30 +151,398 @@ public final class Gemm {
         sgemm(false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, c, 0, n);
     }
 
-    private static void axpy(int n, float alpha, float[] x, int xOff, float[] y, int yOff) {
-        int j = 0;
-        FloatVector va = FloatVector.broadcast(S, alpha);
-        for (int up = S.loopBound(n); j < up; j += S.length()) {
-            FloatVector.fromArray(S, x, xOff + j).fma(va, FloatVector.fromArray(S, y, yOff + j)).intoArray(y, yOff + j);
+    // ---------------------------------------------------------------------------------------------------------
+    // Blocked path
+
+    private static void serial(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                               float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                               float beta, float[] c, int cOff, int ldc) {
+        Scratch s = SCRATCH.get();
+        int kcMax = Math.min(KC, k);
+        int ncMax = Math.min(NC, roundUp(n, NR));
+        int mcMax = Math.min(MC, roundUp(m, MR));
+        if (s.b.length < kcMax * ncMax) s.b = new float[kcMax * ncMax];
+        if (s.a.length < kcMax * mcMax) s.a = new float[kcMax * mcMax];
+        float[] pa = s.a, pb = s.b, tile = s.tile;
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                packB(transB, b, bOff, ldb, pc, jc, kc, nc, pb, 0);
+                float betaHere = pc == 0 ? beta : 1f; // later KC blocks accumulate onto what the first wrote
+                for (int ic = 0; ic < m; ic += MC) {
+                    int mc = Math.min(MC, m - ic);
+                    int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pc, mc, kc, pa);
+                    macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
+                }
+            }
         }
-        for (; j < n; j++) y[yOff + j] += alpha * x[xOff + j];
+    }
+
+    /** Packs op(B)[pc:pc+kc, jc:jc+nc] as NR-wide strips: strip s holds, for each p, NR consecutive columns. */
+    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int jc, int kc, int nc, float[] pb, int pbOff) {
+        for (int j0 = 0; j0 < nc; j0 += NR) {
+            int w = Math.min(NR, nc - j0);
+            int dst = pbOff + j0 * kc; // strip j0/NR starts at (j0/NR) * kc * NR
+            if (!transB) {
+                int src = bOff + pc * ldb + jc + j0;
+                if (w == NR) {
+                    for (int p = 0; p < kc; p++, src += ldb, dst += NR) {
+                        FloatVector.fromArray(S, b, src).intoArray(pb, dst);
+                        FloatVector.fromArray(S, b, src + L).intoArray(pb, dst + L);
+                    }
+                } else {
+                    for (int p = 0; p < kc; p++, src += ldb, dst += NR) {
+                        int j = 0;
+                        for (; j < w; j++) pb[dst + j] = b[src + j];
+                        for (; j < NR; j++) pb[dst + j] = 0f;
+                    }
+                }
+            } else {
+                // stored B is [n, k]: column j of op(B) is row j of B, contiguous in p
+                for (int j = 0; j < NR; j++) {
+                    if (j < w) {
+                        int src = bOff + (jc + j0 + j) * ldb + pc;
+                        for (int p = 0, d = dst + j; p < kc; p++, d += NR) pb[d] = b[src + p];
+                    } else {
+                        for (int p = 0, d = dst + j; p < kc; p++, d += NR) pb[d] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Packs the A block for a macro-kernel over nc columns, or, for a non-transposed A feeding only a few B strips
+     * (the small-matrix case, e.g. 64x64 per attention head, where packing A would cost a third of the time), packs
+     * only a partial last strip and returns where the block starts in A for the kernel to read rows directly.
+     * Returns -1 when everything was packed.
+     */
+    private static int packAOrNot(boolean transA, int nc, float[] a, int aOff, int lda, int ic, int pc, int mc, int kc, float[] pa) {
+        if (transA || nc > DIRECT_A_MAX_N) {
+            packA(transA, a, aOff, lda, ic, pc, mc, kc, pa);
+            return -1;
+        }
+        int full = mc / MR * MR;
+        if (full < mc) packA(false, a, aOff, lda, ic + full, pc, mc - full, kc, pa);
+        return aOff + ic * lda + pc;
+    }
+
+    /** Packs op(A)[ic:ic+mc, pc:pc+kc] as MR-tall strips: strip s holds, for each p, MR consecutive rows. */
+    private static void packA(boolean transA, float[] a, int aOff, int lda, int ic, int pc, int mc, int kc, float[] pa) {
+        for (int i0 = 0; i0 < mc; i0 += MR) {
+            int h = Math.min(MR, mc - i0);
+            int dst = i0 * kc;
+            if (transA) {
+                // stored A is [k, m]: row p holds op(A)'s column p, contiguous in i
+                int src = aOff + pc * lda + ic + i0;
+                for (int p = 0; p < kc; p++, src += lda, dst += MR) {
+                    int i = 0;
+                    for (; i < h; i++) pa[dst + i] = a[src + i];
+                    for (; i < MR; i++) pa[dst + i] = 0f;
+                }
+            } else {
+                for (int i = 0; i < MR; i++) {
+                    if (i < h) {
+                        int src = aOff + (ic + i0 + i) * lda + pc;
+                        for (int p = 0, d = dst + i; p < kc; p++, d += MR) pa[d] = a[src + p];
+                    } else {
+                        for (int p = 0, d = dst + i; p < kc; p++, d += MR) pa[d] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * C[mc, nc] (at c[cOff]) = alpha * Ablock * Bpanel + beta * C over one KC block. A comes packed in pa, or, when
+     * aDirect >= 0, straight from the caller's row-major A (element (0,0) at a[aDirect], row stride lda) with only a
+     * partial last strip packed (at pa[0]).
+     */
+    private static void macroKernel(int mc, int nc, int kc, float alpha, float[] pa, float[] a, int aDirect, int lda,
+                                    float[] pb, int pbOff, float beta, float[] c, int cOff, int ldc, float[] tile) {
+        for (int j0 = 0; j0 < nc; j0 += NR) {
+            int w = Math.min(NR, nc - j0);
+            int bIdx = pbOff + j0 * kc;
+            for (int i0 = 0; i0 < mc; i0 += MR) {
+                int h = Math.min(MR, mc - i0);
+                boolean rowsA = aDirect >= 0 && h == MR;
+                int aIdx = aDirect >= 0 ? 0 : i0 * kc;
+                int ci = cOff + i0 * ldc + j0;
+                if (w == NR && h == MR) {
+                    if (rowsA) kernelRowsA(kc, a, aDirect + i0 * lda, lda, pb, bIdx, alpha, beta, c, ci, ldc);
+                    else kernel(kc, pa, aIdx, pb, bIdx, alpha, beta, c, ci, ldc);
+                } else {
+                    // partial tile: raw sums into scratch, then the same fma(acc, alpha, beta*c) in scalar form
+                    if (rowsA) kernelRowsA(kc, a, aDirect + i0 * lda, lda, pb, bIdx, 1f, 0f, tile, 0, NR);
+                    else kernel(kc, pa, aIdx, pb, bIdx, 1f, 0f, tile, 0, NR);
+                    for (int i = 0; i < h; i++) {
+                        for (int j = 0; j < w; j++) {
+                            float acc = tile[i * NR + j];
+                            int q = ci + i * ldc + j;
+                            c[q] = beta == 0f ? acc * alpha : Math.fma(acc, alpha, beta * c[q]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The micro-kernel: C[0:6, 0:32] (at c[ci], row stride ldc) = alpha * sum_p A[:,p] B[p,:] + beta * C, with A a
+     * packed 6-tall strip and B a packed 32-wide strip. beta == 0 never reads C.
+     */
+    private static void kernel(int kc, float[] pa, int aIdx, float[] pb, int bIdx,
+                               float alpha, float beta, float[] c, int ci, int ldc) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bi = bIdx + p * NR, ai = aIdx + p * MR;
+            FloatVector b0 = FloatVector.fromArray(S, pb, bi);
+            FloatVector b1 = FloatVector.fromArray(S, pb, bi + L);
+            FloatVector a0 = FloatVector.broadcast(S, pa[ai]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            FloatVector a1 = FloatVector.broadcast(S, pa[ai + 1]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, pa[ai + 2]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            FloatVector a3 = FloatVector.broadcast(S, pa[ai + 3]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            FloatVector a4 = FloatVector.broadcast(S, pa[ai + 4]);
+            c40 = b0.fma(a4, c40);
+            c41 = b1.fma(a4, c41);
+            FloatVector a5 = FloatVector.broadcast(S, pa[ai + 5]);
+            c50 = b0.fma(a5, c50);
+            c51 = b1.fma(a5, c51);
+        }
+        // Written out rather than via a helper taking vectors: a FloatVector argument of a call that is not inlined
+        // gets boxed, which made the beta != 0 path (every KC block after the first) 40x slower.
+        if (beta == 0f) {
+            c00.mul(alpha).intoArray(c, ci);
+            c01.mul(alpha).intoArray(c, ci + L);
+            c10.mul(alpha).intoArray(c, ci + ldc);
+            c11.mul(alpha).intoArray(c, ci + ldc + L);
+            c20.mul(alpha).intoArray(c, ci + 2 * ldc);
+            c21.mul(alpha).intoArray(c, ci + 2 * ldc + L);
+            c30.mul(alpha).intoArray(c, ci + 3 * ldc);
+            c31.mul(alpha).intoArray(c, ci + 3 * ldc + L);
+            c40.mul(alpha).intoArray(c, ci + 4 * ldc);
+            c41.mul(alpha).intoArray(c, ci + 4 * ldc + L);
+            c50.mul(alpha).intoArray(c, ci + 5 * ldc);
+            c51.mul(alpha).intoArray(c, ci + 5 * ldc + L);
+        } else {
+            FloatVector va = FloatVector.broadcast(S, alpha);
+            c00.fma(va, FloatVector.fromArray(S, c, ci).mul(beta)).intoArray(c, ci);
+            c01.fma(va, FloatVector.fromArray(S, c, ci + L).mul(beta)).intoArray(c, ci + L);
+            c10.fma(va, FloatVector.fromArray(S, c, ci + ldc).mul(beta)).intoArray(c, ci + ldc);
+            c11.fma(va, FloatVector.fromArray(S, c, ci + ldc + L).mul(beta)).intoArray(c, ci + ldc + L);
+            c20.fma(va, FloatVector.fromArray(S, c, ci + 2 * ldc).mul(beta)).intoArray(c, ci + 2 * ldc);
+            c21.fma(va, FloatVector.fromArray(S, c, ci + 2 * ldc + L).mul(beta)).intoArray(c, ci + 2 * ldc + L);
+            c30.fma(va, FloatVector.fromArray(S, c, ci + 3 * ldc).mul(beta)).intoArray(c, ci + 3 * ldc);
+            c31.fma(va, FloatVector.fromArray(S, c, ci + 3 * ldc + L).mul(beta)).intoArray(c, ci + 3 * ldc + L);
+            c40.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc).mul(beta)).intoArray(c, ci + 4 * ldc);
+            c41.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc + L).mul(beta)).intoArray(c, ci + 4 * ldc + L);
+            c50.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc).mul(beta)).intoArray(c, ci + 5 * ldc);
+            c51.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc + L).mul(beta)).intoArray(c, ci + 5 * ldc + L);
+        }
+    }
+
+    /**
+     * The micro-kernel with A read in place: rows i of the 6-tall strip start at a[aRow + i * lda], contiguous in p
+     * (so the loads stay free of bounds checks: each index is a loop-invariant base plus p). Same arithmetic, in the
+     * same order, as {@link #kernel}.
+     */
+    private static void kernelRowsA(int kc, float[] a, int aRow, int lda, float[] pb, int bIdx,
+                                    float alpha, float beta, float[] c, int ci, int ldc) {
+        int r0 = aRow;
+        int r1 = aRow + lda;
+        int r2 = aRow + 2 * lda;
+        int r3 = aRow + 3 * lda;
+        int r4 = aRow + 4 * lda;
+        int r5 = aRow + 5 * lda;
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bi = bIdx + p * NR;
+            FloatVector b0 = FloatVector.fromArray(S, pb, bi);
+            FloatVector b1 = FloatVector.fromArray(S, pb, bi + L);
+            FloatVector a0 = FloatVector.broadcast(S, a[r0 + p]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            FloatVector a1 = FloatVector.broadcast(S, a[r1 + p]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, a[r2 + p]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            FloatVector a3 = FloatVector.broadcast(S, a[r3 + p]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            FloatVector a4 = FloatVector.broadcast(S, a[r4 + p]);
+            c40 = b0.fma(a4, c40);
+            c41 = b1.fma(a4, c41);
+            FloatVector a5 = FloatVector.broadcast(S, a[r5 + p]);
+            c50 = b0.fma(a5, c50);
+            c51 = b1.fma(a5, c51);
+        }
+        if (beta == 0f) {
+            c00.mul(alpha).intoArray(c, ci);
+            c01.mul(alpha).intoArray(c, ci + L);
+            c10.mul(alpha).intoArray(c, ci + ldc);
+            c11.mul(alpha).intoArray(c, ci + ldc + L);
+            c20.mul(alpha).intoArray(c, ci + 2 * ldc);
+            c21.mul(alpha).intoArray(c, ci + 2 * ldc + L);
+            c30.mul(alpha).intoArray(c, ci + 3 * ldc);
+            c31.mul(alpha).intoArray(c, ci + 3 * ldc + L);
+            c40.mul(alpha).intoArray(c, ci + 4 * ldc);
+            c41.mul(alpha).intoArray(c, ci + 4 * ldc + L);
+            c50.mul(alpha).intoArray(c, ci + 5 * ldc);
+            c51.mul(alpha).intoArray(c, ci + 5 * ldc + L);
+        } else {
+            FloatVector va = FloatVector.broadcast(S, alpha);
+            c00.fma(va, FloatVector.fromArray(S, c, ci).mul(beta)).intoArray(c, ci);
+            c01.fma(va, FloatVector.fromArray(S, c, ci + L).mul(beta)).intoArray(c, ci + L);
+            c10.fma(va, FloatVector.fromArray(S, c, ci + ldc).mul(beta)).intoArray(c, ci + ldc);
+            c11.fma(va, FloatVector.fromArray(S, c, ci + ldc + L).mul(beta)).intoArray(c, ci + ldc + L);
+            c20.fma(va, FloatVector.fromArray(S, c, ci + 2 * ldc).mul(beta)).intoArray(c, ci + 2 * ldc);
+            c21.fma(va, FloatVector.fromArray(S, c, ci + 2 * ldc + L).mul(beta)).intoArray(c, ci + 2 * ldc + L);
+            c30.fma(va, FloatVector.fromArray(S, c, ci + 3 * ldc).mul(beta)).intoArray(c, ci + 3 * ldc);
+            c31.fma(va, FloatVector.fromArray(S, c, ci + 3 * ldc + L).mul(beta)).intoArray(c, ci + 3 * ldc + L);
+            c40.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc).mul(beta)).intoArray(c, ci + 4 * ldc);
+            c41.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc + L).mul(beta)).intoArray(c, ci + 4 * ldc + L);
+            c50.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc).mul(beta)).intoArray(c, ci + 5 * ldc);
+            c51.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc + L).mul(beta)).intoArray(c, ci + 5 * ldc + L);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // m == 1: y[n] = alpha * x[k] * op(B)[k,n] + beta * y, memory bound on B
+
+    private static void gemv(boolean transB, int n, int k, float alpha, float[] x, int xOff, int incx,
+                             float[] b, int bOff, int ldb, float beta, float[] y, int yOff) {
+        float[] xs = x;
+        int xo = xOff;
+        if (incx != 1) { // transA with m == 1: x is a column of the stored A; gather it once
+            xs = new float[k];
+            for (int p = 0; p < k; p++) xs[p] = x[xOff + p * incx];
+            xo = 0;
+        }
+        float[] xv = xs;
+        int xvo = xo;
+        int grain = Math.max(16, (int) Math.min(Integer.MAX_VALUE, (1L << 16) / Math.max(1, k)));
+        if (transB) {
+            // stored B is [n, k]: y[j] = dot(x, B row j); four rows at a time share the loads of x
+            Parallel.forRange(n, grain, (lo, hi) -> {
+                int j = lo;
+                for (; j + 4 <= hi; j += 4) dot4(k, xv, xvo, b, bOff + j * ldb, ldb, alpha, beta, y, yOff + j);
+                for (; j < hi; j++) {
+                    float s = dot(k, xv, xvo, b, bOff + j * ldb);
+                    y[yOff + j] = combine(s, alpha, beta, y[yOff + j]);
+                }
+            });
+        } else {
+            // stored B is [k, n]: y += x[p] * B row p, over a column range per thread
+            int strips = (n + L - 1) / L;
+            Parallel.forRange(strips, Math.max(1, grain / L), (lo, hi) -> {
+                int j0 = lo * L, j1 = Math.min(n, hi * L);
+                float[] acc = new float[j1 - j0];
+                for (int p = 0; p < k; p++) axpy(j1 - j0, xv[xvo + p], b, bOff + p * ldb + j0, acc, 0);
+                for (int j = j0; j < j1; j++) y[yOff + j] = combine(acc[j - j0], alpha, beta, y[yOff + j]);
+            });
+        }
+    }
+
+    private static float combine(float acc, float alpha, float beta, float y) {
+        return beta == 0f ? acc * alpha : Math.fma(acc, alpha, beta * y);
+    }
+
+    private static void dot4(int k, float[] x, int xOff, float[] b, int bOff, int ldb,
+                             float alpha, float beta, float[] y, int yOff) {
+        FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S), s3 = FloatVector.zero(S);
+        int p = 0;
+        int r0 = bOff, r1 = bOff + ldb, r2 = bOff + 2 * ldb, r3 = bOff + 3 * ldb;
+        for (int up = S.loopBound(k); p < up; p += L) {
+            FloatVector xv = FloatVector.fromArray(S, x, xOff + p);
+            s0 = FloatVector.fromArray(S, b, r0 + p).fma(xv, s0);
+            s1 = FloatVector.fromArray(S, b, r1 + p).fma(xv, s1);
+            s2 = FloatVector.fromArray(S, b, r2 + p).fma(xv, s2);
+            s3 = FloatVector.fromArray(S, b, r3 + p).fma(xv, s3);
+        }
+        float[] lanes = new float[4 * L];
+        s0.intoArray(lanes, 0);
+        s1.intoArray(lanes, L);
+        s2.intoArray(lanes, 2 * L);
+        s3.intoArray(lanes, 3 * L);
+        float t0 = sumLanes(lanes, 0), t1 = sumLanes(lanes, L), t2 = sumLanes(lanes, 2 * L), t3 = sumLanes(lanes, 3 * L);
+        for (; p < k; p++) {
+            float xp = x[xOff + p];
+            t0 = Math.fma(b[r0 + p], xp, t0);
+            t1 = Math.fma(b[r1 + p], xp, t1);
+            t2 = Math.fma(b[r2 + p], xp, t2);
+            t3 = Math.fma(b[r3 + p], xp, t3);
+        }
+        y[yOff] = combine(t0, alpha, beta, y[yOff]);
+        y[yOff + 1] = combine(t1, alpha, beta, y[yOff + 1]);
+        y[yOff + 2] = combine(t2, alpha, beta, y[yOff + 2]);
+        y[yOff + 3] = combine(t3, alpha, beta, y[yOff + 3]);
     }
 
     private static float dot(int n, float[] x, int xOff, float[] y, int yOff) {
         int j = 0;
         FloatVector acc = FloatVector.zero(S);
-        for (int up = S.loopBound(n); j < up; j += S.length()) {
-            acc = FloatVector.fromArray(S, x, xOff + j).fma(FloatVector.fromArray(S, y, yOff + j), acc);
+        for (int up = S.loopBound(n); j < up; j += L) {
+            acc = FloatVector.fromArray(S, y, yOff + j).fma(FloatVector.fromArray(S, x, xOff + j), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; j < n; j++) s += x[xOff + j] * y[yOff + j];
+        float[] lanes = new float[L];
+        acc.intoArray(lanes, 0);
+        float s = sumLanes(lanes, 0);
+        for (; j < n; j++) s = Math.fma(y[yOff + j], x[xOff + j], s);
         return s;
     }
 
-    private static float dotStridedA(int n, float[] a, int aOff, int lda, float[] y, int yOff) {
+    /**
+     * Sum of L lanes in a fixed order. Not reduceLanes(ADD): its float summation order is unspecified and does
+     * differ between the interpreter and compiled code, which broke bit-identical results across thread counts.
+     */
+    private static float sumLanes(float[] lanes, int off) {
         float s = 0f;
-        for (int p = 0; p < n; p++) s += a[aOff + p * lda] * y[yOff + p];
+        for (int i = 0; i < L; i++) s += lanes[off + i];
         return s;
+    }
+
+    private static void axpy(int n, float alpha, float[] x, int xOff, float[] y, int yOff) {
+        int j = 0;
+        FloatVector va = FloatVector.broadcast(S, alpha);
+        for (int up = S.loopBound(n); j < up; j += L) {
+            FloatVector.fromArray(S, x, xOff + j).fma(va, FloatVector.fromArray(S, y, yOff + j)).intoArray(y, yOff + j);
+        }
+        for (; j < n; j++) y[yOff + j] = Math.fma(x[xOff + j], alpha, y[yOff + j]);
+    }
+
+    /** C = beta * C (k == 0 or alpha == 0); beta == 0 writes zeros even over NaN. */
+    private static void scale(int m, int n, float beta, float[] c, int cOff, int ldc) {
+        if (beta == 1f) return;
+        for (int i = 0; i < m; i++) {
+            int ci = cOff + i * ldc;
+            if (beta == 0f) java.util.Arrays.fill(c, ci, ci + n, 0f);
+            else for (int j = 0; j < n; j++) c[ci + j] *= beta;
+        }
+    }
+
+    private static int roundUp(int x, int q) {
+        return (x + q - 1) / q * q;
     }
 
     static void check(boolean transA, boolean transB, int m, int n, int k,

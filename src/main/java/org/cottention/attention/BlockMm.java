@@ -1,0 +1,137 @@
+package org.cottention.attention;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Small dense products for the chunkwise attention kernels (blocks of about 64 x 64), called per (batch, head) from
+ * inside a parallel region. All products are the plain NN form {@code C[m,n] (+)= A[m,k] B[k,n]} on row-major strided
+ * views; transposed operands are made explicit with {@link #transpose} first (a C x D copy costs 1/D of the product).
+ * The register-blocked micro-kernel holds a 4-row x 4-vector tile of C; rows are visited in groups of 4 so that a
+ * triangular A (zero above or below its diagonal) costs only the non-zero half.
+ */
+final class BlockMm {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final int VL = F.length();
+
+    /** A is dense. */
+    static final int FULL = 0;
+    /** A[i,p] = 0 for p > i (lower triangular, diagonal included): row i needs p in [0, i]. */
+    static final int A_LOWER = 1;
+    /** A[i,p] = 0 for p < i (upper triangular, diagonal included): row i needs p in [i, k). */
+    static final int A_UPPER = 2;
+
+    private BlockMm() {}
+
+    /**
+     * C[m,n] = A[m,k] B[k,n] (accumulate = false) or C += A B (accumulate = true). {@code tri} says which part of A
+     * may be non-zero (FULL, A_LOWER, A_UPPER); with a triangular A the rows of C still get every column.
+     */
+    static void mm(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                   float[] c, int cOff, int ldc, boolean accumulate, int tri) {
+        int i = 0;
+        for (; i + 4 <= m; i += 4) {
+            int kLo = tri == A_UPPER ? Math.min(i, k) : 0;
+            int kHi = tri == A_LOWER ? Math.min(k, i + 4) : k;
+            rows4(i, n, kLo, kHi, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+        }
+        for (; i < m; i++) {
+            int kLo = tri == A_UPPER ? Math.min(i, k) : 0;
+            int kHi = tri == A_LOWER ? Math.min(k, i + 1) : k;
+            row1(i, n, kLo, kHi, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+        }
+    }
+
+    /** Rows i..i+3 of C over p in [kLo, kHi). */
+    private static void rows4(int i, int n, int kLo, int kHi, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                              float[] c, int cOff, int ldc, boolean accumulate) {
+        int a0 = aOff + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
+        int c0 = cOff + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        int j = 0;
+        for (; j + 4 * VL <= n; j += 4 * VL) {
+            FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s03 = s00;
+            FloatVector s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+            FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00;
+            FloatVector s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+            for (int p = kLo; p < kHi; p++) {
+                int bp = bOff + p * ldb + j;
+                FloatVector b0 = FloatVector.fromArray(F, b, bp);
+                FloatVector b1 = FloatVector.fromArray(F, b, bp + VL);
+                FloatVector b2 = FloatVector.fromArray(F, b, bp + 2 * VL);
+                FloatVector b3 = FloatVector.fromArray(F, b, bp + 3 * VL);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + p]);
+                s00 = b0.fma(x, s00); s01 = b1.fma(x, s01); s02 = b2.fma(x, s02); s03 = b3.fma(x, s03);
+                x = FloatVector.broadcast(F, a[a1 + p]);
+                s10 = b0.fma(x, s10); s11 = b1.fma(x, s11); s12 = b2.fma(x, s12); s13 = b3.fma(x, s13);
+                x = FloatVector.broadcast(F, a[a2 + p]);
+                s20 = b0.fma(x, s20); s21 = b1.fma(x, s21); s22 = b2.fma(x, s22); s23 = b3.fma(x, s23);
+                x = FloatVector.broadcast(F, a[a3 + p]);
+                s30 = b0.fma(x, s30); s31 = b1.fma(x, s31); s32 = b2.fma(x, s32); s33 = b3.fma(x, s33);
+            }
+            store(s00, c, c0 + j, accumulate); store(s01, c, c0 + j + VL, accumulate);
+            store(s02, c, c0 + j + 2 * VL, accumulate); store(s03, c, c0 + j + 3 * VL, accumulate);
+            store(s10, c, c1 + j, accumulate); store(s11, c, c1 + j + VL, accumulate);
+            store(s12, c, c1 + j + 2 * VL, accumulate); store(s13, c, c1 + j + 3 * VL, accumulate);
+            store(s20, c, c2 + j, accumulate); store(s21, c, c2 + j + VL, accumulate);
+            store(s22, c, c2 + j + 2 * VL, accumulate); store(s23, c, c2 + j + 3 * VL, accumulate);
+            store(s30, c, c3 + j, accumulate); store(s31, c, c3 + j + VL, accumulate);
+            store(s32, c, c3 + j + 2 * VL, accumulate); store(s33, c, c3 + j + 3 * VL, accumulate);
+        }
+        for (; j + VL <= n; j += VL) {
+            FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+            for (int p = kLo; p < kHi; p++) {
+                FloatVector bv = FloatVector.fromArray(F, b, bOff + p * ldb + j);
+                s0 = bv.fma(FloatVector.broadcast(F, a[a0 + p]), s0);
+                s1 = bv.fma(FloatVector.broadcast(F, a[a1 + p]), s1);
+                s2 = bv.fma(FloatVector.broadcast(F, a[a2 + p]), s2);
+                s3 = bv.fma(FloatVector.broadcast(F, a[a3 + p]), s3);
+            }
+            store(s0, c, c0 + j, accumulate); store(s1, c, c1 + j, accumulate);
+            store(s2, c, c2 + j, accumulate); store(s3, c, c3 + j, accumulate);
+        }
+        for (; j < n; j++) {
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int p = kLo; p < kHi; p++) {
+                float bv = b[bOff + p * ldb + j];
+                s0 += a[a0 + p] * bv; s1 += a[a1 + p] * bv; s2 += a[a2 + p] * bv; s3 += a[a3 + p] * bv;
+            }
+            if (accumulate) { c[c0 + j] += s0; c[c1 + j] += s1; c[c2 + j] += s2; c[c3 + j] += s3; }
+            else { c[c0 + j] = s0; c[c1 + j] = s1; c[c2 + j] = s2; c[c3 + j] = s3; }
+        }
+    }
+
+    private static void row1(int i, int n, int kLo, int kHi, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                             float[] c, int cOff, int ldc, boolean accumulate) {
+        int a0 = aOff + i * lda, c0 = cOff + i * ldc;
+        int j = 0;
+        for (; j + VL <= n; j += VL) {
+            FloatVector s0 = FloatVector.zero(F);
+            for (int p = kLo; p < kHi; p++)
+                s0 = FloatVector.fromArray(F, b, bOff + p * ldb + j).fma(FloatVector.broadcast(F, a[a0 + p]), s0);
+            store(s0, c, c0 + j, accumulate);
+        }
+        for (; j < n; j++) {
+            float s0 = 0;
+            for (int p = kLo; p < kHi; p++) s0 += a[a0 + p] * b[bOff + p * ldb + j];
+            if (accumulate) c[c0 + j] += s0; else c[c0 + j] = s0;
+        }
+    }
+
+    private static void store(FloatVector s, float[] c, int at, boolean accumulate) {
+        if (accumulate) s = s.add(FloatVector.fromArray(F, c, at));
+        s.intoArray(c, at);
+    }
+
+    /** dst[cols, rows] = src[rows, cols]^T (strided views). */
+    static void transpose(int rows, int cols, float[] src, int sOff, int lds, float[] dst, int dOff, int ldd) {
+        for (int r = 0; r < rows; r++) {
+            int s = sOff + r * lds;
+            for (int c = 0; c < cols; c++) dst[dOff + c * ldd + r] = src[s + c];
+        }
+    }
+
+    /** Zeroes P[i, j] for j > i in the first n rows/cols of a square block (keeps the causal lower triangle). */
+    static void keepLower(int n, float[] p, int off, int ld) {
+        for (int i = 0; i < n - 1; i++) java.util.Arrays.fill(p, off + i * ld + i + 1, off + i * ld + n, 0f);
+    }
+}

@@ -1,0 +1,160 @@
+package org.cottention.kernels;
+
+import static org.cottention.kernels.Ops.requireNonNegative;
+import static org.cottention.kernels.Ops.requireRange;
+
+/**
+ * GPT-J rotary position embedding ("interleaved pairs") on the first {@code rotaryDim} components of every head:
+ * with {@code inv_freq_i = base^(-2i/rotaryDim)} and angle {@code theta = p * inv_freq_i} at position p,
+ * {@code y[2i] = x[2i] cos - x[2i+1] sin}, {@code y[2i+1] = x[2i+1] cos + x[2i] sin}; components from rotaryDim on
+ * pass through. Works IN PLACE on a [b, t, h, d] view whose token rows are {@code rowStride} floats apart, element
+ * (b, t, h, d) at {@code off + (b*T + t)*rowStride + h*D + d} — so q and k can be rotated inside a fused [B*T, 3E]
+ * qkv buffer (call once with the q offset, once with the k offset).
+ * <p>cos/sin tables are computed in double and stored as float for positions 0..capacity-1; they grow on demand
+ * (thread-safe) when a call needs a larger position. The backward is the rotation by -theta, applied in place to the
+ * gradient (dy becomes dx; not an accumulation).
+ */
+public final class Rotary {
+    /** cos/sin for positions [0, capacity): table[p * half + i]. Immutable once published. */
+    private record Tables(int capacity, float[] cos, float[] sin) {}
+
+    private final int rotaryDim;
+    private final double base;
+    private volatile Tables tables;
+
+    /** Rotary embedding with base 10000 (GPT-J), tables pre-built for positions below {@code maxLen}. */
+    public Rotary(int rotaryDim, int maxLen) {
+        this(rotaryDim, maxLen, 10000.0);
+    }
+
+    public Rotary(int rotaryDim, int maxLen, double base) {
+        if (rotaryDim < 2 || rotaryDim % 2 != 0)
+            throw new IllegalArgumentException("rotaryDim must be even and >= 2, got " + rotaryDim);
+        requireNonNegative("maxLen", maxLen);
+        if (!(base > 1.0) || Double.isInfinite(base)) throw new IllegalArgumentException("base must be > 1, got " + base);
+        this.rotaryDim = rotaryDim;
+        this.base = base;
+        this.tables = build(Math.max(1, maxLen));
+    }
+
+    public int rotaryDim() {
+        return rotaryDim;
+    }
+
+    /** Positions 0..capacity()-1 have tables now; larger positions make the tables grow. */
+    public int capacity() {
+        return tables.capacity;
+    }
+
+    /** Makes sure positions below maxLen have tables (grows them, at least doubling, if needed). */
+    public void ensureCapacity(int maxLen) {
+        if (maxLen <= tables.capacity) return;
+        synchronized (this) {
+            Tables t = tables;
+            if (maxLen <= t.capacity) return;
+            tables = build((int) Math.min(Integer.MAX_VALUE - 8L, Math.max(maxLen, 2L * t.capacity)));
+        }
+    }
+
+    private Tables build(int capacity) {
+        int half = rotaryDim / 2;
+        float[] cos = new float[capacity * half], sin = new float[capacity * half];
+        double[] invFreq = new double[half];
+        for (int i = 0; i < half; i++) invFreq[i] = Math.pow(base, -2.0 * i / rotaryDim);
+        for (int p = 0; p < capacity; p++) {
+            for (int i = 0; i < half; i++) {
+                // Angle formed in float like the reference implementations (p * inv_freq in float32) would lose
+                // precision at large p; double keeps the table exact to float rounding.
+                double a = p * invFreq[i];
+                cos[p * half + i] = (float) Math.cos(a);
+                sin[p * half + i] = (float) Math.sin(a);
+            }
+        }
+        return new Tables(capacity, cos, sin);
+    }
+
+    // ---------------------------------------------------------------------------------------------- public API
+
+    /** Rotates x in place; token (b, t) has position {@code startPos + t}. */
+    public void forward(float[] x, int off, int rowStride, int batch, int seq, int heads, int headDim, int startPos) {
+        apply(x, off, rowStride, batch, seq, heads, headDim, null, 0, startPos, false);
+    }
+
+    /** Rotates x in place; token (b, t) has position {@code positions[posOff + b*seq + t]}. */
+    public void forward(float[] x, int off, int rowStride, int batch, int seq, int heads, int headDim,
+                        int[] positions, int posOff) {
+        if (positions == null) throw new IllegalArgumentException("positions is null");
+        apply(x, off, rowStride, batch, seq, heads, headDim, positions, posOff, 0, false);
+    }
+
+    /** Backward of {@link #forward(float[], int, int, int, int, int, int, int)}: dx = R(-theta) dy, in place on dy. */
+    public void backward(float[] dy, int off, int rowStride, int batch, int seq, int heads, int headDim, int startPos) {
+        apply(dy, off, rowStride, batch, seq, heads, headDim, null, 0, startPos, true);
+    }
+
+    /** Backward of the per-token-positions forward: dx = R(-theta) dy, in place on dy. */
+    public void backward(float[] dy, int off, int rowStride, int batch, int seq, int heads, int headDim,
+                         int[] positions, int posOff) {
+        if (positions == null) throw new IllegalArgumentException("positions is null");
+        apply(dy, off, rowStride, batch, seq, heads, headDim, positions, posOff, 0, true);
+    }
+
+    // ---------------------------------------------------------------------------------------------- kernel
+
+    private void apply(float[] x, int off, int rowStride, int batch, int seq, int heads, int headDim,
+                       int[] positions, int posOff, int startPos, boolean inverse) {
+        requireNonNegative("batch", batch);
+        requireNonNegative("seq", seq);
+        Ops.requirePositive("heads", heads);
+        Ops.requirePositive("headDim", headDim);
+        if (rotaryDim > headDim)
+            throw new IllegalArgumentException("rotaryDim " + rotaryDim + " exceeds headDim " + headDim);
+        long rowWidth = (long) heads * headDim;
+        if (rowStride < rowWidth)
+            throw new IllegalArgumentException("rowStride " + rowStride + " is smaller than heads*headDim = " + rowWidth);
+        long rows = (long) batch * seq;
+        if (rows == 0) return;
+        if (x == null) throw new IllegalArgumentException("x is null");
+        if (off < 0 || off + (rows - 1) * rowStride + rowWidth > x.length)
+            throw new IllegalArgumentException("x: a [" + batch + "," + seq + "," + heads + "," + headDim
+                    + "] view with row stride " + rowStride + " from offset " + off + " needs "
+                    + (off + (rows - 1) * rowStride + rowWidth) + " elements, the array has " + x.length);
+        int maxPos;
+        if (positions != null) {
+            requireRange("positions", positions, posOff, rows);
+            maxPos = -1;
+            for (int i = 0; i < rows; i++) {
+                int p = positions[posOff + i];
+                if (p < 0) throw new IllegalArgumentException("positions[" + i + "] is negative: " + p);
+                maxPos = Math.max(maxPos, p);
+            }
+        } else {
+            requireNonNegative("startPos", startPos);
+            if ((long) startPos + seq - 1 >= Integer.MAX_VALUE - 8)
+                throw new IllegalArgumentException("startPos " + startPos + " + seq " + seq + " is too large");
+            maxPos = startPos + seq - 1;
+        }
+        ensureCapacity(maxPos + 1);
+        Tables tb = tables;
+        int half = rotaryDim / 2;
+        int nRows = (int) rows;
+        int grain = Math.max(1, Ops.PARALLEL_MIN / Math.max(1, heads * rotaryDim));
+        Parallel.forRange(nRows, nRows * (long) heads * rotaryDim < 2L * Ops.PARALLEL_MIN ? nRows : grain, (lo, hi) -> {
+            float[] cos = tb.cos, sin = tb.sin;
+            for (int r = lo; r < hi; r++) {
+                int p = positions != null ? positions[posOff + r] : startPos + r % seq;
+                int tOff = p * half;
+                int rowOff = off + r * rowStride;
+                for (int h = 0; h < heads; h++) {
+                    int o = rowOff + h * headDim;
+                    for (int i = 0; i < half; i++) {
+                        float c = cos[tOff + i], s = inverse ? -sin[tOff + i] : sin[tOff + i];
+                        float x0 = x[o + 2 * i], x1 = x[o + 2 * i + 1];
+                        x[o + 2 * i] = x0 * c - x1 * s;
+                        x[o + 2 * i + 1] = x1 * c + x0 * s;
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,352 @@
+package org.cottention.model;
+
+import org.cottention.attention.AttnShape;
+import org.cottention.attention.Heads;
+import org.cottention.io.DType;
+import org.cottention.kernels.CrossEntropy;
+import org.cottention.kernels.Embedding;
+import org.cottention.kernels.Gelu;
+import org.cottention.kernels.LayerNorm;
+import org.cottention.kernels.Ops;
+import org.cottention.kernels.Rotary;
+import org.cottention.train.Batch;
+import org.cottention.train.TrainableModel;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * GPT-J with cosine or softmax attention (math doc §6): per block one LayerNorm feeding attention and MLP in
+ * parallel, {@code x + attn(ln(x)) + mlp(ln(x))}; rotary on the first rotary_dim dims of q and k; bias-free
+ * q/k/v/out projections; MLP fc_in -> gelu_new -> fc_out with biases; final LayerNorm; untied lm_head with bias.
+ * Parameter names are HF's; q, k and v weights sit next to each other in the flat buffer so they act as one fused
+ * [3E, E] projection. Forward and backward of each layer are written side by side below.
+ */
+public final class GptJ implements TrainableModel {
+    public final GptJConfig cfg;
+    public final Params params;
+    final Params.View wte, lnfW, lnfB;
+    final Linear lmHead;
+    final Block[] blocks;
+    final Rotary rotary;
+    final int chunk;
+    private Acts acts;
+
+    /** One transformer block's parameters; {@code qkv} spans q_proj, k_proj, v_proj. */
+    record Block(Params.View lnW, Params.View lnB, Linear qkv, Linear out, Params.View normConst, Linear fcIn, Linear fcOut,
+                 SelfAttention attention) {}
+
+    public GptJ(GptJConfig cfg) {
+        this(cfg, 64);
+    }
+
+    public GptJ(GptJConfig cfg, int chunk) {
+        if (cfg.attentionType() == null) throw new IllegalArgumentException("attention_type must be set (cosine or softmax)");
+        this.cfg = cfg;
+        this.chunk = chunk;
+        int e = cfg.nEmbd(), h = cfg.nHead();
+        Params.Builder pb = Params.builder();
+        wte = pb.add("transformer.wte.weight", true, cfg.vocabSize(), e);
+        blocks = new Block[cfg.nLayer()];
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            String p = "transformer.h." + i + ".";
+            Params.View lnW = pb.add(p + "ln_1.weight", false, e), lnB = pb.add(p + "ln_1.bias", false, e);
+            Params.View q = pb.add(p + "attn.q_proj.weight", true, e, e);
+            pb.add(p + "attn.k_proj.weight", true, e, e);
+            pb.add(p + "attn.v_proj.weight", true, e, e);
+            Linear qkv = new Linear(new Params.View(p + "attn.qkv", q.offset(), new int[]{3 * e, e}, true), null);
+            Linear out = new Linear(pb.add(p + "attn.out_proj.weight", true, e, e), null);
+            Params.View nc = cfg.attentionType() == AttentionType.COSINE ? pb.add(p + "attn.norm_const", false, 1, h, 1, 1) : null;
+            Linear fcIn = new Linear(pb.add(p + "mlp.fc_in.weight", true, cfg.nInner(), e), pb.add(p + "mlp.fc_in.bias", false, cfg.nInner()));
+            Linear fcOut = new Linear(pb.add(p + "mlp.fc_out.weight", true, e, cfg.nInner()), pb.add(p + "mlp.fc_out.bias", false, e));
+            blocks[i] = new Block(lnW, lnB, qkv, out, nc, fcIn, fcOut, new SelfAttention(cfg.attentionType(), true, chunk));
+        }
+        lnfW = pb.add("transformer.ln_f.weight", false, e);
+        lnfB = pb.add("transformer.ln_f.bias", false, e);
+        lmHead = new Linear(pb.add("lm_head.weight", true, cfg.vocabSize(), e), pb.add("lm_head.bias", false, cfg.vocabSize()));
+        params = pb.build();
+        rotary = new Rotary(cfg.rotaryDim(), Math.max(16, cfg.nPositions()));
+    }
+
+    /** HF's initialisation: N(0, 0.02) weights and embeddings, zero biases, unit LayerNorms, norm_const 0.5. */
+    public GptJ initialise(long seed) {
+        Initialiser.standard(params, seed, 0.02f, 0.5f);
+        return this;
+    }
+
+    @Override
+    public Params params() {
+        return params;
+    }
+
+    // ------------------------------------------------------------------------------------------------ activations
+
+    /** Everything the backward pass reads, for one batch shape [B, T]; reused while the shape fits. */
+    static final class Acts {
+        final int n;             // B*T rows
+        final float[][] x;       // [L+1][n, E] residual stream: x[0] embeddings, x[l+1] after block l
+        final float[][] ln;      // [L][n, E] ln_1 output
+        final float[][] lnMean, lnRstd;  // [L][n]
+        final float[][] qkv;     // [L][n, 3E] q, k (rotated), v
+        final float[][] att;     // [L][n, E] attention output before out_proj
+        final float[][] pre;     // [L][n, inner] fc_in output before gelu
+        final float[] lnf, lnfMean, lnfRstd;  // [n, E], [n], [n]
+        final float[] act;       // [n, inner] gelu output (recomputed in backward rather than stored per layer)
+        final float[] attnOut, mlpOut;  // [n, E] block branch outputs
+
+        /**
+         * @param keep true for training (every layer's activations kept for backward); false for inference, where
+         *             all layers share one set of buffers and the residual stream alternates between two
+         */
+        Acts(GptJConfig c, int n, boolean keep) {
+            int L = c.nLayer(), e = c.nEmbd(), in = c.nInner();
+            this.n = n;
+            x = new float[L + 1][];
+            ln = new float[L][];
+            lnMean = new float[L][];
+            lnRstd = new float[L][];
+            qkv = new float[L][];
+            att = new float[L][];
+            pre = new float[L][];
+            for (int l = 0; l <= L; l++) x[l] = keep || l < 2 ? new float[n * e] : x[l - 2];
+            for (int l = 0; l < L; l++) {
+                boolean fresh = keep || l == 0;
+                ln[l] = fresh ? new float[n * e] : ln[0];
+                lnMean[l] = fresh ? new float[n] : lnMean[0];
+                lnRstd[l] = fresh ? new float[n] : lnRstd[0];
+                qkv[l] = fresh ? new float[n * 3 * e] : qkv[0];
+                att[l] = fresh ? new float[n * e] : att[0];
+                pre[l] = fresh ? new float[n * in] : pre[0];
+            }
+            lnf = new float[n * e];
+            lnfMean = new float[n];
+            lnfRstd = new float[n];
+            act = new float[n * in];
+            attnOut = new float[n * e];
+            mlpOut = new float[n * e];
+        }
+    }
+
+    private Acts acts(int n) {
+        if (acts == null || acts.n != n) acts = new Acts(cfg, n, true);
+        return acts;
+    }
+
+    /** The attention core as a block calls it: training keeps contexts for backward, decoding carries state. */
+    @FunctionalInterface
+    interface Attend {
+        void run(int layer, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out);
+    }
+
+    /** Token positions of a forward call: {@code start + t} for every row, or one per token when {@code perToken} is set. */
+    record Positions(int start, int[] perToken) {
+        static final Positions FROM_ZERO = new Positions(0, null);
+    }
+
+    // ------------------------------------------------------------------------------------------------ forward
+
+    /** Runs the blocks and ln_f on ids [B, T]; the result is in acts.lnf [B*T, E]. Positions are 0..T-1 per row. */
+    Acts forward(int b, int t, int[] ids, int[] mask) {
+        return forward(b, t, ids, mask, acts(b * t), Positions.FROM_ZERO,
+                (l, shape, q, k, v, msk, m, out) -> blocks[l].attention.forward(shape, q, k, v, msk, m, out));
+    }
+
+    /** The forward pass with explicit buffers, positions and attention (shared by training and decoding). */
+    Acts forward(int b, int t, int[] ids, int[] mask, Acts a, Positions pos, Attend attend) {
+        int n = b * t, e = cfg.nEmbd();
+        checkIds(ids, n);
+        float[] w = params.data;
+        Embedding.forward(a.x[0], 0, w, wte.offset(), ids, 0, n, cfg.vocabSize(), e);
+        AttnShape shape = new AttnShape(b, t, cfg.nHead(), cfg.headDim());
+        for (int l = 0; l < blocks.length; l++) blockForward(l, shape, mask, a, pos, attend);
+        LayerNorm.forward(a.lnf, 0, a.lnfMean, 0, a.lnfRstd, 0, a.x[blocks.length], 0, w, lnfW.offset(), w, lnfB.offset(),
+                n, e, cfg.layerNormEpsilon());
+        return a;
+    }
+
+    private void blockForward(int l, AttnShape shape, int[] mask, Acts a, Positions pos, Attend attend) {
+        Block blk = blocks[l];
+        float[] w = params.data;
+        int n = a.n, e = cfg.nEmbd(), in = cfg.nInner();
+        // ln = LayerNorm(x)                                          [n, E]
+        LayerNorm.forward(a.ln[l], 0, a.lnMean[l], 0, a.lnRstd[l], 0, a.x[l], 0, w, blk.lnW.offset(), w, blk.lnB.offset(),
+                n, e, cfg.layerNormEpsilon());
+        // q|k|v = ln Wqkv^T, then rotary on q and k                  [n, 3E]
+        blk.qkv.forward(w, a.ln[l], 0, e, a.qkv[l], 0, 3 * e, n);
+        rotate(a.qkv[l], 0, shape, pos);
+        rotate(a.qkv[l], e, shape, pos);
+        // att = attention(q, k, v)                                   [n, E]
+        attend.run(l, shape, new Heads(a.qkv[l], 0, 3 * e), new Heads(a.qkv[l], e, 3 * e), new Heads(a.qkv[l], 2 * e, 3 * e),
+                mask, normConst(blk), Heads.of(a.att[l], e));
+        blk.out.forward(w, a.att[l], 0, e, a.attnOut, 0, e, n);
+        // mlp = fc_out(gelu_new(fc_in(ln)))                          [n, inner] -> [n, E]
+        blk.fcIn.forward(w, a.ln[l], 0, e, a.pre[l], 0, in, n);
+        Gelu.tanhForward(a.act, 0, a.pre[l], 0, n * in);
+        blk.fcOut.forward(w, a.act, 0, in, a.mlpOut, 0, e, n);
+        // x' = x + attn + mlp
+        Ops.add3(a.x[l + 1], 0, a.x[l], 0, a.attnOut, 0, a.mlpOut, 0, n * e);
+    }
+
+    private void rotate(float[] qkv, int off, AttnShape s, Positions pos) {
+        int e3 = 3 * cfg.nEmbd();
+        if (pos.perToken() != null) rotary.forward(qkv, off, e3, s.batch(), s.seq(), s.heads(), s.headDim(), pos.perToken(), 0);
+        else rotary.forward(qkv, off, e3, s.batch(), s.seq(), s.heads(), s.headDim(), pos.start());
+    }
+
+    // ------------------------------------------------------------------------------------------------ backward
+
+    /** Scratch gradients of one block, shared by all blocks. */
+    private static final class Grads {
+        final float[] dx, dln, dqkv, datt, dact, dpre;
+
+        Grads(GptJConfig c, int n) {
+            int e = c.nEmbd(), in = c.nInner();
+            dx = new float[n * e];
+            dln = new float[n * e];
+            dqkv = new float[n * 3 * e];
+            datt = new float[n * e];
+            dact = new float[n * in];
+            dpre = new float[n * in];
+        }
+    }
+
+    private Grads grads;
+
+    /** Given dlnf [n, E] (gradient at ln_f's output), accumulates every parameter gradient. */
+    void backward(int b, int t, int[] ids, float[] dlnf, Acts a) {
+        int n = a.n, e = cfg.nEmbd();
+        if (grads == null || grads.dx.length != n * e) grads = new Grads(cfg, n);
+        Grads d = grads;
+        float[] w = params.data, g = params.grad();
+        Arrays.fill(d.dx, 0f);
+        LayerNorm.backward(d.dx, 0, g, lnfW.offset(), g, lnfB.offset(), dlnf, 0, a.x[blocks.length], 0, w, lnfW.offset(),
+                a.lnfMean, 0, a.lnfRstd, 0, n, e);
+        AttnShape shape = new AttnShape(b, t, cfg.nHead(), cfg.headDim());
+        for (int l = blocks.length - 1; l >= 0; l--) blockBackward(l, shape, a, d);
+        Embedding.backward(g, wte.offset(), d.dx, 0, ids, 0, n, cfg.vocabSize(), e);
+    }
+
+    /** On entry d.dx = dL/dx[l+1]; on exit d.dx = dL/dx[l]. */
+    private void blockBackward(int l, AttnShape shape, Acts a, Grads d) {
+        Block blk = blocks[l];
+        float[] w = params.data, g = params.grad();
+        int n = a.n, e = cfg.nEmbd(), in = cfg.nInner();
+        // both branches receive dx unchanged (x' = x + attn + mlp); the residual passes it on to x
+        Arrays.fill(d.dln, 0f);
+        // mlp: recompute gelu output, then fc_out, gelu, fc_in backward
+        Gelu.tanhForward(a.act, 0, a.pre[l], 0, n * in);
+        Arrays.fill(d.dact, 0f);
+        blk.fcOut.backward(w, g, a.act, 0, in, d.dx, 0, e, d.dact, 0, in, n);
+        Arrays.fill(d.dpre, 0f);
+        Gelu.tanhBackward(d.dpre, 0, a.pre[l], 0, d.dact, 0, n * in);
+        blk.fcIn.backward(w, g, a.ln[l], 0, e, d.dpre, 0, in, d.dln, 0, e, n);
+        // attention: out_proj, attention core, rotary (rotation by -theta), fused qkv projection
+        Arrays.fill(d.datt, 0f);
+        blk.out.backward(w, g, a.att[l], 0, e, d.dx, 0, e, d.datt, 0, e, n);
+        Arrays.fill(d.dqkv, 0f);
+        float[] dm = new float[cfg.nHead()];
+        blk.attention.backward(Heads.of(d.datt, e), new Heads(d.dqkv, 0, 3 * e), new Heads(d.dqkv, e, 3 * e),
+                new Heads(d.dqkv, 2 * e, 3 * e), dm);
+        if (blk.normConst != null) Ops.addInPlace(g, blk.normConst.offset(), dm, 0, dm.length);
+        rotary.backward(d.dqkv, 0, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
+        rotary.backward(d.dqkv, e, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
+        blk.qkv.backward(w, g, a.ln[l], 0, e, d.dqkv, 0, 3 * e, d.dln, 0, e, n);
+        // ln_1: dx += LayerNorm'(dln)
+        LayerNorm.backward(d.dx, 0, g, blk.lnW.offset(), g, blk.lnB.offset(), d.dln, 0, a.x[l], 0, w, blk.lnW.offset(),
+                a.lnMean[l], 0, a.lnRstd[l], 0, n, e);
+    }
+
+    // ------------------------------------------------------------------------------------------------ head and loss
+
+    /** Rows of logits computed at once: the [rows, V] block stays near 16 MB whatever the vocabulary. */
+    private int headRows(int n) {
+        return Math.max(1, Math.min(n, (4 << 20) / cfg.vocabSize()));
+    }
+
+    @Override
+    public Loss trainStep(Batch batch, float gradScale) {
+        int n = batch.size() * batch.seqLen(), e = cfg.nEmbd(), v = cfg.vocabSize();
+        Acts a = forward(batch.size(), batch.seqLen(), batch.inputIds(), batch.attentionMask());
+        int count = CrossEntropy.countTargets(batch.targets(), 0, n, v);
+        float[] dlnf = new float[n * e], w = params.data, g = params.grad();
+        int rows = headRows(n);
+        float[] logits = new float[rows * v];
+        double sum = 0;
+        for (int r0 = 0; r0 < n; r0 += rows) {
+            int r = Math.min(rows, n - r0);
+            lmHead.forward(w, a.lnf, r0 * e, e, logits, 0, v, r);
+            sum += CrossEntropy.sumLossAndGradient(logits, 0, batch.targets(), r0, r, v, logits, 0,
+                    count == 0 ? 0 : (double) gradScale / count);
+            lmHead.backward(w, g, a.lnf, r0 * e, e, logits, 0, v, dlnf, r0 * e, e, r);
+        }
+        backward(batch.size(), batch.seqLen(), batch.inputIds(), dlnf, a);
+        return new Loss(count == 0 ? 0 : sum / count, 1);
+    }
+
+    @Override
+    public Loss evaluate(Batch batch) {
+        int n = batch.size() * batch.seqLen(), e = cfg.nEmbd(), v = cfg.vocabSize();
+        Acts a = forward(batch.size(), batch.seqLen(), batch.inputIds(), batch.attentionMask());
+        int count = CrossEntropy.countTargets(batch.targets(), 0, n, v);
+        int rows = headRows(n);
+        float[] logits = new float[rows * v];
+        double sum = 0;
+        for (int r0 = 0; r0 < n; r0 += rows) {
+            int r = Math.min(rows, n - r0);
+            lmHead.forward(params.data, a.lnf, r0 * e, e, logits, 0, v, r);
+            sum += CrossEntropy.sumLossAndGradient(logits, 0, batch.targets(), r0, r, v, null, 0, 0);
+        }
+        return new Loss(sum, count);
+    }
+
+    /** Logits [B*T, V] for ids [B, T] (mask may be null); the `forward` command and the fixtures use this. */
+    public float[] logits(int b, int t, int[] ids, int[] mask) {
+        int n = b * t, e = cfg.nEmbd(), v = cfg.vocabSize();
+        Acts a = forward(b, t, ids, mask);
+        float[] out = new float[Math.multiplyExact(n, v)];
+        lmHead.forward(params.data, a.lnf, 0, e, out, 0, v, n);
+        return out;
+    }
+
+    /** The residual stream after the embedding (layer 0) and after each block, [B*T, E], from the last forward. */
+    float[] hidden(int layer) {
+        return acts.x[layer];
+    }
+
+    @Override
+    public double flopsPerToken(int seqLen) {
+        int e = cfg.nEmbd(), h = cfg.nHead(), d = cfg.headDim();
+        double matmul = 2.0 * ((double) cfg.nLayer() * (4.0 * e * e + 2.0 * e * cfg.nInner()) + (double) e * cfg.vocabSize());
+        double attn = cfg.attentionType() == AttentionType.COSINE
+                ? 4.0 * d * d + 2.0 * Math.min(chunk, seqLen) * d   // math doc §4, per token and head
+                : 2.0 * seqLen * d;                                 // causal QK^T and PV, half the square each
+        return matmul + cfg.nLayer() * h * attn;
+    }
+
+    /** Parameter count (as PyTorch counts it). */
+    public long parameterCount() {
+        return params.size();
+    }
+
+    float[] normConst(Block blk) {
+        if (blk.normConst == null) return null;
+        return Arrays.copyOfRange(params.data, blk.normConst.offset(), blk.normConst.offset() + cfg.nHead());
+    }
+
+    private void checkIds(int[] ids, int n) {
+        if (ids.length != n) throw new IllegalArgumentException("expected " + n + " input ids, got " + ids.length);
+        for (int i = 0; i < n; i++) {
+            if (ids[i] < 0 || ids[i] >= cfg.vocabSize())
+                throw new IllegalArgumentException("token id " + ids[i] + " at position " + i + " is outside the vocabulary of " + cfg.vocabSize());
+        }
+    }
+
+    @Override
+    public void saveModel(Path dir) throws IOException {
+        cfg.write(dir.resolve("config.json"));
+        params.save(dir.resolve("model.safetensors"), false, DType.F32, Map.of("format", "pt"));
+    }
+}

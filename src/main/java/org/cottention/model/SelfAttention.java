@@ -1,0 +1,42 @@
+package org.cottention.model;
+
+import org.cottention.attention.AttnShape;
+import org.cottention.attention.CosineBidir;
+import org.cottention.attention.CosineCausal;
+import org.cottention.attention.FlashAttention;
+import org.cottention.attention.Heads;
+
+/**
+ * The attention core of one layer (after the projections, before the output projection), for both model families:
+ * cosine (the paper's) or softmax (the baseline), causal (GPT) or bidirectional (BERT). It keeps what its backward
+ * needs between the two calls. Softmax runs in the tiled online form (O(T) memory) so both sides of a comparison
+ * have linear memory in training; the materialised form lives in the attention package for benchmarks.
+ */
+public final class SelfAttention {
+    private final AttentionType type;
+    private final boolean causal;
+    private final int chunk;
+    private CosineCausal.Context causalCtx;
+    private CosineBidir.Context bidirCtx;
+    private FlashAttention.Context softmaxCtx;
+
+    public SelfAttention(AttentionType type, boolean causal, int chunk) {
+        this.type = type;
+        this.causal = causal;
+        this.chunk = chunk;
+    }
+
+    /** out = attention(q, k, v); m [H] is the layer's norm_const (ignored for softmax). */
+    public void forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out) {
+        if (type == AttentionType.SOFTMAX) softmaxCtx = FlashAttention.forward(shape, q, k, v, mask, causal, out);
+        else if (causal) causalCtx = CosineCausal.forward(causalCtx, shape, q, k, v, mask, m, out, chunk, null, null);
+        else bidirCtx = CosineBidir.forward(shape, q, k, v, mask, m, out);
+    }
+
+    /** Adds the gradients into dq, dk, dv (and dm [H] for cosine), given dOut. */
+    public void backward(Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm) {
+        if (type == AttentionType.SOFTMAX) FlashAttention.backward(softmaxCtx, dOut, dq, dk, dv);
+        else if (causal) CosineCausal.backward(causalCtx, dOut, dq, dk, dv, dm);
+        else CosineBidir.backward(bidirCtx, dOut, dq, dk, dv, dm);
+    }
+}

@@ -1,0 +1,238 @@
+package org.cottention.train;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.cottention.io.Charts;
+import org.cottention.tokenizer.Tokenizer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The one training loop, shared by every model family and task: gradient accumulation, clipping, AdamW with a
+ * learning-rate schedule, periodic evaluation, metrics.jsonl, a progress bar, atomic checkpoints, bit-identical
+ * resume, a clean stop on Ctrl-C (saves first) and on a non-finite loss (saves nothing; the last good checkpoint stays).
+ */
+public final class Trainer {
+    private static final Logger log = LoggerFactory.getLogger(Trainer.class);
+
+    /** Evaluation run every {@code evalEvery} steps and at the end; returns metrics to log (e.g. valLoss, accuracy). */
+    @FunctionalInterface
+    public interface Evaluator {
+        Map<String, Object> evaluate(long step) throws IOException;
+    }
+
+    /**
+     * @param steps          optimizer updates in the whole run
+     * @param accumulation   micro-batches per update
+     * @param clipNorm       global gradient-norm limit (0 = no clipping)
+     * @param bestMetric     metric from the evaluator whose best value is kept as out/best (null = none)
+     * @param plot           loss-curve image written at each evaluation and at the end (null = none)
+     */
+    public record Options(int steps, int accumulation, LrSchedule lr, AdamW.Config adam, double clipNorm,
+                          int logEvery, int evalEvery, int saveEvery, int keepCheckpoints, long seed,
+                          Path out, boolean resume, boolean progress, Path plot, String bestMetric, boolean bestMaximize) {
+        public Options {
+            if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
+            if (accumulation < 1) throw new IllegalArgumentException("gradient accumulation must be >= 1, got " + accumulation);
+            if (logEvery < 1) throw new IllegalArgumentException("log interval must be >= 1, got " + logEvery);
+            if (evalEvery < 0 || saveEvery < 0) throw new IllegalArgumentException("eval/save intervals must be >= 0");
+            if (out == null) throw new IllegalArgumentException("--out is required");
+        }
+    }
+
+    /** Thrown when the loss or the gradient norm stops being finite. */
+    public static final class DivergedException extends RuntimeException {
+        public DivergedException(String message) {
+            super(message);
+        }
+    }
+
+    /** What the run ended with. */
+    public record Result(long step, double lastLoss, Map<String, Object> lastEval, boolean interrupted, Path lastCheckpoint) {}
+
+    private final TrainableModel model;
+    private final Tokenizer tokenizer;
+    private final BatchSource data;
+    private final Evaluator evaluator;
+    private final Options opt;
+    private volatile boolean stopRequested;
+
+    public Trainer(TrainableModel model, Tokenizer tokenizer, BatchSource data, Evaluator evaluator, Options options) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.data = data;
+        this.evaluator = evaluator;
+        this.opt = options;
+    }
+
+    /** Asks the loop to save and stop after the current step (what Ctrl-C does). */
+    public void requestStop() {
+        stopRequested = true;
+    }
+
+    /**
+     * Runs (or, with options.resume, continues) training. The caller has already loaded the checkpoint's weights
+     * into the model when resuming; this restores optimizer and trainer state from the newest checkpoint in out.
+     */
+    public Result run() throws IOException {
+        var params = model.params();
+        AdamW adam = new AdamW(opt.adam(), params.size());
+        long start = 0, tokensSeen = 0;
+        double elapsedBefore = 0;
+        Double best = null;
+        if (opt.resume()) {
+            Path ck = Checkpoints.latest(opt.out());
+            Checkpoints.State st = Checkpoints.restore(ck, adam, params.size());
+            start = st.step();
+            tokensSeen = st.tokensSeen();
+            elapsedBefore = st.elapsedSeconds();
+            if (st.extra() != null && st.extra().has("best")) best = st.extra().get("best").asDouble();
+            if (start >= opt.steps()) throw new IllegalArgumentException("checkpoint " + ck + " is at step " + start + ", not before --steps " + opt.steps());
+            log.info("resuming from {} at step {}", ck, start);
+        } else {
+            Files.createDirectories(opt.out());
+        }
+
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stopRequested = true;
+            try {
+                finished.await(120, TimeUnit.SECONDS);  // let the loop save before the JVM exits
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "cottention-train-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+
+        long t0 = System.nanoTime();
+        double lastLoss = Double.NaN;
+        Map<String, Object> lastEval = Map.of();
+        Path lastCheckpoint = null;
+        long step = start;
+        ProgressBar bar = opt.progress() ? new ProgressBarBuilder().setTaskName("train").setInitialMax(opt.steps())
+                .startsFrom(start, Duration.ZERO).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
+                .setConsumer(new ConsoleProgressBarConsumer(System.err)).showSpeed().setUnit(" steps", 1).build() : null;
+        try (MetricsLog metrics = new MetricsLog(opt.out().resolve("metrics.jsonl"), opt.resume() ? start : -1)) {
+            while (step < opt.steps() && !stopRequested) {
+                long ts = System.nanoTime();
+                params.zeroGrad();
+                double loss = 0;
+                long tokens = 0;
+                for (int micro = 0; micro < opt.accumulation(); micro++) {
+                    Batch b = data.batch(step * opt.accumulation() + micro);
+                    TrainableModel.Loss l = model.trainStep(b, 1f / opt.accumulation());
+                    loss += l.mean() / opt.accumulation();
+                    tokens += b.realTokens();
+                }
+                if (!Double.isFinite(loss))
+                    throw new DivergedException("training diverged at step " + (step + 1) + ": loss is " + loss
+                            + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + "). Try a lower --lr.");
+                double gradNorm = GradClip.clip(params.grad(), opt.clipNorm());
+                if (!Double.isFinite(gradNorm))
+                    throw new DivergedException("training diverged at step " + (step + 1) + ": gradient norm is " + gradNorm
+                            + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + ").");
+                float lr = opt.lr().at((int) step);
+                adam.update(params, lr);
+                step++;
+                tokensSeen += tokens;
+                lastLoss = loss;
+                double secs = (System.nanoTime() - ts) / 1e9;
+                boolean last = step == opt.steps();
+                boolean evalNow = evaluator != null && (last || stopRequested || (opt.evalEvery() > 0 && step % opt.evalEvery() == 0));
+                if (step % opt.logEvery() == 0 || evalNow || last) {
+                    Map<String, Object> row = new LinkedHashMap<>();
+                    row.put("step", step);
+                    row.put("loss", loss);
+                    row.put("lr", lr);
+                    row.put("tokensPerSec", tokens / secs);
+                    row.put("gradNorm", gradNorm);
+                    row.put("tokensSeen", tokensSeen);
+                    row.put("elapsedSec", elapsedBefore + (System.nanoTime() - t0) / 1e9);
+                    if (evalNow) {
+                        lastEval = evaluator.evaluate(step);
+                        row.putAll(lastEval);
+                        best = keepBest(lastEval, best);
+                    }
+                    metrics.log(row);
+                    if (evalNow && opt.plot() != null) plot(metrics.rows(), opt.plot());
+                }
+                if (bar != null) {
+                    bar.stepTo(step);
+                    bar.setExtraMessage(String.format(" loss %.4f  %,.0f tok/s", loss, tokens / secs));
+                }
+                if (last || stopRequested || (opt.saveEvery() > 0 && step % opt.saveEvery() == 0)) {
+                    ObjectNode extra = Checkpoints.JSON.createObjectNode();
+                    if (best != null) extra.put("best", best);
+                    lastCheckpoint = Checkpoints.save(opt.out(), model, tokenizer, adam,
+                            new Checkpoints.State(step, tokensSeen, elapsedBefore + (System.nanoTime() - t0) / 1e9, opt.seed(), extra),
+                            opt.keepCheckpoints());
+                }
+            }
+        } finally {
+            if (bar != null) bar.close();
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // Ctrl-C: the hook is running and waits for the latch counted down above
+            }
+        }
+        if (stopRequested && step < opt.steps()) log.warn("stopped at step {} on request; resume with --resume", step);
+        return new Result(step, lastLoss, lastEval, stopRequested && step < opt.steps(), lastCheckpoint);
+    }
+
+    private Double keepBest(Map<String, Object> eval, Double best) throws IOException {
+        if (opt.bestMetric() == null || !(eval.get(opt.bestMetric()) instanceof Number n)) return best;
+        double v = n.doubleValue();
+        if (best != null && (opt.bestMaximize() ? v <= best : v >= best)) return best;
+        Path dir = opt.out().resolve("best");
+        Path staging = Files.createTempDirectory(opt.out(), ".best.");
+        try {
+            model.saveModel(staging);
+            if (tokenizer != null) tokenizer.save(staging);
+            Files.createDirectories(dir);
+            Checkpoints.publish(staging, dir);
+        } finally {
+            Checkpoints.deleteTree(staging);
+        }
+        log.info("new best {} = {} saved to {}", opt.bestMetric(), v, dir);
+        return v;
+    }
+
+    private static String lastCheckpointName(Path p) {
+        return p == null ? "the one before this run, if any" : p.toString();
+    }
+
+    /** Training and validation loss against step. */
+    public static void plot(List<Map<String, Object>> rows, Path file) throws IOException {
+        List<Number> xs = new ArrayList<>(), ys = new ArrayList<>(), vx = new ArrayList<>(), vy = new ArrayList<>();
+        for (Map<String, Object> r : rows) {
+            if (r.get("step") instanceof Number s && r.get("loss") instanceof Number l) {
+                xs.add(s);
+                ys.add(l);
+            }
+            if (r.get("step") instanceof Number s && r.get("valLoss") instanceof Number l) {
+                vx.add(s);
+                vy.add(l);
+            }
+        }
+        List<Charts.Series> series = new ArrayList<>();
+        series.add(new Charts.Series("train loss", xs, ys));
+        if (!vx.isEmpty()) series.add(new Charts.Series("validation loss", vx, vy));
+        Charts.write(file, List.of(new Charts.Chart("Loss", "step", "loss (nats/token)", false, false, series)));
+    }
+}

@@ -1,0 +1,115 @@
+package org.cottention.kernels;
+
+import static org.cottention.kernels.OpsTestSupport.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class OpsTest {
+    private static final int[] SIZES = {0, 1, 7, 17, 67, 1000};
+
+    @Test
+    void elementwiseOpsMatchScalarReferenceOnOffsetViews() {
+        Random rnd = new Random(1);
+        for (int n : SIZES) {
+            int off = 3;
+            float[] a = randn(rnd, n + 5, 1), b = randn(rnd, n + 5, 1), c = randn(rnd, n + 5, 1);
+            float[] out = randn(rnd, n + 7, 1), before = out.clone();
+            double[] e = new double[n];
+
+            Ops.add(out, off, a, 1, b, 2, n);
+            for (int i = 0; i < n; i++) e[i] = (double) a[1 + i] + b[2 + i];
+            assertClose("add", e, out, off, 0, 1e-7);
+            assertEquals(before[off - 1], out[off - 1]);
+            assertEquals(before[off + n], out[off + n]);
+
+            Ops.add3(out, off, a, 1, b, 2, c, 0, n);
+            for (int i = 0; i < n; i++) e[i] = (double) a[1 + i] + b[2 + i] + c[i];
+            assertClose("add3", e, out, off, 1e-6, 1e-6);
+
+            float[] y = out.clone();
+            Ops.addInPlace(y, off, a, 4, n);
+            for (int i = 0; i < n; i++) e[i] = (double) out[off + i] + a[4 + i];
+            assertClose("addInPlace", e, y, off, 0, 1e-7);
+
+            y = out.clone();
+            Ops.axpy(y, off, -0.37f, a, 4, n);
+            for (int i = 0; i < n; i++) e[i] = out[off + i] - 0.37 * a[4 + i];
+            assertClose("axpy", e, y, off, 1e-7, 1e-6);
+
+            Ops.scale(y, off, a, 2, n, 1.5f);
+            for (int i = 0; i < n; i++) e[i] = 1.5 * a[2 + i];
+            assertClose("scale", e, y, off, 0, 1e-7);
+            Ops.scaleInPlace(y, off, n, -2f);
+            for (int i = 0; i < n; i++) e[i] *= -2;
+            assertClose("scaleInPlace", e, y, off, 0, 1e-7);
+
+            Ops.mul(y, off, a, 2, b, 1, n);
+            for (int i = 0; i < n; i++) e[i] = (double) a[2 + i] * b[1 + i];
+            assertClose("mul", e, y, off, 0, 1e-7);
+
+            Ops.copy(y, off, c, 1, n);
+            for (int i = 0; i < n; i++) assertEquals(c[1 + i], y[off + i]);
+            Ops.fill(y, off, n, 4.25f);
+            for (int i = 0; i < n; i++) assertEquals(4.25f, y[off + i]);
+
+            double ss = 0;
+            for (int i = 0; i < n; i++) ss += (double) a[1 + i] * a[1 + i];
+            assertEquals(ss, Ops.sumOfSquares(a, 1, n), 1e-12 * Math.max(1, ss));
+        }
+    }
+
+    @Test
+    void biasAddAndBackwardMatchReference() {
+        Random rnd = new Random(2);
+        for (int[] nc : new int[][] {{1, 1}, {1, 7}, {3, 17}, {5, 67}, {2, 0}, {0, 5}}) {
+            int n = nc[0], c = nc[1];
+            float[] x = randn(rnd, n * c + 2, 1), bias = randn(rnd, c + 1, 1);
+            float[] orig = x.clone();
+            Ops.biasAdd(x, 2, bias, 1, n, c);
+            double[] e = new double[n * c];
+            for (int i = 0; i < n; i++) for (int j = 0; j < c; j++) e[i * c + j] = (double) orig[2 + i * c + j] + bias[1 + j];
+            assertClose("biasAdd", e, x, 2, 0, 1e-7);
+
+            float[] db = randn(rnd, c + 3, 1), db0 = db.clone();
+            Ops.biasBackward(db, 3, orig, 2, n, c);
+            double[] eb = new double[c];
+            for (int j = 0; j < c; j++) {
+                eb[j] = db0[3 + j];
+                for (int i = 0; i < n; i++) eb[j] += orig[2 + i * c + j];
+            }
+            assertClose("biasBackward", eb, db, 3, 1e-6, 1e-6);
+        }
+    }
+
+    @Test
+    void largeInputsAreThreadCountIndependent() {
+        Random rnd = new Random(3);
+        int n = 301, c = 777;
+        float[] a = randn(rnd, n * c, 1), b = randn(rnd, n * c, 1), bias = randn(rnd, c, 1);
+        assertThreadIndependent(() -> {
+            float[] out = new float[n * c], db = new float[c], y = b.clone();
+            Ops.add3(out, 0, a, 0, b, 0, a, 0, n * c);
+            Ops.biasAdd(out, 0, bias, 0, n, c);
+            Ops.biasBackward(db, 0, out, 0, n, c);
+            Ops.axpy(y, 0, 0.3f, a, 0, n * c);
+            return new float[][] {out, db, y};
+        });
+    }
+
+    @Test
+    void badArgumentsNameTheArgument() {
+        float[] a = new float[10];
+        var e = assertThrows(IllegalArgumentException.class, () -> Ops.add(a, 0, a, 0, new float[5], 0, 10));
+        assertTrue(e.getMessage().startsWith("b:"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Ops.copy(a, 5, a, 0, 6));
+        assertTrue(e.getMessage().startsWith("dst:"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Ops.fill(a, 0, -1, 0f));
+        assertTrue(e.getMessage().contains("n must be"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Ops.biasAdd(a, 0, new float[3], 0, 2, 4));
+        assertTrue(e.getMessage().startsWith("bias:"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Ops.biasBackward(a, 0, null, 0, 1, 4));
+        assertTrue(e.getMessage().contains("dout is null"), e.getMessage());
+    }
+}
