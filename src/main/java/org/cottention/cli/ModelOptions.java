@@ -20,8 +20,8 @@ public final class ModelOptions {
     @Option(names = "--attention", paramLabel = "TYPE", description = "Override the attention type: cosine or softmax (default: config, else detected from the weights).")
     public String attention;
 
-    @Option(names = "--weights", paramLabel = "FORMAT", description = "Weights file to read: auto, safetensors or pytorch (default ${DEFAULT-VALUE}).")
-    public String weights = "auto";
+    @picocli.CommandLine.Mixin
+    public WeightsOption weights;
 
     public AttentionType attentionOverride() {
         return attention == null ? null : AttentionType.parse(attention);
@@ -29,7 +29,7 @@ public final class ModelOptions {
 
     public GptJ loadGptJ() throws IOException {
         if (!Files.isDirectory(dir)) throw new IOException("model folder " + dir + " does not exist");
-        return ModelStore.loadGptJ(dir, attentionOverride(), Checkpoint.Format.parse(weights));
+        return ModelStore.loadGptJ(dir, attentionOverride(), weights.format());
     }
 
     /** The tokenizer beside the weights, or null when the folder has none (then only --ids input works). */
