@@ -318,15 +318,34 @@ public final class Ops {
         return x < EXP_MIN_D ? 0.0 : p * Double.longBitsToDouble(((long) k + 1023) << 52);
     }
 
-    /** Sum of squares of n elements, accumulated in double (for gradient norms). Serial, so deterministic. */
+    /**
+     * Sum of squares of n elements (for gradient norms). Fixed blocks of {@code SUMSQ_BLOCK} elements, each summed
+     * in float vector lanes and widened to double, block sums added in block order: the result does not depend on
+     * the thread count.
+     */
     public static double sumOfSquares(float[] x, int off, int n) {
         requireNonNegative("n", n);
         requireRange("x", x, off, n);
+        int blocks = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
+        double[] partial = new double[blocks];
+        Parallel.forRange(blocks, n < 2 * PARALLEL_MIN ? Math.max(1, blocks) : PARALLEL_MIN / SUMSQ_BLOCK, (lo, hi) -> {
+            for (int b = lo; b < hi; b++) {
+                int start = off + b * SUMSQ_BLOCK, len = Math.min(SUMSQ_BLOCK, n - b * SUMSQ_BLOCK);
+                FloatVector acc = FloatVector.zero(S);
+                int j = 0;
+                for (int up = S.loopBound(len); j < up; j += S.length()) {
+                    FloatVector v = FloatVector.fromArray(S, x, start + j);
+                    acc = v.fma(v, acc);
+                }
+                double sum = acc.reduceLanes(VectorOperators.ADD);
+                for (; j < len; j++) sum += (double) x[start + j] * x[start + j];
+                partial[b] = sum;
+            }
+        });
         double s = 0;
-        for (int i = 0; i < n; i++) {
-            double v = x[off + i];
-            s += v * v;
-        }
+        for (double p : partial) s += p;
         return s;
     }
+
+    private static final int SUMSQ_BLOCK = 1024;
 }

@@ -9,11 +9,11 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class GeluTest {
-    private static final MathContext MC = new MathContext(80);
+    private static final MathContext MC = new MathContext(60);
     private static final BigDecimal PI = new BigDecimal(
             "3.14159265358979323846264338327950288419716939937510582097494459230781640628620899862803482534211706798");
 
-    /** erf by its Maclaurin series in 80-digit decimal arithmetic: exact to far below double rounding for |z| <= 6. */
+    /** erf by its Maclaurin series in 60-digit decimal arithmetic: exact to far below double rounding for |z| <= 6. */
     static BigDecimal erfBig(double zd) {
         BigDecimal z = new BigDecimal(zd), z2 = z.multiply(z, MC), pow = z, sum = BigDecimal.ZERO;
         BigDecimal fact = BigDecimal.ONE;
@@ -24,7 +24,7 @@ class GeluTest {
             }
             BigDecimal term = pow.divide(fact.multiply(BigDecimal.valueOf(2L * n + 1)), MC);
             sum = sum.add(term, MC);
-            if (term.abs().compareTo(new BigDecimal("1e-70")) < 0) break;
+            if (term.abs().compareTo(new BigDecimal("1e-55")) < 0) break;
         }
         BigDecimal twoOverSqrtPi = new BigDecimal(2).divide(PI.sqrt(MC), MC);
         return sum.multiply(twoOverSqrtPi, MC);
@@ -107,7 +107,7 @@ class GeluTest {
     @Test
     void largeInputsAreThreadCountIndependent() {
         Random rnd = new Random(23);
-        int n = 200_003;
+        int n = 70_001; // > 2 grains, so it fans out; odd, so split points fall mid-vector
         float[] x = randn(rnd, n, 3), g = randn(rnd, n, 1);
         assertThreadIndependent(() -> {
             float[] a = new float[n], b = new float[n], da = new float[n], db = new float[n];
@@ -133,10 +133,11 @@ class GeluTest {
         // (a few float ulps; x Phi(x) spans 1e-15 .. 8 here, so this is a relative bound, not an absolute one).
         int n = 16 * 64 + 1;
         float[] x = new float[n], out = new float[n], d = new float[n], ones = new float[n];
-        double[] e = new double[n];
+        double[] e = new double[n], phiRef = new double[n];
         for (int i = 0; i < n; i++) {
             x[i] = -8f + i / 64f;
-            e[i] = geluErfRef(x[i]);
+            phiRef[i] = 0.5 * BigDecimal.ONE.add(erfBig(x[i] / Math.sqrt(2)), MC).doubleValue();
+            e[i] = x[i] * phiRef[i];
             ones[i] = 1f;
         }
         Gelu.erfForward(out, 0, x, 0, n);
@@ -146,8 +147,7 @@ class GeluTest {
         double[] ed = new double[n];
         for (int i = 0; i < n; i++) {
             double v = x[i];
-            double phi = 0.5 * BigDecimal.ONE.add(erfBig(v / Math.sqrt(2)), MC).doubleValue();
-            ed[i] = phi + v * Math.exp(-0.5 * v * v) / Math.sqrt(2 * Math.PI);
+            ed[i] = phiRef[i] + v * Math.exp(-0.5 * v * v) / Math.sqrt(2 * Math.PI);
         }
         assertClose("gelu_erf'", ed, d, 0, 1e-12, 3e-7);
         // far tails: exactly x beyond +14, and a tiny negative (or zero) value below -14
