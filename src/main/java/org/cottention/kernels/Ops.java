@@ -221,21 +221,21 @@ public final class Ops {
 
     // ---------------------------------------------------------------------------------------------- vector exp
 
-    // The Vector API's EXP is not intrinsified on every JDK build (it can fall back to one Math.exp per lane, ~5 ns
+    // Public so other kernels (softmax) can share it. The Vector API's EXP is not intrinsified on every JDK build (it can fall back to one Math.exp per lane, ~5 ns
     // per element), so the kernels use this one: exp(x) = 2^k * e^r with k = round(x / ln 2) and
     // r = x - k ln2 (ln2 split in two so k*LN2_HI is exact), |r| <= ln2/2, e^r by its Taylor polynomial to degree 7
     // (truncation error < 1e-8 relative); within a few float ulps of exp(x).
     private static final float LOG2E = 1.44269504088896341f;
     private static final float LN2_HI = 0.693145751953125f;         // 12 significant bits: k * LN2_HI is exact
     private static final float LN2_LO = 1.428606820309417232e-6f;   // ln 2 - LN2_HI
-    static final float EXP_MIN = -87.33654f;                        // below: result 0 (e^x < smallest normal)
+    public static final float EXP_MIN = -87.33654f;                        // below: result 0 (e^x < smallest normal)
     static final float EXP_MAX = 88.0f;                             // above: clamped (callers never go there)
 
     /**
      * exp(x) per lane for x <= 88 (larger x is clamped to 88); lanes below -87.34 give 0 (not the subnormal
      * exp(x)); NaN lanes give NaN.
      */
-    static FloatVector exp(FloatVector x) {
+    public static FloatVector exp(FloatVector x) {
         FloatVector xc = x.max(EXP_MIN).min(EXP_MAX);
         FloatVector k = roundToInt(xc.mul(LOG2E));
         FloatVector r = k.mul(-LN2_HI).add(xc);
@@ -261,7 +261,7 @@ public final class Ops {
     }
 
     /** Scalar twin of {@link #exp(FloatVector)}, for loop tails: the same operations in the same order. */
-    static float exp(float x) {
+    public static float exp(float x) {
         float xc = Math.min(Math.max(x, EXP_MIN), EXP_MAX);
         float k = (xc * LOG2E + 12582912f) - 12582912f;
         float r = k * -LN2_HI + xc;
@@ -295,7 +295,7 @@ public final class Ops {
     }
 
     /** exp(x) per lane, relative error a few double ulps; lanes below -708 give 0, above 709 are clamped. */
-    static DoubleVector exp(DoubleVector x) {
+    public static DoubleVector exp(DoubleVector x) {
         var sp = x.species();
         DoubleVector xc = x.max(EXP_MIN_D).min(EXP_MAX_D);
         DoubleVector k = xc.mul(LOG2E_D).add(ROUND_D).sub(ROUND_D);
@@ -308,7 +308,7 @@ public final class Ops {
     }
 
     /** Scalar twin of {@link #exp(DoubleVector)}: the same operations in the same order, bit for bit. */
-    static double exp(double x) {
+    public static double exp(double x) {
         double xc = Math.min(Math.max(x, EXP_MIN_D), EXP_MAX_D);
         double k = (xc * LOG2E_D + ROUND_D) - ROUND_D;
         double r = k * -LN2_HI_D + xc;
