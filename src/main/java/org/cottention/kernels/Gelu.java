@@ -134,7 +134,7 @@ public final class Gelu {
         return s.fma(b1, DoubleVector.broadcast(DS, CHEB[0]).sub(b2));
     }
 
-    /** Phi(x) and, when wantPdf, x phi(x) added: the derivative of x Phi(x). Scalar twin of the vector code. */
+    /** Phi(x), or with derivative = true Phi(x) + x phi(x) (the derivative of x Phi(x)). Twin of the vector code. */
     private static double phiOrDerivative(double x, boolean derivative) {
         double a = Math.abs(x) * INV_SQRT_2, a2 = x * x * 0.5;
         double t = 1 / (1 + 0.5 * Math.min(a, A_MAX));
