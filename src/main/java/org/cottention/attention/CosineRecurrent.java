@@ -1,5 +1,6 @@
 package org.cottention.attention;
 
+import org.cottention.kernels.Ops;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -76,7 +77,7 @@ public final class CosineRecurrent {
                 sv.intoArray(s, row + j);
                 acc = sv.fma(DoubleVector.fromArray(DS, qh, j), acc);
             }
-            double o = acc.reduceLanes(VectorOperators.ADD);
+            double o = Ops.sumLanes(acc);
             for (; j < D; j++) {
                 double x = s[row + j] + vi * kh[j];
                 s[row + j] = x;

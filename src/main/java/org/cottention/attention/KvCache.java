@@ -1,5 +1,6 @@
 package org.cottention.attention;
 
+import org.cottention.kernels.Ops;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -128,7 +129,7 @@ public final class KvCache {
         FloatVector acc = FloatVector.zero(S);
         for (int up = S.loopBound(n); i < up; i += S.length())
             acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
     }

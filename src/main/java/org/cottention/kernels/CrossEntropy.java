@@ -143,7 +143,7 @@ public final class CrossEntropy {
             int end = Math.min(up, j + block);
             FloatVector acc = FloatVector.zero(S);
             for (; j < end; j += step) acc = acc.add(Ops.exp(FloatVector.fromArray(S, x, off + j).sub(vmax)));
-            s += acc.reduceLanes(VectorOperators.ADD);
+            s += Ops.sumLanes(acc);
         }
         for (; j < v; j++) s += Ops.exp(x[off + j] - max);
         return s;

@@ -67,7 +67,7 @@ public final class L2Norm {
             FloatVector v = FloatVector.fromArray(F, x, off + j);
             acc = v.fma(v, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; j < n; j++) s += x[off + j] * x[off + j];
         return s;
     }
@@ -77,7 +77,7 @@ public final class L2Norm {
         FloatVector acc = FloatVector.zero(F);
         for (int up = F.loopBound(n); j < up; j += F.length())
             acc = FloatVector.fromArray(F, x, xOff + j).fma(FloatVector.fromArray(F, y, yOff + j), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; j < n; j++) s += x[xOff + j] * y[yOff + j];
         return s;
     }

@@ -337,7 +337,7 @@ public final class Ops {
                     FloatVector v = FloatVector.fromArray(S, x, start + j);
                     acc = v.fma(v, acc);
                 }
-                double sum = acc.reduceLanes(VectorOperators.ADD);
+                double sum = Ops.sumLanes(acc);
                 for (; j < len; j++) sum += (double) x[start + j] * x[start + j];
                 partial[b] = sum;
             }
@@ -348,4 +348,22 @@ public final class Ops {
     }
 
     private static final int SUMSQ_BLOCK = 1024;
+
+    /**
+     * Sum of a vector's lanes in a fixed order (lane 0 first). Not {@code reduceLanes(ADD)}: its floating-point
+     * order is unspecified and differs between interpreted and compiled code, which breaks bit-identical results
+     * (across thread counts, and between a run and its resumption).
+     */
+    public static float sumLanes(FloatVector v) {
+        float s = 0f;
+        for (float x : v.toArray()) s += x;
+        return s;
+    }
+
+    /** {@link #sumLanes(FloatVector)} for doubles. */
+    public static double sumLanes(jdk.incubator.vector.DoubleVector v) {
+        double s = 0;
+        for (double x : v.toArray()) s += x;
+        return s;
+    }
 }
