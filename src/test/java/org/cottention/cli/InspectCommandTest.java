@@ -1,5 +1,6 @@
 package org.cottention.cli;
 
+import org.cottention.testutil.Cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.io.DType;
@@ -20,25 +21,18 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.*;
 
 class InspectCommandTest {
-    record Result(int code, String out, String err) {}
-
-    static Result run(String... args) {
-        CommandLine cl = Main.commandLine();
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute(args);
-        return new Result(code, out.toString(), err.toString());
+    static Cli.Result run(String... args) {
+        return Cli.run(args);
     }
 
     @Test
     void listsTheSameTensorsFromBothFormats() throws IOException {
         String dir = Shared.fixture("gptj_small_s0").toString();
-        Result st = run("inspect", "--model", dir, "--json", "--threads", "1");
-        Result pt = run("inspect", "--model", dir, "--weights", "pytorch", "--json", "--check-finite", "--threads", "1");
-        assertEquals(0, st.code, st.err);
-        assertEquals(0, pt.code, pt.err);
-        JsonNode a = new ObjectMapper().readTree(st.out), b = new ObjectMapper().readTree(pt.out);
+        Cli.Result st = run("inspect", "--model", dir, "--json", "--threads", "1");
+        Cli.Result pt = run("inspect", "--model", dir, "--weights", "pytorch", "--json", "--check-finite", "--threads", "1");
+        assertEquals(0, st.code(), st.err());
+        assertEquals(0, pt.code(), pt.err());
+        JsonNode a = new ObjectMapper().readTree(st.out()), b = new ObjectMapper().readTree(pt.out());
         assertEquals("safetensors", a.get("format").asText());
         assertEquals("pytorch", b.get("format").asText());
         assertEquals("gptj", a.get("config").get("model_type").asText());
@@ -49,10 +43,10 @@ class InspectCommandTest {
         java.util.Map<String, JsonNode> byName = new java.util.HashMap<>();
         b.get("tensors").forEach(t -> byName.put(t.get("name").asText(), t));
         a.get("tensors").forEach(t -> assertEquals(t, byName.get(t.get("name").asText())));
-        Result text = run("inspect", "--model", dir);
-        assertEquals(0, text.code);
-        assertTrue(text.out.contains("transformer.h.0.attn.norm_const"), text.out);
-        assertTrue(text.out.contains("[1, 4, 1, 1]"), text.out);
+        Cli.Result text = run("inspect", "--model", dir);
+        assertEquals(0, text.code());
+        assertTrue(text.out().contains("transformer.h.0.attn.norm_const"), text.out());
+        assertTrue(text.out().contains("[1, 4, 1, 1]"), text.out());
     }
 
     @Test
@@ -82,11 +76,11 @@ class InspectCommandTest {
                 zip.write(b.toByteArray());
                 zip.closeEntry();
             }
-            Result r = run("inspect", "--model", dir.toString());
-            assertEquals(2, r.code);
-            assertTrue(r.err.startsWith("error: "), r.err);
-            assertEquals(1, r.err.strip().lines().count(), r.err);
-            assertTrue(r.err.contains(stored ? "disallowed global os.system in archive/data.pkl" : "compressed (method 8)"), r.err);
+            Cli.Result r = run("inspect", "--model", dir.toString());
+            assertEquals(2, r.code());
+            assertTrue(r.err().startsWith("error: "), r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertTrue(r.err().contains(stored ? "disallowed global os.system in archive/data.pkl" : "compressed (method 8)"), r.err());
             assertFalse(Files.exists(marker));
         }
     }
@@ -96,16 +90,16 @@ class InspectCommandTest {
         PytorchCheckpointWriter.write(dir.resolve("pytorch_model.bin"),
                 List.of(new SafeTensors.Entry("w", DType.F32, new long[]{2, 2}, new float[]{1, Float.POSITIVE_INFINITY, 0, 0})));
         Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"gptj\", \"n_embd\": 2}");
-        Result ok = run("inspect", "--model", dir.toString());
-        assertEquals(0, ok.code, ok.err);
-        assertTrue(ok.out.contains("config: model_type=gptj hidden_size=2"), ok.out);
-        Result r = run("inspect", "--model", dir.toString(), "--check-finite");
-        assertEquals(2, r.code);
-        assertEquals("error: tensor \"w\" holds Infinity at index 1 (element [0, 1] of shape [2, 2])", r.err.strip());
+        Cli.Result ok = run("inspect", "--model", dir.toString());
+        assertEquals(0, ok.code(), ok.err());
+        assertTrue(ok.out().contains("config: model_type=gptj hidden_size=2"), ok.out());
+        Cli.Result r = run("inspect", "--model", dir.toString(), "--check-finite");
+        assertEquals(2, r.code());
+        assertEquals("error: tensor \"w\" holds Infinity at index 1 (element [0, 1] of shape [2, 2])", r.err().strip());
         Files.writeString(dir.resolve("config.json"), "{\"model_type\": ");
-        Result bad = run("inspect", "--model", dir.toString());
-        assertEquals(2, bad.code);
-        assertTrue(bad.err.contains("config.json"), bad.err);
-        assertEquals(1, bad.err.strip().lines().count(), bad.err);
+        Cli.Result bad = run("inspect", "--model", dir.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("config.json"), bad.err());
+        assertEquals(1, bad.err().strip().lines().count(), bad.err());
     }
 }
