@@ -186,6 +186,10 @@ public final class Trainer {
             }
         } finally {
             if (bar != null) bar.close();
+            // said before releasing the shutdown hook: after that the JVM may halt at any moment
+            if (stopRequested && step < opt.steps())
+                System.err.println("stopped at step " + step + (lastCheckpoint != null ? "; saved " + lastCheckpoint : "")
+                        + "; continue with --resume");
             finished.countDown();
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -193,7 +197,6 @@ public final class Trainer {
                 // Ctrl-C: the hook is running and waits for the latch counted down above
             }
         }
-        if (stopRequested && step < opt.steps()) log.warn("stopped at step {} on request; resume with --resume", step);
         return new Result(step, lastLoss, lastEval, stopRequested && step < opt.steps(), lastCheckpoint);
     }
 
