@@ -36,6 +36,8 @@ public final class CosineCausal {
         float[] a;           // [H] sigmoid(m)
         float[] qh, kh, vs;  // [B, H, T, D]
         float[] rq, rk;      // [B, H, T] norms of the raw q, k rows
+        float[] invG;        // [B, H, T] mu_t / max(c_t^a, 1)
+        float[] negLnC;      // [B*T] -ln c_t where c_t > 1, else 0
         double[] sEnd;       // [B, H, D(key), D(value)] state after the last token (includes the carried-in state)
 
         public AttnShape shape() {
@@ -45,7 +47,7 @@ public final class CosineCausal {
         /** Bytes held by this context (for memory reports). */
         public long bytes() {
             long n = 0;
-            if (qh != null) n += 4L * (qh.length + kh.length + vs.length + rq.length + rk.length);
+            if (qh != null) n += 4L * (qh.length + kh.length + vs.length + rq.length + rk.length + invG.length);
             if (count != null) n += 4L * count.length;
             if (mask != null) n += 4L * mask.length;
             if (sEnd != null) n += 8L * sEnd.length;
@@ -56,7 +58,7 @@ public final class CosineCausal {
             int n = s.batch() * s.heads() * s.seq() * s.headDim(), r = s.batch() * s.heads() * s.seq();
             int st = s.batch() * s.heads() * s.headDim() * s.headDim();
             if (qh == null || qh.length != n) { qh = new float[n]; kh = new float[n]; vs = new float[n]; }
-            if (rq == null || rq.length != r) { rq = new float[r]; rk = new float[r]; }
+            if (rq == null || rq.length != r) { rq = new float[r]; rk = new float[r]; invG = new float[r]; }
             if (sEnd == null || sEnd.length != st) sEnd = new double[st];
             shape = s;
         }
@@ -97,6 +99,7 @@ public final class CosineCausal {
         ctx.chunk = C;
         ctx.mask = mask == null ? null : mask.clone();
         ctx.count = CosinePrep.causalCounts(shape, mask, init == null ? null : init.count, ctx.count);
+        ctx.negLnC = CosinePrep.negLogCounts(ctx.count, ctx.negLnC);
         ctx.a = new float[H];
         for (int h = 0; h < H; h++) ctx.a[h] = CosinePrep.sigmoid(m[h]);
         final double[] s0 = init == null ? null : init.s.clone(); // init may be fin: read it before anyone writes
@@ -106,7 +109,7 @@ public final class CosineCausal {
             int base = bh * T * D;
             CosinePrep.normalizeHead(shape, q, b, h, ctx.mask, ctx.qh, base, ctx.rq, bh * T);
             CosinePrep.normalizeHead(shape, k, b, h, ctx.mask, ctx.kh, base, ctx.rk, bh * T);
-            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.count, ctx.a[h], ctx.vs, base);
+            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], ctx.invG, bh * T, ctx.vs, base);
             double[] sd = new double[D * D];
             if (s0 != null) transposeState(s0, bh * D * D, sd, 0, D); // value-first -> key-first
             forwardHead(T, D, C, ctx.qh, ctx.kh, ctx.vs, base, sd, out.data(), out.at(T, D, b, 0, h), out.rowStride());
@@ -229,7 +232,7 @@ public final class CosineCausal {
             // through the normalisation and the value scaling, into the caller's gradients
             CosinePrep.normalizeBackward(shape, b, h, ctx.mask, r0, r0 + cn, dqh, 0, qh, off, ctx.rq, bh * T, dq);
             CosinePrep.normalizeBackward(shape, b, h, ctx.mask, r0, r0 + cn, dkh, 0, kh, off, ctx.rk, bh * T, dk);
-            da += CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.count, ctx.a[h], r0, r0 + cn, dvs, 0, vs, off, dv);
+            da += CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.negLnC, ctx.invG, bh * T, r0, r0 + cn, dvs, 0, vs, off, dv);
         }
         return da;
     }

@@ -16,7 +16,7 @@ public final class CosineQuadratic {
     public static final class Context {
         AttnShape shape;
         int[] mask, count;
-        float[] a, qh, kh, vs, rq, rk;
+        float[] a, qh, kh, vs, rq, rk, invG, negLnC;
 
         public AttnShape shape() {
             return shape;
@@ -35,6 +35,8 @@ public final class CosineQuadratic {
         ctx.shape = shape;
         ctx.mask = mask == null ? null : mask.clone();
         ctx.count = CosinePrep.causalCounts(shape, mask, null, null);
+        ctx.negLnC = CosinePrep.negLogCounts(ctx.count, null);
+        ctx.invG = new float[B * H * T];
         ctx.a = new float[H];
         for (int h = 0; h < H; h++) ctx.a[h] = CosinePrep.sigmoid(m[h]);
         int n = B * H * T * D;
@@ -49,7 +51,7 @@ public final class CosineQuadratic {
             int b = bh / H, h = bh % H, base = bh * T * D;
             CosinePrep.normalizeHead(shape, q, b, h, ctx.mask, ctx.qh, base, ctx.rq, bh * T);
             CosinePrep.normalizeHead(shape, k, b, h, ctx.mask, ctx.kh, base, ctx.rk, bh * T);
-            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.count, ctx.a[h], ctx.vs, base);
+            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], ctx.invG, bh * T, ctx.vs, base);
             scores(T, D, ctx.qh, ctx.kh, base, att);
             Gemm.sgemm(false, false, T, D, T, 1f, att, 0, T, ctx.vs, base, D, 0f, out.data(), out.at(T, D, b, 0, h), out.rowStride());
           }
@@ -87,7 +89,7 @@ public final class CosineQuadratic {
             Gemm.sgemm(true, false, T, D, T, 1f, att, 0, T, dOut.data(), go, ldo, 0f, dvs, 0, D);       // dVt = A^T dO
             CosinePrep.normalizeBackward(shape, b, h, ctx.mask, 0, T, dqh, 0, ctx.qh, base, ctx.rq, bh * T, dq);
             CosinePrep.normalizeBackward(shape, b, h, ctx.mask, 0, T, dkh, 0, ctx.kh, base, ctx.rk, bh * T, dk);
-            da[bh] = CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.count, ctx.a[h], 0, T, dvs, 0, ctx.vs, base, dv);
+            da[bh] = CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.negLnC, ctx.invG, bh * T, 0, T, dvs, 0, ctx.vs, base, dv);
           }
         });
         for (int h = 0; h < H; h++) {

@@ -51,7 +51,7 @@ public final class CosineRecurrent {
                 }
                 L2Norm.forward(q.data(), q.at(1, D, b, 0, h), w, qo, D, 1f);
                 L2Norm.forward(k.data(), k.at(1, D, b, 0, h), w, ko, D, 1f);
-                float inv = 1f / CosinePrep.divisor(state.count[b], CosinePrep.sigmoid(m[h]));
+                float inv = CosinePrep.invDivisor(CosinePrep.negLogCount(state.count[b]), CosinePrep.sigmoid(m[h]));
                 int vo = v.at(1, D, b, 0, h);
                 for (int d = 0; d < D; d++) {
                     w[vso + d] = v.data()[vo + d] * inv;
