@@ -78,12 +78,11 @@ public final class CosineBidir {
     }
 
     private static void transposedProduct(int T, int D, float[] x, int xOff, float[] y, int yOff, int ldy, float[] dst, int dOff) {
-        float[] xt = new float[D * C], blk = new float[D * D];
+        float[] blk = new float[D * D];
         double[] acc = new double[D * D];
         for (int r0 = 0; r0 < T; r0 += C) {
             int cn = Math.min(C, T - r0);
-            transpose(cn, D, x, xOff + r0 * D, D, xt, 0, C);
-            mm(D, D, cn, xt, 0, C, y, yOff + r0 * ldy, ldy, blk, 0, D, false, FULL);
+            BlockMm.mmTransA(D, D, cn, x, xOff + r0 * D, D, y, yOff + r0 * ldy, ldy, blk, 0, D, false, FULL);
             for (int i = 0; i < D * D; i++) acc[i] += blk[i];
         }
         for (int i = 0; i < D * D; i++) dst[dOff + i] = (float) acc[i];

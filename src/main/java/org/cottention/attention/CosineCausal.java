@@ -7,6 +7,7 @@ import static org.cottention.attention.BlockMm.A_UPPER;
 import static org.cottention.attention.BlockMm.FULL;
 import static org.cottention.attention.BlockMm.keepLower;
 import static org.cottention.attention.BlockMm.mm;
+import static org.cottention.attention.BlockMm.mmTransA;
 import static org.cottention.attention.BlockMm.transpose;
 
 /**
@@ -186,8 +187,8 @@ public final class CosineCausal {
         float[] dsf = new float[D * D];   // dS (key-first), float32
         float[] dsfT = new float[D * D];  // dS^T
         double[] dsd = new double[D * D]; // dS accumulated in float64
-        float[] kt = new float[D * C], vt = new float[D * C], qt = new float[D * C];
-        float[] p = new float[C * C], pt = new float[C * C], dp = new float[C * C], dpt = new float[C * C];
+        float[] kt = new float[D * C], vt = new float[D * C];
+        float[] p = new float[C * C], dp = new float[C * C];
         float[] kv = new float[D * D];
         float[] dqh = new float[C * D], dkh = new float[C * D], dvs = new float[C * D];
         double da = 0;
@@ -197,7 +198,6 @@ public final class CosineCausal {
             int o = off + r0 * D, go = dOff + r0 * ldo;
             transpose(cn, D, kh, o, D, kt, 0, C);
             transpose(cn, D, vs, o, D, vt, 0, C);
-            transpose(cn, D, qh, o, D, qt, 0, C);
             // S_n = S_{n+1} - K_n^T V_n (float64), and its float32 transpose for dQ = dO S^T
             mm(D, D, cn, kt, 0, C, vs, o, D, kv, 0, D, false, FULL);
             for (int i = 0; i < D; i++)
@@ -206,22 +206,20 @@ public final class CosineCausal {
                     sd[i * D + j] = x;
                     sfT[j * D + i] = (float) x;
                 }
-            // P = (Q K^T) .* M, dP = (dO V^T) .* M, and their transposes
+            // P = (Q K^T) .* M, dP = (dO V^T) .* M (their transposes are read in place by mmTransA)
             mm(cn, cn, D, qh, o, D, kt, 0, C, p, 0, C, false, FULL);
             keepLower(cn, p, 0, C);
             mm(cn, cn, D, dO, go, ldo, vt, 0, C, dp, 0, C, false, FULL);
             keepLower(cn, dp, 0, C);
-            transpose(cn, cn, p, 0, C, pt, 0, C);
-            transpose(cn, cn, dp, 0, C, dpt, 0, C);
             // dQ = dO S^T + dP K ; dK = V dS^T + dP^T Q ; dV = K dS + P^T dO
             mm(cn, D, D, dO, go, ldo, sfT, 0, D, dqh, 0, D, false, FULL);
             mm(cn, D, cn, dp, 0, C, kh, o, D, dqh, 0, D, true, A_LOWER);
             mm(cn, D, D, vs, o, D, dsfT, 0, D, dkh, 0, D, false, FULL);
-            mm(cn, D, cn, dpt, 0, C, qh, o, D, dkh, 0, D, true, A_UPPER);
+            mmTransA(cn, D, cn, dp, 0, C, qh, o, D, dkh, 0, D, true, A_UPPER);
             mm(cn, D, D, kh, o, D, dsf, 0, D, dvs, 0, D, false, FULL);
-            mm(cn, D, cn, pt, 0, C, dO, go, ldo, dvs, 0, D, true, A_UPPER);
+            mmTransA(cn, D, cn, p, 0, C, dO, go, ldo, dvs, 0, D, true, A_UPPER);
             // dS += Q_n^T dO_n
-            mm(D, D, cn, qt, 0, C, dO, go, ldo, kv, 0, D, false, FULL);
+            mmTransA(D, D, cn, qh, o, D, dO, go, ldo, kv, 0, D, false, FULL);
             for (int i = 0; i < D; i++)
                 for (int j = 0; j < D; j++) {
                     double x = dsd[i * D + j] + kv[i * D + j];
