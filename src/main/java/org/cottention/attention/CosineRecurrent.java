@@ -36,8 +36,9 @@ public final class CosineRecurrent {
         shape.checkMask(mask);
         shape.checkStabiliser("m", m);
         for (int b = 0; b < B; b++) if (mask == null || mask[b] == 1) state.count[b]++;
-        // Each (b, h) costs about 4 D^2 flops: hand whole groups of heads to a thread, not one head at a time.
-        int grain = Math.max(1, 65536 / (4 * D * D));
+        // Each (b, h) costs about 4 D^2 flops, a few microseconds at most: waking another thread costs about as much,
+        // so only hand out groups of heads worth at least ~256K flops (one layer of a small model runs serially).
+        int grain = Math.max(1, (1 << 18) / (4 * D * D));
         Parallel.forRange(B * H, grain, (lo, hi) -> {
             float[] w = state.work;
             double[] dw = state.dwork;
