@@ -108,12 +108,15 @@ public final class CosineCausal {
         Parallel.forEachDynamic(B * H, bh -> {
             int b = bh / H, h = bh % H;
             int base = bh * T * D;
-            CosinePrep.normalizeHead(shape, q, b, h, ctx.mask, ctx.qh, base, ctx.rq, bh * T);
-            CosinePrep.normalizeHead(shape, k, b, h, ctx.mask, ctx.kh, base, ctx.rk, bh * T);
-            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], ctx.invG, bh * T, ctx.vs, base);
             double[] sd = new double[D * D];
             if (s0 != null) transposeState(s0, bh * D * D, sd, 0, D); // value-first -> key-first
-            forwardHead(T, D, C, ctx.qh, ctx.kh, ctx.vs, base, sd, out.data(), out.at(T, D, b, 0, h), out.rowStride());
+            // each chunk's rows are normalised and scaled just before its products, while they are still in cache
+            forwardHead(T, D, C, ctx.qh, ctx.kh, ctx.vs, base, sd, out.data(), out.at(T, D, b, 0, h), out.rowStride(),
+                    (t0, t1) -> {
+                        CosinePrep.normalizeRows(shape, q, b, h, ctx.mask, t0, t1, ctx.qh, base, ctx.rq, bh * T);
+                        CosinePrep.normalizeRows(shape, k, b, h, ctx.mask, t0, t1, ctx.kh, base, ctx.rk, bh * T);
+                        CosinePrep.scaleValueRows(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], t0, t1, ctx.invG, bh * T, ctx.vs, base);
+                    });
             System.arraycopy(sd, 0, ctx.sEnd, bh * D * D, D * D);
         });
         if (fin != null) {
@@ -123,9 +126,12 @@ public final class CosineCausal {
         return ctx;
     }
 
-    /** One head: O = chunkwise causal attention of (Q, K, V) [T, D] at off; sd = S (key-first, float64) in and out. */
+    /**
+     * One head: O = chunkwise causal attention of (Q, K, V) [T, D] at off; sd = S (key-first, float64) in and out.
+     * {@code prep.run(t0, t1)} fills rows [t0, t1) of Q, K, V just before chunk [t0, t1) is used.
+     */
     static void forwardHead(int T, int D, int C, float[] qh, float[] kh, float[] vs, int off, double[] sd,
-                            float[] out, int outOff, int ldo) {
+                            float[] out, int outOff, int ldo, Parallel.RangeBody prep) {
         float[] sf = new float[D * D];       // float32 copy of S for the block products
         float[] kt = new float[D * C];       // K_n^T
         float[] p = new float[C * C];        // (Q_n K_n^T) .* M
@@ -134,6 +140,7 @@ public final class CosineCausal {
         for (int r0 = 0; r0 < T; r0 += C) {
             int cn = Math.min(C, T - r0);
             int qo = off + r0 * D;
+            prep.run(r0, r0 + cn);
             transpose(cn, D, kh, qo, D, kt, 0, C);
             mm(cn, cn, D, qh, qo, D, kt, 0, C, p, 0, C, false, FULL);
             keepLower(cn, p, 0, C);

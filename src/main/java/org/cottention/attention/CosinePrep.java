@@ -18,8 +18,14 @@ final class CosinePrep {
      * dst_t = mu_t N(x_t); norms[t] = ||x_t|| (0 at padding).
      */
     static void normalizeHead(AttnShape s, Heads x, int b, int h, int[] mask, float[] dst, int dstOff, float[] norms, int normOff) {
+        normalizeRows(s, x, b, h, mask, 0, s.seq(), dst, dstOff, norms, normOff);
+    }
+
+    /** {@link #normalizeHead} for rows t in [t0, t1) only (dst row t still at dstOff + t * D). */
+    static void normalizeRows(AttnShape s, Heads x, int b, int h, int[] mask, int t0, int t1, float[] dst, int dstOff,
+                              float[] norms, int normOff) {
         int T = s.seq(), D = s.headDim();
-        for (int t = 0; t < T; t++) {
+        for (int t = t0; t < t1; t++) {
             int o = dstOff + t * D;
             if (mask != null && mask[b * T + t] == 0) {
                 java.util.Arrays.fill(dst, o, o + D, 0f);
@@ -54,8 +60,14 @@ final class CosinePrep {
      */
     static void scaleValues(AttnShape s, Heads v, int b, int h, int[] mask, float[] negLnC, float a,
                             float[] invG, int invOff, float[] dst, int dstOff) {
+        scaleValueRows(s, v, b, h, mask, negLnC, a, 0, s.seq(), invG, invOff, dst, dstOff);
+    }
+
+    /** {@link #scaleValues} for rows t in [t0, t1) only. */
+    static void scaleValueRows(AttnShape s, Heads v, int b, int h, int[] mask, float[] negLnC, float a, int t0, int t1,
+                               float[] invG, int invOff, float[] dst, int dstOff) {
         int T = s.seq(), D = s.headDim();
-        for (int t = 0; t < T; t++) {
+        for (int t = t0; t < t1; t++) {
             int o = dstOff + t * D;
             if (mask != null && mask[b * T + t] == 0) {
                 invG[invOff + t] = 0f;
