@@ -72,7 +72,8 @@ public final class L2Norm {
         return s;
     }
 
-    static float dot(float[] x, int xOff, float[] y, int yOff, int n) {
+    /** x . y over n elements (vectorised). */
+    public static float dot(float[] x, int xOff, float[] y, int yOff, int n) {
         int j = 0;
         FloatVector acc = FloatVector.zero(F);
         for (int up = F.loopBound(n); j < up; j += F.length())
