@@ -45,7 +45,7 @@ public final class GemmVsOpenBlas {
                     Gemm.matmul(a, b, c, m, n, k);
                     OpenBlas.sgemm(false, false, m, n, k, 1f, na, k, nb, n, 0f, nc, n);
                 }
-                List<Double> ours = new ArrayList<>(), blas = new ArrayList<>();
+                List<Double> ours = new ArrayList<>(), blas = new ArrayList<>(), ratios = new ArrayList<>();
                 for (int r = 0; r < rounds; r++) {
                     // OpenBLAS's idle workers spin for a while after a call; let them fall asleep so they don't
                     // steal a core from our threads in the next timed run.
@@ -57,10 +57,12 @@ public final class GemmVsOpenBlas {
                     long t2 = System.nanoTime();
                     ours.add(flops / (t1 - t0));
                     blas.add(flops / (t2 - t1));
+                    ratios.add((double) (t2 - t1) / (t1 - t0));
                 }
                 double o = median(ours), q = median(blas);
-                System.out.printf("size=%d threads=%d  ours %.1f GFLOPS (best %.1f)  openblas %.1f GFLOPS (best %.1f)  ratio %.3f%n",
-                        size, t, o, max(ours), q, max(blas), o / q);
+                System.out.printf("size=%d threads=%d  ours %.1f GFLOPS (best %.1f)  openblas %.1f GFLOPS (best %.1f)  ratio %.3f"
+                                + "  (median of per-round ratios %.3f, best/best %.3f)%n",
+                        size, t, o, max(ours), q, max(blas), o / q, median(ratios), max(ours) / max(blas));
             }
         }
     }

@@ -445,10 +445,11 @@ public final class Gemm {
         if (transB) {
             // stored B is [n, k]: y[j] = dot(x, B row j); four rows at a time share the loads of x
             Parallel.forRange(n, grain, (lo, hi) -> {
+                float[] lanes = SCRATCH.get().tile;
                 int j = lo;
-                for (; j + 4 <= hi; j += 4) dot4(k, xv, xvo, b, bOff + j * ldb, ldb, alpha, beta, y, yOff + j);
+                for (; j + 4 <= hi; j += 4) dot4(k, xv, xvo, b, bOff + j * ldb, ldb, alpha, beta, y, yOff + j, lanes);
                 for (; j < hi; j++) {
-                    float s = dot(k, xv, xvo, b, bOff + j * ldb);
+                    float s = dot(k, xv, xvo, b, bOff + j * ldb, lanes);
                     y[yOff + j] = combine(s, alpha, beta, y[yOff + j]);
                 }
             });
@@ -469,7 +470,7 @@ public final class Gemm {
     }
 
     private static void dot4(int k, float[] x, int xOff, float[] b, int bOff, int ldb,
-                             float alpha, float beta, float[] y, int yOff) {
+                             float alpha, float beta, float[] y, int yOff, float[] lanes) {
         FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S), s3 = FloatVector.zero(S);
         int p = 0;
         int r0 = bOff, r1 = bOff + ldb, r2 = bOff + 2 * ldb, r3 = bOff + 3 * ldb;
@@ -480,7 +481,6 @@ public final class Gemm {
             s2 = FloatVector.fromArray(S, b, r2 + p).fma(xv, s2);
             s3 = FloatVector.fromArray(S, b, r3 + p).fma(xv, s3);
         }
-        float[] lanes = new float[4 * L];
         s0.intoArray(lanes, 0);
         s1.intoArray(lanes, L);
         s2.intoArray(lanes, 2 * L);
@@ -499,13 +499,12 @@ public final class Gemm {
         y[yOff + 3] = combine(t3, alpha, beta, y[yOff + 3]);
     }
 
-    private static float dot(int n, float[] x, int xOff, float[] y, int yOff) {
+    private static float dot(int n, float[] x, int xOff, float[] y, int yOff, float[] lanes) {
         int j = 0;
         FloatVector acc = FloatVector.zero(S);
         for (int up = S.loopBound(n); j < up; j += L) {
             acc = FloatVector.fromArray(S, y, yOff + j).fma(FloatVector.fromArray(S, x, xOff + j), acc);
         }
-        float[] lanes = new float[L];
         acc.intoArray(lanes, 0);
         float s = sumLanes(lanes, 0);
         for (; j < n; j++) s = Math.fma(y[yOff + j], x[xOff + j], s);
