@@ -199,13 +199,18 @@ public final class Gemm {
                     }
                 }
             } else {
-                // stored B is [n, k]: column j of op(B) is row j of B, contiguous in p
-                for (int j = 0; j < NR; j++) {
-                    if (j < w) {
-                        int src = bOff + (jc + j0 + j) * ldb + pc;
-                        for (int p = 0, d = dst + j; p < kc; p++, d += NR) pb[d] = b[src + p];
-                    } else {
-                        for (int p = 0, d = dst + j; p < kc; p++, d += NR) pb[d] = 0f;
+                // stored B is [n, k]: column j of op(B) is row j of B, contiguous in p. Done in chunks of 16 p so
+                // the strip's lines being written (16 x 128 bytes) stay in L1 while the 32 rows are walked.
+                for (int p0 = 0; p0 < kc; p0 += 16) {
+                    int p1 = Math.min(kc, p0 + 16);
+                    for (int j = 0; j < NR; j++) {
+                        int d = dst + p0 * NR + j;
+                        if (j < w) {
+                            int src = bOff + (jc + j0 + j) * ldb + pc;
+                            for (int p = p0; p < p1; p++, d += NR) pb[d] = b[src + p];
+                        } else {
+                            for (int p = p0; p < p1; p++, d += NR) pb[d] = 0f;
+                        }
                     }
                 }
             }
