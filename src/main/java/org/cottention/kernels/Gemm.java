@@ -17,7 +17,7 @@ import jdk.incubator.vector.VectorSpecies;
  * broadcast-FMA per A element. Edge tiles are zero-padded in the packed buffers and go through a small scratch
  * tile. Every C element is a fixed-order sum over k (per KC block, in order), independent of where its tile sits,
  * so the split across threads (along N or M, tile aligned) does not change a single bit of the result.
- * Rows of length one (m == 1, decoding's x * W^T) take a bandwidth-bound matrix-vector path instead.
+ * A single row or column (m == 1, decoding's x * W^T; or n == 1) takes a bandwidth-bound matrix-vector path instead.
  */
 public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -54,7 +54,11 @@ public final class Gemm {
             return;
         }
         if (m == 1) {
-            gemv(transB, n, k, alpha, a, aOff, transA ? lda : 1, b, bOff, ldb, beta, c, cOff);
+            gemv(transB, n, k, alpha, a, aOff, transA ? lda : 1, b, bOff, ldb, beta, c, cOff, 1);
+            return;
+        }
+        if (n == 1) { // C[m,1] = op(A) op(B)[:,0]: the same matrix-vector product with A as the matrix
+            gemv(!transA, m, k, alpha, b, bOff, transB ? 1 : ldb, a, aOff, lda, beta, c, cOff, ldc);
             return;
         }
         long work = (long) m * n * k;
@@ -433,13 +437,14 @@ public final class Gemm {
     }
 
     // ---------------------------------------------------------------------------------------------------------
-    // m == 1: y[n] = alpha * x[k] * op(B)[k,n] + beta * y, memory bound on B
+    // m == 1 (or n == 1): y[n] = alpha * x[k] * op(B)[k,n] + beta * y, memory bound on B
 
+    /** x is read at x[xOff + p * incx], y written at y[yOff + j * incy]. */
     private static void gemv(boolean transB, int n, int k, float alpha, float[] x, int xOff, int incx,
-                             float[] b, int bOff, int ldb, float beta, float[] y, int yOff) {
+                             float[] b, int bOff, int ldb, float beta, float[] y, int yOff, int incy) {
         float[] xs = x;
         int xo = xOff;
-        if (incx != 1) { // transA with m == 1: x is a column of the stored A; gather it once
+        if (incx != 1) { // x is a column of a stored matrix: gather it once
             xs = new float[k];
             for (int p = 0; p < k; p++) xs[p] = x[xOff + p * incx];
             xo = 0;
@@ -452,10 +457,10 @@ public final class Gemm {
             Parallel.forRange(n, grain, (lo, hi) -> {
                 float[] lanes = SCRATCH.get().tile;
                 int j = lo;
-                for (; j + 4 <= hi; j += 4) dot4(k, xv, xvo, b, bOff + j * ldb, ldb, alpha, beta, y, yOff + j, lanes);
+                for (; j + 4 <= hi; j += 4) dot4(k, xv, xvo, b, bOff + j * ldb, ldb, alpha, beta, y, yOff + j * incy, incy, lanes);
                 for (; j < hi; j++) {
                     float s = dot(k, xv, xvo, b, bOff + j * ldb, lanes);
-                    y[yOff + j] = combine(s, alpha, beta, y[yOff + j]);
+                    y[yOff + j * incy] = combine(s, alpha, beta, y[yOff + j * incy]);
                 }
             });
         } else {
@@ -465,7 +470,7 @@ public final class Gemm {
                 int j0 = lo * L, j1 = Math.min(n, hi * L);
                 float[] acc = new float[j1 - j0];
                 for (int p = 0; p < k; p++) axpy(j1 - j0, xv[xvo + p], b, bOff + p * ldb + j0, acc, 0);
-                for (int j = j0; j < j1; j++) y[yOff + j] = combine(acc[j - j0], alpha, beta, y[yOff + j]);
+                for (int j = j0; j < j1; j++) y[yOff + j * incy] = combine(acc[j - j0], alpha, beta, y[yOff + j * incy]);
             });
         }
     }
@@ -475,7 +480,7 @@ public final class Gemm {
     }
 
     private static void dot4(int k, float[] x, int xOff, float[] b, int bOff, int ldb,
-                             float alpha, float beta, float[] y, int yOff, float[] lanes) {
+                             float alpha, float beta, float[] y, int yOff, int incy, float[] lanes) {
         FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S), s3 = FloatVector.zero(S);
         int p = 0;
         int r0 = bOff, r1 = bOff + ldb, r2 = bOff + 2 * ldb, r3 = bOff + 3 * ldb;
@@ -499,9 +504,9 @@ public final class Gemm {
             t3 = Math.fma(b[r3 + p], xp, t3);
         }
         y[yOff] = combine(t0, alpha, beta, y[yOff]);
-        y[yOff + 1] = combine(t1, alpha, beta, y[yOff + 1]);
-        y[yOff + 2] = combine(t2, alpha, beta, y[yOff + 2]);
-        y[yOff + 3] = combine(t3, alpha, beta, y[yOff + 3]);
+        y[yOff + incy] = combine(t1, alpha, beta, y[yOff + incy]);
+        y[yOff + 2 * incy] = combine(t2, alpha, beta, y[yOff + 2 * incy]);
+        y[yOff + 3 * incy] = combine(t3, alpha, beta, y[yOff + 3 * incy]);
     }
 
     private static float dot(int n, float[] x, int xOff, float[] y, int yOff, float[] lanes) {
