@@ -16,7 +16,8 @@ import jdk.incubator.vector.VectorSpecies;
  * transposes were; the micro-kernel keeps an MR x NR tile of C in registers (MR * NR/16 FloatVectors) and does one
  * broadcast-FMA per A element. Edge tiles are zero-padded in the packed buffers and go through a small scratch
  * tile. Every C element is a fixed-order sum over k (per KC block, in order), independent of where its tile sits,
- * so the split across threads (along N or M, tile aligned) does not change a single bit of the result.
+ * so the split across threads (of C's rows, or of a B panel's strips, tile aligned) does not change a single bit
+ * of the result. With several threads, each B panel is packed once, by all threads together, and shared.
  * A single row or column (m == 1, decoding's x * W^T; or n == 1) takes a bandwidth-bound matrix-vector path instead.
  */
 public final class Gemm {
@@ -67,31 +68,11 @@ public final class Gemm {
             serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
-        if (SHARED_PANEL) {
-            blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
-            return;
-        }
-        // Split the longer side of C into tile-aligned strips, one per thread; each thread packs its own panels.
-        if (n >= m) {
-            int strips = (n + NR - 1) / NR;
-            Parallel.forRange(strips, 1, (lo, hi) -> {
-                int j0 = lo * NR, j1 = Math.min(n, hi * NR);
-                int bo = bOff + (transB ? j0 * ldb : j0);
-                serial(transA, transB, m, j1 - j0, k, alpha, a, aOff, lda, b, bo, ldb, beta, c, cOff + j0, ldc);
-            });
-        } else {
-            int strips = (m + MR - 1) / MR;
-            Parallel.forRange(strips, 1, (lo, hi) -> {
-                int i0 = lo * MR, i1 = Math.min(m, hi * MR);
-                int ao = aOff + (transA ? i0 : i0 * lda);
-                serial(transA, transB, i1 - i0, n, k, alpha, a, ao, lda, b, bOff, ldb, beta, c, cOff + i0 * ldc, ldc);
-            });
-        }
+        blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
     }
 
     /** Up to this many columns per macro-kernel, a non-transposed A is read in place instead of packed. */
     static final int DIRECT_A_MAX_N = Integer.getInteger("cottention.gemm.directA", 4 * NR);
-    static final boolean SHARED_PANEL = Boolean.parseBoolean(System.getProperty("cottention.gemm.shared", "true"));
 
     /**
      * The multi-threaded blocked path: for each KC x NC panel of B, the threads pack the panel together (each a
