@@ -68,16 +68,31 @@ public final class Gemm {
             serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
-        blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
+        // One multi-threaded call at a time: its parties wait for each other at barriers, so two calls sharing the
+        // pool could each hold a worker while waiting for a part queued behind the other's. A call made while
+        // another is running uses its own thread only (same bits).
+        if (!PARALLEL_BUSY.compareAndSet(false, true)) {
+            serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        try {
+            blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
+        } finally {
+            PARALLEL_BUSY.set(false);
+        }
     }
+
+    private static final java.util.concurrent.atomic.AtomicBoolean PARALLEL_BUSY = new java.util.concurrent.atomic.AtomicBoolean();
 
     /** Up to this many columns per macro-kernel, a non-transposed A is read in place instead of packed. */
     static final int DIRECT_A_MAX_N = Integer.getInteger("cottention.gemm.directA", 4 * NR);
 
     /**
-     * The multi-threaded blocked path: for each KC x NC panel of B, the threads pack the panel together (each a
-     * range of its strips), then split C's rows (or, when there are too few, the panel's strips) among them, each
-     * packing its own A blocks. So no operand is packed twice, and the packed B panel is read by every thread.
+     * The multi-threaded blocked path: one parallel region per call, its parties stepping through the KC x NC panels
+     * of B in lockstep (a spin barrier between phases, so a call of a few ms does not pay a pool hand-off per
+     * panel). Per panel the parties first pack the panel together (each a range of its strips), then split C's
+     * rows (or, when there are too few, the panel's strips) among them, each packing its own A blocks. So no operand
+     * is packed twice, and the packed B panel is shared.
      */
     private static void blockedParallel(boolean transA, boolean transB, int m, int n, int k, float alpha,
                                         float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
@@ -88,38 +103,86 @@ public final class Gemm {
         if (s.b.length < kcMax * ncMax) s.b = new float[kcMax * ncMax];
         float[] pb = s.b;
         int mStrips = (m + MR - 1) / MR;
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
-            int nStrips = (nc + NR - 1) / NR;
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc), jcf = jc, pcf = pc;
-                Parallel.forRange(nStrips, 1, (lo, hi) -> {
-                    int j0 = lo * NR;
-                    packB(transB, b, bOff, ldb, pcf, jcf + j0, kc, Math.min(nc, hi * NR) - j0, pb, j0 * kc);
-                });
-                float betaHere = pc == 0 ? beta : 1f;
-                if (mStrips >= 2 * threads || nStrips < threads) {
-                    Parallel.forRange(mStrips, 1, (lo, hi) -> {
-                        int i1 = Math.min(m, hi * MR);
-                        float[] pa = scratchA(kc, m);
-                        for (int ic = lo * MR; ic < i1; ic += MC) {
-                            int mc = Math.min(MC, i1 - ic);
-                            int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pcf, mc, kc, pa);
-                            macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jcf, ldc, SCRATCH.get().tile);
-                        }
-                    });
-                } else {
-                    Parallel.forRange(nStrips, 1, (lo, hi) -> {
-                        int j0 = lo * NR, w = Math.min(nc, hi * NR) - j0;
-                        float[] pa = scratchA(kc, m);
-                        for (int ic = 0; ic < m; ic += MC) {
-                            int mc = Math.min(MC, m - ic);
-                            int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pcf, mc, kc, pa);
-                            macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jcf + j0, ldc, SCRATCH.get().tile);
-                        }
-                    });
-                }
+        SpinBarrier barrier = new SpinBarrier(threads);
+        Parallel.forRange(threads, 1, (lo, hi) -> {
+            if (hi - lo != 1) { // the pool ran the parts serially after all (not expected): do it all here
+                serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+                return;
             }
+            int me = lo;
+            try {
+                for (int jc = 0; jc < n; jc += NC) {
+                    int nc = Math.min(NC, n - jc);
+                    int nStrips = (nc + NR - 1) / NR;
+                    for (int pc = 0; pc < k; pc += KC) {
+                        int kc = Math.min(KC, k - pc);
+                        if (jc + pc > 0) barrier.await(); // everyone is done reading the previous panel
+                        int s0 = share(nStrips, me, threads), s1 = share(nStrips, me + 1, threads);
+                        if (s1 > s0) packB(transB, b, bOff, ldb, pc, jc + s0 * NR, kc, Math.min(nc, s1 * NR) - s0 * NR, pb, s0 * NR * kc);
+                        barrier.await(); // the panel is complete
+                        float betaHere = pc == 0 ? beta : 1f;
+                        float[] pa = scratchA(kc, m);
+                        float[] tile = SCRATCH.get().tile;
+                        if (mStrips >= 2 * threads || nStrips < threads) {
+                            int i0 = share(mStrips, me, threads) * MR, i1 = Math.min(m, share(mStrips, me + 1, threads) * MR);
+                            for (int ic = i0; ic < i1; ic += MC) {
+                                int mc = Math.min(MC, i1 - ic);
+                                int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pc, mc, kc, pa);
+                                macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
+                            }
+                        } else {
+                            int j0 = share(nStrips, me, threads) * NR, w = Math.min(nc, share(nStrips, me + 1, threads) * NR) - j0;
+                            if (w <= 0) continue;
+                            for (int ic = 0; ic < m; ic += MC) {
+                                int mc = Math.min(MC, m - ic);
+                                int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pc, mc, kc, pa);
+                                macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jc + j0, ldc, tile);
+                            }
+                        }
+                    }
+                }
+            } catch (Throwable e) {
+                barrier.breakIt(); // release the other parties instead of leaving them spinning
+                throw e;
+            }
+        });
+    }
+
+    /** Start of part {@code part} of {@code parts} of [0, n): the same split as {@link Parallel#forRange}. */
+    private static int share(int n, int part, int parts) {
+        return (int) ((long) n * part / parts);
+    }
+
+    /**
+     * Barrier for the fixed set of parties of one GEMM call. Spins (the waits are short: the gap between two parties
+     * finishing equal shares), yielding after a while so an oversubscribed machine still makes progress.
+     */
+    private static final class SpinBarrier {
+        private final int parties;
+        private final java.util.concurrent.atomic.AtomicInteger arrived = new java.util.concurrent.atomic.AtomicInteger();
+        private volatile int generation;
+        private volatile boolean broken;
+
+        SpinBarrier(int parties) {
+            this.parties = parties;
+        }
+
+        void await() {
+            int g = generation;
+            if (arrived.incrementAndGet() == parties) {
+                arrived.set(0);
+                generation = g + 1;
+                return;
+            }
+            for (int spins = 0; generation == g; spins++) {
+                if (broken) throw new IllegalStateException("gemm: another thread of this call failed");
+                if (spins < 2_000) Thread.onSpinWait();
+                else Thread.yield();
+            }
+        }
+
+        void breakIt() {
+            broken = true;
         }
     }
 
