@@ -25,7 +25,7 @@ public final class Gemm {
     private static final int L = S.length();
 
     /** Micro-tile: MR rows x NR columns of C held in registers (NR = 2 vectors). */
-    static final int MR = 6;
+    static final int MR = 6; // the packing code and the kernels below are written out for 6
     static final int NR = 2 * L;
     /** Cache blocking: a KC x NR strip of B stays in L1, an MC x KC block of A in L2, a KC x NC panel of B in L2/L3. */
     static final int KC = Integer.getInteger("cottention.gemm.kc", 512);
@@ -289,10 +289,21 @@ public final class Gemm {
             if (transA) {
                 // stored A is [k, m]: row p holds op(A)'s column p, contiguous in i
                 int src = aOff + pc * lda + ic + i0;
-                for (int p = 0; p < kc; p++, src += lda, dst += MR) {
-                    int i = 0;
-                    for (; i < h; i++) pa[dst + i] = a[src + i];
-                    for (; i < MR; i++) pa[dst + i] = 0f;
+                if (h == MR) {
+                    for (int p = 0; p < kc; p++, src += lda, dst += MR) {
+                        pa[dst] = a[src];
+                        pa[dst + 1] = a[src + 1];
+                        pa[dst + 2] = a[src + 2];
+                        pa[dst + 3] = a[src + 3];
+                        pa[dst + 4] = a[src + 4];
+                        pa[dst + 5] = a[src + 5];
+                    }
+                } else {
+                    for (int p = 0; p < kc; p++, src += lda, dst += MR) {
+                        int i = 0;
+                        for (; i < h; i++) pa[dst + i] = a[src + i];
+                        for (; i < MR; i++) pa[dst + i] = 0f;
+                    }
                 }
             } else {
                 for (int i = 0; i < MR; i++) {
