@@ -40,8 +40,19 @@ public final class Tokenizers {
         throw new IOException(dir + ": no tokenizer.json, vocab.json + merges.txt, or vocab.txt found");
     }
 
-    /** Hook for the WordPiece tokenizer (written separately); wired when it lands. */
+    /** tokenizer.json, else vocab.txt (lower-cased unless tokenizer_config.json says do_lower_case false, as HF). */
     private static Tokenizer loadWordPiece(Path dir) throws IOException {
-        throw new UnsupportedOperationException(dir + ": WordPiece tokenizers are not wired into Tokenizers.load yet");
+        WordPieceTokenizer.Options o = WordPieceTokenizer.Options.uncased();
+        Path cfg = dir.resolve("tokenizer_config.json");
+        if (Files.isRegularFile(cfg)) {
+            JsonNode n;
+            try {
+                n = new ObjectMapper().readTree(Utf8.readFile(cfg));
+            } catch (com.fasterxml.jackson.core.JacksonException e) {
+                throw new IOException(cfg + ": not valid JSON: " + e.getOriginalMessage(), e);
+            }
+            if (!n.path("do_lower_case").asBoolean(true)) o = WordPieceTokenizer.Options.cased();
+        }
+        return WordPieceTokenizer.load(dir, o);
     }
 }
