@@ -376,7 +376,7 @@ public final class Bert {
     }
 
     /** Sums over the masked positions: loss, count, correct (argmax == label). */
-    record MlmSums(double loss, long count, long correct) {}
+    public record MlmSums(double loss, long count, long correct) {}
 
     /**
      * MLM loss on the rows with targets >= 0 (logits only there). With dTop != null, adds gradScale * d(mean loss)/d(param)
