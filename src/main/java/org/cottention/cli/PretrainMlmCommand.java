@@ -25,7 +25,7 @@ import java.util.concurrent.Callable;
 
 /** {@code cottention pretrain-mlm}: masked-LM (+ optional NSP) pretraining of a BERT encoder with the shared trainer. */
 @Command(name = "pretrain-mlm", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Pretrain a BERT encoder (cosine or softmax attention) with masked-LM (dynamic 15% masking, 80/10/10)",
+        description = {"Pretrain a BERT encoder (cosine or softmax attention) with masked-LM (dynamic 15%% masking, 80/10/10)",
                 "and optionally next-sentence prediction, on text files, folders of them, or JSONL with a \"text\" field."})
 public final class PretrainMlmCommand implements Callable<Integer> {
     @Parameters(paramLabel = "DATA", arity = "1..*", description = "Text files, folders, or .jsonl files; lines are sentences.")
