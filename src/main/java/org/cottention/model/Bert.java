@@ -180,7 +180,7 @@ public final class Bert {
                 r2[l] = fresh ? new float[n] : r2[0];
                 pre[l] = fresh ? new float[Math.multiplyExact(n, in)] : pre[0];
             }
-            act = new float[Math.multiplyExact(n, in)];
+            act = keep ? new float[Math.multiplyExact(n, in)] : pre[0];   // inference: gelu in place (elementwise)
         }
     }
 
