@@ -16,7 +16,7 @@ if [ ! -f "$jar" ] || [ -n "$(find pom.xml src/main src/jmh -newer "$jar" -print
   mvn -q -B -Pjmh -DskipTests package >&2
 fi
 echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>} (both unset for the run)" >&2
-java=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC)
+java=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC ${GEMM_JAVA_OPTS:-})
 if [ "${1:-}" = "--jmh" ]; then
   shift
   exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${java[@]}" -jar "$jar" GemmBenchmark "$@"

@@ -16,6 +16,8 @@ import org.cottention.kernels.Parallel;
  * so OpenBLAS's spinning idle threads are asleep again), and prints the medians and their ratio. Usage: GemmVsOpenBlas [size=1024] [threads=1,2] [rounds=15]
  */
 public final class GemmVsOpenBlas {
+    private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
+
     public static void main(String[] args) {
         int size = args.length > 0 ? Integer.parseInt(args[0]) : 1024;
         int[] threads = Arrays.stream((args.length > 1 ? args[1] : "1,2").split(",")).mapToInt(Integer::parseInt).toArray();
@@ -45,22 +47,35 @@ public final class GemmVsOpenBlas {
                     Gemm.matmul(a, b, c, m, n, k);
                     OpenBlas.sgemm(false, false, m, n, k, 1f, na, k, nb, n, 0f, nc, n);
                 }
-                List<Double> ours = new ArrayList<>(), blas = new ArrayList<>();
+                List<Double> ours = new ArrayList<>(), blas = new ArrayList<>(), ratios = new ArrayList<>();
+                List<Double> oursCpu = new ArrayList<>(), blasCpu = new ArrayList<>();
                 for (int r = 0; r < rounds; r++) {
                     // OpenBLAS's idle workers spin for a while after a call; let them fall asleep so they don't
                     // steal a core from our threads in the next timed run.
                     pause(300);
+                    long u0 = CPU.getCurrentThreadCpuTime();
                     long t0 = System.nanoTime();
                     Gemm.matmul(a, b, c, m, n, k);
                     long t1 = System.nanoTime();
+                    long u1 = CPU.getCurrentThreadCpuTime();
                     OpenBlas.sgemm(false, false, m, n, k, 1f, na, k, nb, n, 0f, nc, n);
                     long t2 = System.nanoTime();
+                    long u2 = CPU.getCurrentThreadCpuTime();
+                    oursCpu.add(flops / (u1 - u0));
+                    blasCpu.add(flops / (u2 - u1));
                     ours.add(flops / (t1 - t0));
                     blas.add(flops / (t2 - t1));
+                    ratios.add((double) (t2 - t1) / (t1 - t0));
                 }
                 double o = median(ours), q = median(blas);
-                System.out.printf("size=%d threads=%d  ours %.1f GFLOPS (best %.1f)  openblas %.1f GFLOPS (best %.1f)  ratio %.3f%n",
-                        size, t, o, max(ours), q, max(blas), o / q);
+                System.out.printf("size=%d threads=%d  ours %.1f GFLOPS (best %.1f)  openblas %.1f GFLOPS (best %.1f)  ratio %.3f"
+                                + "  (median of per-round ratios %.3f, best/best %.3f)%n",
+                        size, t, o, max(ours), q, max(blas), o / q, median(ratios), max(ours) / max(blas));
+                if (t == 1) {
+                    // one thread: both run on this thread, so its CPU time excludes the time other processes took
+                    System.out.printf("size=%d threads=1  by this thread's CPU time: ours %.1f GFLOPS  openblas %.1f GFLOPS  ratio %.3f%n",
+                            size, median(oursCpu), median(blasCpu), median(oursCpu) / median(blasCpu));
+                }
             }
         }
     }

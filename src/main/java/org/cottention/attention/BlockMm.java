@@ -29,62 +29,55 @@ final class BlockMm {
      */
     static void mm(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                    float[] c, int cOff, int ldc, boolean accumulate, int tri) {
+        mm(m, n, k, a, aOff, lda, 1, b, bOff, ldb, c, cOff, ldc, accumulate, tri);
+    }
+
+    /**
+     * As {@link #mm} with A given transposed: the stored matrix is [k, m] (row stride lda) and the product uses its
+     * transpose. Only A's elements are read one at a time (broadcast), so a transposed A costs nothing extra and needs
+     * no copy; {@code tri} refers to the logical A (e.g. A_UPPER for the transpose of a lower-triangular matrix).
+     */
+    static void mmTransA(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                         float[] c, int cOff, int ldc, boolean accumulate, int tri) {
+        mm(m, n, k, a, aOff, 1, lda, b, bOff, ldb, c, cOff, ldc, accumulate, tri);
+    }
+
+    /** General form: logical A(i, p) = a[aOff + i * ars + p * acs]. */
+    private static void mm(int m, int n, int k, float[] a, int aOff, int ars, int acs, float[] b, int bOff, int ldb,
+                           float[] c, int cOff, int ldc, boolean accumulate, int tri) {
         int i = 0;
         for (; i + 4 <= m; i += 4) {
             int kLo = tri == A_UPPER ? Math.min(i, k) : 0;
             int kHi = tri == A_LOWER ? Math.min(k, i + 4) : k;
-            rows4(i, n, kLo, kHi, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+            rows4(i, n, kLo, kHi, a, aOff, ars, acs, b, bOff, ldb, c, cOff, ldc, accumulate);
         }
         for (; i < m; i++) {
             int kLo = tri == A_UPPER ? Math.min(i, k) : 0;
             int kHi = tri == A_LOWER ? Math.min(k, i + 1) : k;
-            row1(i, n, kLo, kHi, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+            row1(i, n, kLo, kHi, a, aOff, ars, acs, b, bOff, ldb, c, cOff, ldc, accumulate);
         }
     }
 
     /** Rows i..i+3 of C over p in [kLo, kHi). */
-    private static void rows4(int i, int n, int kLo, int kHi, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+    private static void rows4(int i, int n, int kLo, int kHi, float[] a, int aOff, int ars, int acs, float[] b, int bOff, int ldb,
                               float[] c, int cOff, int ldc, boolean accumulate) {
-        int a0 = aOff + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
+        int a0 = aOff + i * ars, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars;
         int c0 = cOff + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         int j = 0;
         for (; j + 4 * VL <= n; j += 4 * VL) {
-            FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s03 = s00;
-            FloatVector s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-            FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00;
-            FloatVector s30 = s00, s31 = s00, s32 = s00, s33 = s00;
-            for (int p = kLo; p < kHi; p++) {
-                int bp = bOff + p * ldb + j;
-                FloatVector b0 = FloatVector.fromArray(F, b, bp);
-                FloatVector b1 = FloatVector.fromArray(F, b, bp + VL);
-                FloatVector b2 = FloatVector.fromArray(F, b, bp + 2 * VL);
-                FloatVector b3 = FloatVector.fromArray(F, b, bp + 3 * VL);
-                FloatVector x = FloatVector.broadcast(F, a[a0 + p]);
-                s00 = b0.fma(x, s00); s01 = b1.fma(x, s01); s02 = b2.fma(x, s02); s03 = b3.fma(x, s03);
-                x = FloatVector.broadcast(F, a[a1 + p]);
-                s10 = b0.fma(x, s10); s11 = b1.fma(x, s11); s12 = b2.fma(x, s12); s13 = b3.fma(x, s13);
-                x = FloatVector.broadcast(F, a[a2 + p]);
-                s20 = b0.fma(x, s20); s21 = b1.fma(x, s21); s22 = b2.fma(x, s22); s23 = b3.fma(x, s23);
-                x = FloatVector.broadcast(F, a[a3 + p]);
-                s30 = b0.fma(x, s30); s31 = b1.fma(x, s31); s32 = b2.fma(x, s32); s33 = b3.fma(x, s33);
-            }
-            store(s00, c, c0 + j, accumulate); store(s01, c, c0 + j + VL, accumulate);
-            store(s02, c, c0 + j + 2 * VL, accumulate); store(s03, c, c0 + j + 3 * VL, accumulate);
-            store(s10, c, c1 + j, accumulate); store(s11, c, c1 + j + VL, accumulate);
-            store(s12, c, c1 + j + 2 * VL, accumulate); store(s13, c, c1 + j + 3 * VL, accumulate);
-            store(s20, c, c2 + j, accumulate); store(s21, c, c2 + j + VL, accumulate);
-            store(s22, c, c2 + j + 2 * VL, accumulate); store(s23, c, c2 + j + 3 * VL, accumulate);
-            store(s30, c, c3 + j, accumulate); store(s31, c, c3 + j + VL, accumulate);
-            store(s32, c, c3 + j + 2 * VL, accumulate); store(s33, c, c3 + j + 3 * VL, accumulate);
+            // 2 rows x 4 vectors at a time: 8 accumulators. A 4 x 4 tile inlines more Vector API code than C2's
+            // per-method budget allows, and the calls left out then allocate a heap object per vector.
+            tile2x4(j, kLo, kHi, a, a0, a1, acs, b, bOff, ldb, c, c0, c1, accumulate);
+            tile2x4(j, kLo, kHi, a, a2, a3, acs, b, bOff, ldb, c, c2, c3, accumulate);
         }
         for (; j + VL <= n; j += VL) {
             FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
             for (int p = kLo; p < kHi; p++) {
                 FloatVector bv = FloatVector.fromArray(F, b, bOff + p * ldb + j);
-                s0 = bv.fma(FloatVector.broadcast(F, a[a0 + p]), s0);
-                s1 = bv.fma(FloatVector.broadcast(F, a[a1 + p]), s1);
-                s2 = bv.fma(FloatVector.broadcast(F, a[a2 + p]), s2);
-                s3 = bv.fma(FloatVector.broadcast(F, a[a3 + p]), s3);
+                s0 = bv.fma(FloatVector.broadcast(F, a[a0 + p * acs]), s0);
+                s1 = bv.fma(FloatVector.broadcast(F, a[a1 + p * acs]), s1);
+                s2 = bv.fma(FloatVector.broadcast(F, a[a2 + p * acs]), s2);
+                s3 = bv.fma(FloatVector.broadcast(F, a[a3 + p * acs]), s3);
             }
             store(s0, c, c0 + j, accumulate); store(s1, c, c1 + j, accumulate);
             store(s2, c, c2 + j, accumulate); store(s3, c, c3 + j, accumulate);
@@ -93,26 +86,53 @@ final class BlockMm {
             float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
             for (int p = kLo; p < kHi; p++) {
                 float bv = b[bOff + p * ldb + j];
-                s0 += a[a0 + p] * bv; s1 += a[a1 + p] * bv; s2 += a[a2 + p] * bv; s3 += a[a3 + p] * bv;
+                s0 += a[a0 + p * acs] * bv; s1 += a[a1 + p * acs] * bv; s2 += a[a2 + p * acs] * bv; s3 += a[a3 + p * acs] * bv;
             }
             if (accumulate) { c[c0 + j] += s0; c[c1 + j] += s1; c[c2 + j] += s2; c[c3 + j] += s3; }
             else { c[c0 + j] = s0; c[c1 + j] = s1; c[c2 + j] = s2; c[c3 + j] = s3; }
         }
     }
 
-    private static void row1(int i, int n, int kLo, int kHi, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+    private static void tile2x4(int j, int kLo, int kHi, float[] a, int a0, int a1, int acs, float[] b, int bOff, int ldb,
+                                float[] c, int c0, int c1, boolean accumulate) {
+        FloatVector s00, s01, s02, s03, s10, s11, s12, s13;
+        if (accumulate) {
+            s00 = FloatVector.fromArray(F, c, c0 + j); s01 = FloatVector.fromArray(F, c, c0 + j + VL);
+            s02 = FloatVector.fromArray(F, c, c0 + j + 2 * VL); s03 = FloatVector.fromArray(F, c, c0 + j + 3 * VL);
+            s10 = FloatVector.fromArray(F, c, c1 + j); s11 = FloatVector.fromArray(F, c, c1 + j + VL);
+            s12 = FloatVector.fromArray(F, c, c1 + j + 2 * VL); s13 = FloatVector.fromArray(F, c, c1 + j + 3 * VL);
+        } else {
+            s00 = FloatVector.zero(F); s01 = s00; s02 = s00; s03 = s00;
+            s10 = s00; s11 = s00; s12 = s00; s13 = s00;
+        }
+        for (int p = kLo; p < kHi; p++) {
+            int bp = bOff + p * ldb + j;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp);
+            FloatVector b1 = FloatVector.fromArray(F, b, bp + VL);
+            FloatVector b2 = FloatVector.fromArray(F, b, bp + 2 * VL);
+            FloatVector b3 = FloatVector.fromArray(F, b, bp + 3 * VL);
+            FloatVector x = FloatVector.broadcast(F, a[a0 + p * acs]);
+            s00 = b0.fma(x, s00); s01 = b1.fma(x, s01); s02 = b2.fma(x, s02); s03 = b3.fma(x, s03);
+            x = FloatVector.broadcast(F, a[a1 + p * acs]);
+            s10 = b0.fma(x, s10); s11 = b1.fma(x, s11); s12 = b2.fma(x, s12); s13 = b3.fma(x, s13);
+        }
+        s00.intoArray(c, c0 + j); s01.intoArray(c, c0 + j + VL); s02.intoArray(c, c0 + j + 2 * VL); s03.intoArray(c, c0 + j + 3 * VL);
+        s10.intoArray(c, c1 + j); s11.intoArray(c, c1 + j + VL); s12.intoArray(c, c1 + j + 2 * VL); s13.intoArray(c, c1 + j + 3 * VL);
+    }
+
+    private static void row1(int i, int n, int kLo, int kHi, float[] a, int aOff, int ars, int acs, float[] b, int bOff, int ldb,
                              float[] c, int cOff, int ldc, boolean accumulate) {
-        int a0 = aOff + i * lda, c0 = cOff + i * ldc;
+        int a0 = aOff + i * ars, c0 = cOff + i * ldc;
         int j = 0;
         for (; j + VL <= n; j += VL) {
             FloatVector s0 = FloatVector.zero(F);
             for (int p = kLo; p < kHi; p++)
-                s0 = FloatVector.fromArray(F, b, bOff + p * ldb + j).fma(FloatVector.broadcast(F, a[a0 + p]), s0);
+                s0 = FloatVector.fromArray(F, b, bOff + p * ldb + j).fma(FloatVector.broadcast(F, a[a0 + p * acs]), s0);
             store(s0, c, c0 + j, accumulate);
         }
         for (; j < n; j++) {
             float s0 = 0;
-            for (int p = kLo; p < kHi; p++) s0 += a[a0 + p] * b[bOff + p * ldb + j];
+            for (int p = kLo; p < kHi; p++) s0 += a[a0 + p * acs] * b[bOff + p * ldb + j];
             if (accumulate) c[c0 + j] += s0; else c[c0 + j] = s0;
         }
     }
@@ -122,9 +142,22 @@ final class BlockMm {
         s.intoArray(c, at);
     }
 
-    /** dst[cols, rows] = src[rows, cols]^T (strided views). */
+    /**
+     * dst[cols, rows] = src[rows, cols]^T (strided views). Eight source rows at a time, so each destination row gets
+     * eight consecutive stores while the eight source rows are read sequentially.
+     */
     static void transpose(int rows, int cols, float[] src, int sOff, int lds, float[] dst, int dOff, int ldd) {
-        for (int r = 0; r < rows; r++) {
+        int r = 0;
+        for (; r + 8 <= rows; r += 8) {
+            int s0 = sOff + r * lds, s1 = s0 + lds, s2 = s1 + lds, s3 = s2 + lds;
+            int s4 = s3 + lds, s5 = s4 + lds, s6 = s5 + lds, s7 = s6 + lds;
+            for (int c = 0; c < cols; c++) {
+                int d = dOff + c * ldd + r;
+                dst[d] = src[s0 + c]; dst[d + 1] = src[s1 + c]; dst[d + 2] = src[s2 + c]; dst[d + 3] = src[s3 + c];
+                dst[d + 4] = src[s4 + c]; dst[d + 5] = src[s5 + c]; dst[d + 6] = src[s6 + c]; dst[d + 7] = src[s7 + c];
+            }
+        }
+        for (; r < rows; r++) {
             int s = sOff + r * lds;
             for (int c = 0; c < cols; c++) dst[dOff + c * ldd + r] = src[s + c];
         }

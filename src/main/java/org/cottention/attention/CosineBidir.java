@@ -23,6 +23,8 @@ public final class CosineBidir {
         float[] a;
         float[] qh, kh, vs;   // [B, H, T, D]
         float[] rq, rk;       // [B, H, T]
+        float[] invG;         // [B, H, T] mu_t / max(n^a, 1)
+        float[] negLnC;       // [B*T] -ln n where n > 1, else 0
         float[] st;           // [B, H, D(key), D(value)] Kh^T Vt
 
         public AttnShape shape() {
@@ -48,6 +50,8 @@ public final class CosineBidir {
             for (int t = 0; t < T; t++) n += mask == null ? 1 : mask[b * T + t];
             java.util.Arrays.fill(ctx.count, b * T, b * T + T, n);
         }
+        ctx.negLnC = CosinePrep.negLogCounts(ctx.count, null);
+        ctx.invG = new float[B * H * T];
         ctx.a = new float[H];
         for (int h = 0; h < H; h++) ctx.a[h] = CosinePrep.sigmoid(m[h]);
         int n = B * H * T * D;
@@ -61,7 +65,7 @@ public final class CosineBidir {
             int b = bh / H, h = bh % H, base = bh * T * D;
             CosinePrep.normalizeHead(shape, q, b, h, ctx.mask, ctx.qh, base, ctx.rq, bh * T);
             CosinePrep.normalizeHead(shape, k, b, h, ctx.mask, ctx.kh, base, ctx.rk, bh * T);
-            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.count, ctx.a[h], ctx.vs, base);
+            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], ctx.invG, bh * T, ctx.vs, base);
             transposedProduct(T, D, ctx.kh, ctx.vs, base, D, ctx.st, bh * D * D);
             mm(T, D, D, ctx.qh, base, D, ctx.st, bh * D * D, D, out.data(), out.at(T, D, b, 0, h), out.rowStride(), false, FULL);
         });
@@ -74,12 +78,11 @@ public final class CosineBidir {
     }
 
     private static void transposedProduct(int T, int D, float[] x, int xOff, float[] y, int yOff, int ldy, float[] dst, int dOff) {
-        float[] xt = new float[D * C], blk = new float[D * D];
+        float[] blk = new float[D * D];
         double[] acc = new double[D * D];
         for (int r0 = 0; r0 < T; r0 += C) {
             int cn = Math.min(C, T - r0);
-            transpose(cn, D, x, xOff + r0 * D, D, xt, 0, C);
-            mm(D, D, cn, xt, 0, C, y, yOff + r0 * ldy, ldy, blk, 0, D, false, FULL);
+            BlockMm.mmTransA(D, D, cn, x, xOff + r0 * D, D, y, yOff + r0 * ldy, ldy, blk, 0, D, false, FULL);
             for (int i = 0; i < D * D; i++) acc[i] += blk[i];
         }
         for (int i = 0; i < D * D; i++) dst[dOff + i] = (float) acc[i];
@@ -112,7 +115,7 @@ public final class CosineBidir {
                 mm(cn, D, D, ctx.kh, o, D, dst, 0, D, dvs, 0, D, false, FULL);                   // dVt = Kh dSt
                 CosinePrep.normalizeBackward(shape, b, h, ctx.mask, r0, r0 + cn, dqh, 0, ctx.qh, base, ctx.rq, bh * T, dq);
                 CosinePrep.normalizeBackward(shape, b, h, ctx.mask, r0, r0 + cn, dkh, 0, ctx.kh, base, ctx.rk, bh * T, dk);
-                daH += CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.count, ctx.a[h], r0, r0 + cn, dvs, 0, ctx.vs, base, dv);
+                daH += CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.negLnC, ctx.invG, bh * T, r0, r0 + cn, dvs, 0, ctx.vs, base, dv);
             }
             da[bh] = daH;
         });

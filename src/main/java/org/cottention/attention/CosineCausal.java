@@ -7,6 +7,7 @@ import static org.cottention.attention.BlockMm.A_UPPER;
 import static org.cottention.attention.BlockMm.FULL;
 import static org.cottention.attention.BlockMm.keepLower;
 import static org.cottention.attention.BlockMm.mm;
+import static org.cottention.attention.BlockMm.mmTransA;
 import static org.cottention.attention.BlockMm.transpose;
 
 /**
@@ -36,6 +37,8 @@ public final class CosineCausal {
         float[] a;           // [H] sigmoid(m)
         float[] qh, kh, vs;  // [B, H, T, D]
         float[] rq, rk;      // [B, H, T] norms of the raw q, k rows
+        float[] invG;        // [B, H, T] mu_t / max(c_t^a, 1)
+        float[] negLnC;      // [B*T] -ln c_t where c_t > 1, else 0
         double[] sEnd;       // [B, H, D(key), D(value)] state after the last token (includes the carried-in state)
 
         public AttnShape shape() {
@@ -45,7 +48,7 @@ public final class CosineCausal {
         /** Bytes held by this context (for memory reports). */
         public long bytes() {
             long n = 0;
-            if (qh != null) n += 4L * (qh.length + kh.length + vs.length + rq.length + rk.length);
+            if (qh != null) n += 4L * (qh.length + kh.length + vs.length + rq.length + rk.length + invG.length);
             if (count != null) n += 4L * count.length;
             if (mask != null) n += 4L * mask.length;
             if (sEnd != null) n += 8L * sEnd.length;
@@ -56,7 +59,7 @@ public final class CosineCausal {
             int n = s.batch() * s.heads() * s.seq() * s.headDim(), r = s.batch() * s.heads() * s.seq();
             int st = s.batch() * s.heads() * s.headDim() * s.headDim();
             if (qh == null || qh.length != n) { qh = new float[n]; kh = new float[n]; vs = new float[n]; }
-            if (rq == null || rq.length != r) { rq = new float[r]; rk = new float[r]; }
+            if (rq == null || rq.length != r) { rq = new float[r]; rk = new float[r]; invG = new float[r]; }
             if (sEnd == null || sEnd.length != st) sEnd = new double[st];
             shape = s;
         }
@@ -97,6 +100,7 @@ public final class CosineCausal {
         ctx.chunk = C;
         ctx.mask = mask == null ? null : mask.clone();
         ctx.count = CosinePrep.causalCounts(shape, mask, init == null ? null : init.count, ctx.count);
+        ctx.negLnC = CosinePrep.negLogCounts(ctx.count, ctx.negLnC);
         ctx.a = new float[H];
         for (int h = 0; h < H; h++) ctx.a[h] = CosinePrep.sigmoid(m[h]);
         final double[] s0 = init == null ? null : init.s.clone(); // init may be fin: read it before anyone writes
@@ -104,12 +108,15 @@ public final class CosineCausal {
         Parallel.forEachDynamic(B * H, bh -> {
             int b = bh / H, h = bh % H;
             int base = bh * T * D;
-            CosinePrep.normalizeHead(shape, q, b, h, ctx.mask, ctx.qh, base, ctx.rq, bh * T);
-            CosinePrep.normalizeHead(shape, k, b, h, ctx.mask, ctx.kh, base, ctx.rk, bh * T);
-            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.count, ctx.a[h], ctx.vs, base);
             double[] sd = new double[D * D];
             if (s0 != null) transposeState(s0, bh * D * D, sd, 0, D); // value-first -> key-first
-            forwardHead(T, D, C, ctx.qh, ctx.kh, ctx.vs, base, sd, out.data(), out.at(T, D, b, 0, h), out.rowStride());
+            // each chunk's rows are normalised and scaled just before its products, while they are still in cache
+            forwardHead(T, D, C, ctx.qh, ctx.kh, ctx.vs, base, sd, out.data(), out.at(T, D, b, 0, h), out.rowStride(),
+                    (t0, t1) -> {
+                        CosinePrep.normalizeRows(shape, q, b, h, ctx.mask, t0, t1, ctx.qh, base, ctx.rq, bh * T);
+                        CosinePrep.normalizeRows(shape, k, b, h, ctx.mask, t0, t1, ctx.kh, base, ctx.rk, bh * T);
+                        CosinePrep.scaleValueRows(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], t0, t1, ctx.invG, bh * T, ctx.vs, base);
+                    });
             System.arraycopy(sd, 0, ctx.sEnd, bh * D * D, D * D);
         });
         if (fin != null) {
@@ -119,9 +126,12 @@ public final class CosineCausal {
         return ctx;
     }
 
-    /** One head: O = chunkwise causal attention of (Q, K, V) [T, D] at off; sd = S (key-first, float64) in and out. */
+    /**
+     * One head: O = chunkwise causal attention of (Q, K, V) [T, D] at off; sd = S (key-first, float64) in and out.
+     * {@code prep.run(t0, t1)} fills rows [t0, t1) of Q, K, V just before chunk [t0, t1) is used.
+     */
     static void forwardHead(int T, int D, int C, float[] qh, float[] kh, float[] vs, int off, double[] sd,
-                            float[] out, int outOff, int ldo) {
+                            float[] out, int outOff, int ldo, Parallel.RangeBody prep) {
         float[] sf = new float[D * D];       // float32 copy of S for the block products
         float[] kt = new float[D * C];       // K_n^T
         float[] p = new float[C * C];        // (Q_n K_n^T) .* M
@@ -130,6 +140,7 @@ public final class CosineCausal {
         for (int r0 = 0; r0 < T; r0 += C) {
             int cn = Math.min(C, T - r0);
             int qo = off + r0 * D;
+            prep.run(r0, r0 + cn);
             transpose(cn, D, kh, qo, D, kt, 0, C);
             mm(cn, cn, D, qh, qo, D, kt, 0, C, p, 0, C, false, FULL);
             keepLower(cn, p, 0, C);
@@ -183,8 +194,8 @@ public final class CosineCausal {
         float[] dsf = new float[D * D];   // dS (key-first), float32
         float[] dsfT = new float[D * D];  // dS^T
         double[] dsd = new double[D * D]; // dS accumulated in float64
-        float[] kt = new float[D * C], vt = new float[D * C], qt = new float[D * C];
-        float[] p = new float[C * C], pt = new float[C * C], dp = new float[C * C], dpt = new float[C * C];
+        float[] kt = new float[D * C], vt = new float[D * C];
+        float[] p = new float[C * C], dp = new float[C * C];
         float[] kv = new float[D * D];
         float[] dqh = new float[C * D], dkh = new float[C * D], dvs = new float[C * D];
         double da = 0;
@@ -194,7 +205,6 @@ public final class CosineCausal {
             int o = off + r0 * D, go = dOff + r0 * ldo;
             transpose(cn, D, kh, o, D, kt, 0, C);
             transpose(cn, D, vs, o, D, vt, 0, C);
-            transpose(cn, D, qh, o, D, qt, 0, C);
             // S_n = S_{n+1} - K_n^T V_n (float64), and its float32 transpose for dQ = dO S^T
             mm(D, D, cn, kt, 0, C, vs, o, D, kv, 0, D, false, FULL);
             for (int i = 0; i < D; i++)
@@ -203,22 +213,20 @@ public final class CosineCausal {
                     sd[i * D + j] = x;
                     sfT[j * D + i] = (float) x;
                 }
-            // P = (Q K^T) .* M, dP = (dO V^T) .* M, and their transposes
+            // P = (Q K^T) .* M, dP = (dO V^T) .* M (their transposes are read in place by mmTransA)
             mm(cn, cn, D, qh, o, D, kt, 0, C, p, 0, C, false, FULL);
             keepLower(cn, p, 0, C);
             mm(cn, cn, D, dO, go, ldo, vt, 0, C, dp, 0, C, false, FULL);
             keepLower(cn, dp, 0, C);
-            transpose(cn, cn, p, 0, C, pt, 0, C);
-            transpose(cn, cn, dp, 0, C, dpt, 0, C);
             // dQ = dO S^T + dP K ; dK = V dS^T + dP^T Q ; dV = K dS + P^T dO
             mm(cn, D, D, dO, go, ldo, sfT, 0, D, dqh, 0, D, false, FULL);
             mm(cn, D, cn, dp, 0, C, kh, o, D, dqh, 0, D, true, A_LOWER);
             mm(cn, D, D, vs, o, D, dsfT, 0, D, dkh, 0, D, false, FULL);
-            mm(cn, D, cn, dpt, 0, C, qh, o, D, dkh, 0, D, true, A_UPPER);
+            mmTransA(cn, D, cn, dp, 0, C, qh, o, D, dkh, 0, D, true, A_UPPER);
             mm(cn, D, D, kh, o, D, dsf, 0, D, dvs, 0, D, false, FULL);
-            mm(cn, D, cn, pt, 0, C, dO, go, ldo, dvs, 0, D, true, A_UPPER);
+            mmTransA(cn, D, cn, p, 0, C, dO, go, ldo, dvs, 0, D, true, A_UPPER);
             // dS += Q_n^T dO_n
-            mm(D, D, cn, qt, 0, C, dO, go, ldo, kv, 0, D, false, FULL);
+            mmTransA(D, D, cn, qh, o, D, dO, go, ldo, kv, 0, D, false, FULL);
             for (int i = 0; i < D; i++)
                 for (int j = 0; j < D; j++) {
                     double x = dsd[i * D + j] + kv[i * D + j];
@@ -229,7 +237,7 @@ public final class CosineCausal {
             // through the normalisation and the value scaling, into the caller's gradients
             CosinePrep.normalizeBackward(shape, b, h, ctx.mask, r0, r0 + cn, dqh, 0, qh, off, ctx.rq, bh * T, dq);
             CosinePrep.normalizeBackward(shape, b, h, ctx.mask, r0, r0 + cn, dkh, 0, kh, off, ctx.rk, bh * T, dk);
-            da += CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.count, ctx.a[h], r0, r0 + cn, dvs, 0, vs, off, dv);
+            da += CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.negLnC, ctx.invG, bh * T, r0, r0 + cn, dvs, 0, vs, off, dv);
         }
         return da;
     }

@@ -13,19 +13,19 @@ final class CosinePrep {
         return (float) (1.0 / (1.0 + Math.exp(-(double) m)));
     }
 
-    /** g = max(c^a, 1): the value divisor for count c (c = 0 only at padding, where the value is zeroed anyway). */
-    static float divisor(int c, float a) {
-        if (c <= 1) return 1f;
-        return (float) Math.max(Math.exp(a * Math.log(c)), 1.0);
-    }
-
     /**
      * Copies head h of batch row b of x (a [B,T,H,D] view) into dst [T, D] (contiguous), normalised and masked:
      * dst_t = mu_t N(x_t); norms[t] = ||x_t|| (0 at padding).
      */
     static void normalizeHead(AttnShape s, Heads x, int b, int h, int[] mask, float[] dst, int dstOff, float[] norms, int normOff) {
+        normalizeRows(s, x, b, h, mask, 0, s.seq(), dst, dstOff, norms, normOff);
+    }
+
+    /** {@link #normalizeHead} for rows t in [t0, t1) only (dst row t still at dstOff + t * D). */
+    static void normalizeRows(AttnShape s, Heads x, int b, int h, int[] mask, int t0, int t1, float[] dst, int dstOff,
+                              float[] norms, int normOff) {
         int T = s.seq(), D = s.headDim();
-        for (int t = 0; t < T; t++) {
+        for (int t = t0; t < t1; t++) {
             int o = dstOff + t * D;
             if (mask != null && mask[b * T + t] == 0) {
                 java.util.Arrays.fill(dst, o, o + D, 0f);
@@ -36,18 +36,48 @@ final class CosinePrep {
         }
     }
 
-    /** dst_t = mu_t v_t / g_t for head h of batch row b, with g_t = max(count[b*T+t]^a, 1). */
-    static void scaleValues(AttnShape s, Heads v, int b, int h, int[] mask, int[] count, float a, float[] dst, int dstOff) {
+    /**
+     * Per (b, t): -ln c_t where c_t > 1, else 0 (the factor of dL/da; at c <= 1 the divisor max(c^a, 1) is flat).
+     */
+    static float[] negLogCounts(int[] count, float[] reuse) {
+        float[] r = reuse != null && reuse.length == count.length ? reuse : new float[count.length];
+        for (int i = 0; i < count.length; i++) r[i] = negLogCount(count[i]);
+        return r;
+    }
+
+    static float negLogCount(int c) {
+        return c > 1 ? (float) -Math.log(c) : 0f;
+    }
+
+    /** 1 / max(c^a, 1) = exp(-a ln c) for c >= 1 (given -ln c, or 0 for c <= 1). */
+    static float invDivisor(float negLnC, float a) {
+        return (float) Math.exp(a * (double) negLnC);
+    }
+
+    /**
+     * For head h of batch row b: invG[t] = mu_t / max(c_t^a, 1) (0 at padding) into invG[invOff + t], and
+     * dst_t = invG[t] v_t.
+     */
+    static void scaleValues(AttnShape s, Heads v, int b, int h, int[] mask, float[] negLnC, float a,
+                            float[] invG, int invOff, float[] dst, int dstOff) {
+        scaleValueRows(s, v, b, h, mask, negLnC, a, 0, s.seq(), invG, invOff, dst, dstOff);
+    }
+
+    /** {@link #scaleValues} for rows t in [t0, t1) only. */
+    static void scaleValueRows(AttnShape s, Heads v, int b, int h, int[] mask, float[] negLnC, float a, int t0, int t1,
+                               float[] invG, int invOff, float[] dst, int dstOff) {
         int T = s.seq(), D = s.headDim();
-        for (int t = 0; t < T; t++) {
+        for (int t = t0; t < t1; t++) {
             int o = dstOff + t * D;
             if (mask != null && mask[b * T + t] == 0) {
+                invG[invOff + t] = 0f;
                 java.util.Arrays.fill(dst, o, o + D, 0f);
                 continue;
             }
-            float inv = 1f / divisor(count[b * T + t], a);
-            int src = v.at(T, D, b, t, h);
-            for (int d = 0; d < D; d++) dst[o + d] = v.data()[src + d] * inv;
+            // c^a = exp(a ln c) >= 1 for c >= 1, so 1 / max(c^a, 1) = exp(-a ln c) (= 1 for c <= 1)
+            float inv = invDivisor(negLnC[b * T + t], a);
+            invG[invOff + t] = inv;
+            scale(v.data(), v.at(T, D, b, t, h), inv, dst, o, D);
         }
     }
 
@@ -66,27 +96,41 @@ final class CosinePrep {
 
     /**
      * For t in [t0, t1) (dvs row t at dvsOff + (t - t0) * D, vs row t at vsOff + t * D):
-     * dv_t += mu_t dvs_t / g_t and returns sum_t [c_t^a > 1] (-ln c_t) (dvs_t . vs_t), the part of dL/da of this head
-     * (multiply by a(1-a) for dL/dm).
+     * dv_t += invG_t dvs_t and returns sum_t negLnC_t (dvs_t . vs_t), this head's part of dL/da
+     * (multiply by a(1-a) for dL/dm). Padding rows have invG = 0 and vs = 0, so they add nothing.
      */
-    static double valuesBackward(AttnShape s, int b, int h, int[] mask, int[] count, float a, int t0, int t1,
-                                 float[] dvs, int dvsOff, float[] vs, int vsOff, Heads dv) {
+    static double valuesBackward(AttnShape s, int b, int h, int[] mask, float[] negLnC, float[] invG, int invOff,
+                                 int t0, int t1, float[] dvs, int dvsOff, float[] vs, int vsOff, Heads dv) {
         int T = s.seq(), D = s.headDim();
         double da = 0;
         for (int t = t0; t < t1; t++) {
             if (mask != null && mask[b * T + t] == 0) continue;
-            int c = count[b * T + t];
-            float inv = 1f / divisor(c, a);
-            int o = dvsOff + (t - t0) * D, dst = dv.at(T, D, b, t, h);
-            float dot = 0f;
-            for (int d = 0; d < D; d++) {
-                float g = dvs[o + d];
-                dv.data()[dst + d] += g * inv;
-                dot += g * vs[vsOff + t * D + d];
-            }
-            if (c > 1) da += -Math.log(c) * dot;
+            int o = dvsOff + (t - t0) * D;
+            axpy(invG[invOff + t], dvs, o, dv.data(), dv.at(T, D, b, t, h), D);
+            float nl = negLnC[b * T + t];
+            if (nl != 0f) da += nl * (double) L2Norm.dot(dvs, o, vs, vsOff + t * D, D);
         }
         return da;
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> F = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+
+    /** y[0..n) = f * x. */
+    static void scale(float[] x, int xOff, float f, float[] y, int yOff, int n) {
+        int j = 0;
+        for (int up = F.loopBound(n); j < up; j += F.length())
+            jdk.incubator.vector.FloatVector.fromArray(F, x, xOff + j).mul(f).intoArray(y, yOff + j);
+        for (; j < n; j++) y[yOff + j] = f * x[xOff + j];
+    }
+
+    /** y[0..n) += f * x. */
+    static void axpy(float f, float[] x, int xOff, float[] y, int yOff, int n) {
+        int j = 0;
+        var vf = jdk.incubator.vector.FloatVector.broadcast(F, f);
+        for (int up = F.loopBound(n); j < up; j += F.length())
+            jdk.incubator.vector.FloatVector.fromArray(F, x, xOff + j).fma(vf, jdk.incubator.vector.FloatVector.fromArray(F, y, yOff + j))
+                    .intoArray(y, yOff + j);
+        for (; j < n; j++) y[yOff + j] += f * x[xOff + j];
     }
 
     /** count[b*T+t] = c0[b] + number of real tokens in row b up to and including t. */

@@ -16,7 +16,7 @@ public final class CosineQuadratic {
     public static final class Context {
         AttnShape shape;
         int[] mask, count;
-        float[] a, qh, kh, vs, rq, rk;
+        float[] a, qh, kh, vs, rq, rk, invG, negLnC;
 
         public AttnShape shape() {
             return shape;
@@ -35,6 +35,8 @@ public final class CosineQuadratic {
         ctx.shape = shape;
         ctx.mask = mask == null ? null : mask.clone();
         ctx.count = CosinePrep.causalCounts(shape, mask, null, null);
+        ctx.negLnC = CosinePrep.negLogCounts(ctx.count, null);
+        ctx.invG = new float[B * H * T];
         ctx.a = new float[H];
         for (int h = 0; h < H; h++) ctx.a[h] = CosinePrep.sigmoid(m[h]);
         int n = B * H * T * D;
@@ -43,23 +45,24 @@ public final class CosineQuadratic {
         ctx.vs = new float[n];
         ctx.rq = new float[B * H * T];
         ctx.rk = new float[B * H * T];
-        Parallel.forEachDynamic(B * H, bh -> {
+        Parallel.forRange(B * H, 1, (lo, hi) -> {
+          float[] att = new float[T * T]; // per thread, reused across heads
+          for (int bh = lo; bh < hi; bh++) {
             int b = bh / H, h = bh % H, base = bh * T * D;
             CosinePrep.normalizeHead(shape, q, b, h, ctx.mask, ctx.qh, base, ctx.rq, bh * T);
             CosinePrep.normalizeHead(shape, k, b, h, ctx.mask, ctx.kh, base, ctx.rk, bh * T);
-            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.count, ctx.a[h], ctx.vs, base);
-            float[] att = scores(T, D, ctx.qh, ctx.kh, base);
+            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], ctx.invG, bh * T, ctx.vs, base);
+            scores(T, D, ctx.qh, ctx.kh, base, att);
             Gemm.sgemm(false, false, T, D, T, 1f, att, 0, T, ctx.vs, base, D, 0f, out.data(), out.at(T, D, b, 0, h), out.rowStride());
+          }
         });
         return ctx;
     }
 
     /** A = (Qh Kh^T) .* M, [T, T]. */
-    private static float[] scores(int T, int D, float[] qh, float[] kh, int base) {
-        float[] att = new float[T * T];
+    private static void scores(int T, int D, float[] qh, float[] kh, int base, float[] att) {
         Gemm.sgemm(false, true, T, T, D, 1f, qh, base, D, kh, base, D, 0f, att, 0, T);
         BlockMm.keepLower(T, att, 0, T);
-        return att;
     }
 
     public static void backward(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm) {
@@ -72,20 +75,22 @@ public final class CosineQuadratic {
         shape.checkStabiliser("dm", dm);
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim();
         double[] da = new double[B * H];
-        Parallel.forEachDynamic(B * H, bh -> {
+        Parallel.forRange(B * H, 1, (lo, hi) -> {
+          float[] att = new float[T * T], datt = new float[T * T]; // per thread, reused across heads
+          float[] dqh = new float[T * D], dkh = new float[T * D], dvs = new float[T * D];
+          for (int bh = lo; bh < hi; bh++) {
             int b = bh / H, h = bh % H, base = bh * T * D;
             int go = dOut.at(T, D, b, 0, h), ldo = dOut.rowStride();
-            float[] att = scores(T, D, ctx.qh, ctx.kh, base);
-            float[] datt = new float[T * T];
+            scores(T, D, ctx.qh, ctx.kh, base, att);
             Gemm.sgemm(false, true, T, T, D, 1f, dOut.data(), go, ldo, ctx.vs, base, D, 0f, datt, 0, T); // dA = dO Vt^T
             BlockMm.keepLower(T, datt, 0, T);
-            float[] dqh = new float[T * D], dkh = new float[T * D], dvs = new float[T * D];
             Gemm.sgemm(false, false, T, D, T, 1f, datt, 0, T, ctx.kh, base, D, 0f, dqh, 0, D);          // dQh = dA Kh
             Gemm.sgemm(true, false, T, D, T, 1f, datt, 0, T, ctx.qh, base, D, 0f, dkh, 0, D);           // dKh = dA^T Qh
             Gemm.sgemm(true, false, T, D, T, 1f, att, 0, T, dOut.data(), go, ldo, 0f, dvs, 0, D);       // dVt = A^T dO
             CosinePrep.normalizeBackward(shape, b, h, ctx.mask, 0, T, dqh, 0, ctx.qh, base, ctx.rq, bh * T, dq);
             CosinePrep.normalizeBackward(shape, b, h, ctx.mask, 0, T, dkh, 0, ctx.kh, base, ctx.rk, bh * T, dk);
-            da[bh] = CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.count, ctx.a[h], 0, T, dvs, 0, ctx.vs, base, dv);
+            da[bh] = CosinePrep.valuesBackward(shape, b, h, ctx.mask, ctx.negLnC, ctx.invG, bh * T, 0, T, dvs, 0, ctx.vs, base, dv);
+          }
         });
         for (int h = 0; h < H; h++) {
             double s = 0;

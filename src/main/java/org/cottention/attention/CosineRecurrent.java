@@ -1,5 +1,6 @@
 package org.cottention.attention;
 
+import org.cottention.kernels.Ops;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -36,51 +37,55 @@ public final class CosineRecurrent {
         shape.checkMask(mask);
         shape.checkStabiliser("m", m);
         for (int b = 0; b < B; b++) if (mask == null || mask[b] == 1) state.count[b]++;
-        // Each (b, h) costs about 4 D^2 flops: hand whole groups of heads to a thread, not one head at a time.
-        int grain = Math.max(1, 65536 / (4 * D * D));
+        // Each (b, h) costs about 4 D^2 flops, a few microseconds at most: waking another thread costs about as much,
+        // so only hand out groups of heads worth at least ~256K flops (one layer of a small model runs serially).
+        int grain = Math.max(1, (1 << 18) / (4 * D * D));
         Parallel.forRange(B * H, grain, (lo, hi) -> {
-            float[] qh = new float[D], kh = new float[D], vs = new float[D];
-            double[] qd = new double[D], kd = new double[D];
+            float[] w = state.work;
+            double[] dw = state.dwork;
             for (int bh = lo; bh < hi; bh++) {
+                int qo = bh * 3 * D, ko = qo + D, vso = ko + D, qdo = bh * 2 * D, kdo = qdo + D;
                 int b = bh / H, h = bh % H;
                 int oo = out.at(1, D, b, 0, h);
                 if (mask != null && mask[b] == 0) {
                     java.util.Arrays.fill(out.data(), oo, oo + D, 0f);
                     continue;
                 }
-                L2Norm.forward(q.data(), q.at(1, D, b, 0, h), qh, 0, D, 1f);
-                L2Norm.forward(k.data(), k.at(1, D, b, 0, h), kh, 0, D, 1f);
-                float inv = 1f / CosinePrep.divisor(state.count[b], CosinePrep.sigmoid(m[h]));
+                L2Norm.forward(q.data(), q.at(1, D, b, 0, h), w, qo, D, 1f);
+                L2Norm.forward(k.data(), k.at(1, D, b, 0, h), w, ko, D, 1f);
+                float inv = CosinePrep.invDivisor(CosinePrep.negLogCount(state.count[b]), CosinePrep.sigmoid(m[h]));
                 int vo = v.at(1, D, b, 0, h);
-                for (int d = 0; d < D; d++) vs[d] = v.data()[vo + d] * inv;
                 for (int d = 0; d < D; d++) {
-                    qd[d] = qh[d];
-                    kd[d] = kh[d];
+                    w[vso + d] = v.data()[vo + d] * inv;
+                    dw[qdo + d] = w[qo + d];
+                    dw[kdo + d] = w[ko + d];
                 }
-                updateAndRead(state.s, bh * D * D, D, qd, kd, vs, out.data(), oo);
+                updateAndRead(state.s, bh * D * D, D, dw, qdo, kdo, w, vso, out.data(), oo);
             }
         });
     }
 
     /** S[i,:] += vs[i] * kh (rank-1 update, value index first) then o[i] = S[i,:] . qh, row by row in float64. */
-    private static void updateAndRead(double[] s, int sOff, int D, double[] qh, double[] kh, float[] vs, float[] out, int oOff) {
+    private static void updateAndRead(double[] s, int sOff, int D, double[] dw, int qo, int ko, float[] w, int vo,
+                                      float[] out, int oOff) {
         int up = DS.loopBound(D);
         for (int i = 0; i < D; i++) {
             int row = sOff + i * D;
-            double vi = vs[i];
+            double vi = w[vo + i];
+            DoubleVector vv = DoubleVector.broadcast(DS, vi);
             DoubleVector acc = DoubleVector.zero(DS);
             int j = 0;
             for (; j < up; j += DS.length()) {
-                DoubleVector kv = DoubleVector.fromArray(DS, kh, j);
-                DoubleVector sv = kv.fma(DoubleVector.broadcast(DS, vi), DoubleVector.fromArray(DS, s, row + j));
+                DoubleVector kv = DoubleVector.fromArray(DS, dw, ko + j);
+                DoubleVector sv = kv.fma(vv, DoubleVector.fromArray(DS, s, row + j));
                 sv.intoArray(s, row + j);
-                acc = sv.fma(DoubleVector.fromArray(DS, qh, j), acc);
+                acc = sv.fma(DoubleVector.fromArray(DS, dw, qo + j), acc);
             }
-            double o = acc.reduceLanes(VectorOperators.ADD);
+            double o = Ops.sumLanes(acc);
             for (; j < D; j++) {
-                double x = s[row + j] + vi * kh[j];
+                double x = s[row + j] + vi * dw[ko + j];
                 s[row + j] = x;
-                o += x * qh[j];
+                o += x * dw[qo + j];
             }
             out[oOff + i] = (float) o;
         }

@@ -15,6 +15,9 @@ public final class CosineState {
     public final int batch, heads, headDim;
     public final double[] s;
     public final int[] count;
+    /** Per-(b,h) scratch of the recurrent step (normalised q, k and scaled v), so a step allocates nothing. */
+    final float[] work;
+    final double[] dwork;
 
     public CosineState(int batch, int heads, int headDim) {
         if (batch < 1 || heads < 1 || headDim < 1)
@@ -24,6 +27,8 @@ public final class CosineState {
         this.headDim = headDim;
         this.s = new double[batch * heads * headDim * headDim];
         this.count = new int[batch];
+        this.work = new float[batch * heads * 3 * headDim];
+        this.dwork = new double[batch * heads * 2 * headDim];
     }
 
     /** Back to the empty state (zeros, count 0). */

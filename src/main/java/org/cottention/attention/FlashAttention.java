@@ -193,8 +193,7 @@ public final class FlashAttention {
                     }
                     int go = dOut.at(T, D, b, i0, h), ldo = dOut.rowStride();
                     // dV_j += P^T dO_i
-                    transpose(br, bc, w.s, 0, TILE, w.pt, 0, TILE);
-                    mm(bc, D, br, w.pt, 0, TILE, dOut.data(), go, ldo, w.dv, 0, D, true, FULL);
+                    BlockMm.mmTransA(bc, D, br, w.s, 0, TILE, dOut.data(), go, ldo, w.dv, 0, D, true, FULL);
                     // dS = P .* (dO V^T - delta) * scale, zero where the key is causally hidden (no gradient there)
                     mm(br, bc, D, dOut.data(), go, ldo, w.vt, 0, TILE, w.pt, 0, TILE, false, FULL);
                     for (int r = 0; r < br; r++)
@@ -206,8 +205,7 @@ public final class FlashAttention {
                     // dQ_i += dS K_j ; dK_j += dS^T Q_i
                     mm(br, D, bc, w.s, 0, TILE, ctx.k.data(), ctx.k.at(T, D, b, j0, h), ctx.k.rowStride(),
                             dq.data(), dq.at(T, D, b, i0, h), dq.rowStride(), true, FULL);
-                    transpose(br, bc, w.s, 0, TILE, w.pt, 0, TILE);
-                    mm(bc, D, br, w.pt, 0, TILE, ctx.q.data(), ctx.q.at(T, D, b, i0, h), ctx.q.rowStride(), w.dk, 0, D, true, FULL);
+                    BlockMm.mmTransA(bc, D, br, w.s, 0, TILE, ctx.q.data(), ctx.q.at(T, D, b, i0, h), ctx.q.rowStride(), w.dk, 0, D, true, FULL);
                 }
                 for (int c = 0; c < bc; c++) {
                     int ko = dk.at(T, D, b, j0 + c, h), vo = dv.at(T, D, b, j0 + c, h);

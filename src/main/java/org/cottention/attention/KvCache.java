@@ -1,5 +1,6 @@
 package org.cottention.attention;
 
+import org.cottention.kernels.Ops;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -85,6 +86,22 @@ public final class KvCache {
         for (int b = 0; b < batch; b++) length[b] += added[b];
     }
 
+    /**
+     * Appends {@code tokens} random keys and values (N(0,1)) to every row without attending: for benchmarks that
+     * need a cache of a given length, whose decoding cost depends only on that length.
+     */
+    public void appendSynthetic(int tokens, long seed) {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+        for (int b = 0; b < batch; b++) {
+            ensure(b, length[b] + tokens);
+            for (int i = length[b] * width; i < (length[b] + tokens) * width; i++) {
+                k[b][i] = (float) r.nextGaussian();
+                v[b][i] = (float) r.nextGaussian();
+            }
+            length[b] += tokens;
+        }
+    }
+
     /** out[0..D) = softmax_j(q . k_j * scale) weighted sum of v_j over the first n cached tokens. */
     private void attend(float[] q, int qOff, float[] kb, float[] vb, int hOff, int n, float scale, float[] out, int oOff) {
         int D = headDim;
@@ -112,7 +129,7 @@ public final class KvCache {
         FloatVector acc = FloatVector.zero(S);
         for (int up = S.loopBound(n); i < up; i += S.length())
             acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
     }

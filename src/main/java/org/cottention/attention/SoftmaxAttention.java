@@ -78,14 +78,16 @@ public final class SoftmaxAttention {
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim();
         final float scale = (float) (1.0 / Math.sqrt(D));
         final Heads q = ctx.q, k = ctx.k, v = ctx.v;
-        Parallel.forEachDynamic(B * H, bh -> {
+        // one dS scratch per thread, not per head: the measured allocation then equals the peak need
+        Parallel.forRange(B * H, 1, (lo, hi) -> {
+          float[] ds = new float[T * T];
+          for (int bh = lo; bh < hi; bh++) {
             int b = bh / H, h = bh % H;
             float[] p = ctx.p[bh];
             int go = dOut.at(T, D, b, 0, h), ldo = dOut.rowStride();
             // dV += P^T dO
             Gemm.sgemm(true, false, T, D, T, 1f, p, 0, T, dOut.data(), go, ldo, 1f, dv.data(), dv.at(T, D, b, 0, h), dv.rowStride());
             // dP = dO V^T, then dS = P .* (dP - rowsum(dP .* P)), zero where the key is causally hidden
-            float[] ds = new float[T * T];
             Gemm.sgemm(false, true, T, T, D, 1f, dOut.data(), go, ldo, v.data(), v.at(T, D, b, 0, h), v.rowStride(), 0f, ds, 0, T);
             for (int t = 0; t < T; t++) {
                 Softmax.backward(p, t * T, ds, t * T, ds, t * T, T, false);
@@ -96,6 +98,7 @@ public final class SoftmaxAttention {
                     1f, dq.data(), dq.at(T, D, b, 0, h), dq.rowStride());
             Gemm.sgemm(true, false, T, D, T, scale, ds, 0, T, q.data(), q.at(T, D, b, 0, h), q.rowStride(),
                     1f, dk.data(), dk.at(T, D, b, 0, h), dk.rowStride());
+          }
         });
     }
 }

@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** {@code cottention bench ...}: benchmarks that print JSON lines. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks (JSON lines on stdout with --json).",
-        subcommands = {CommandLine.HelpCommand.class, BenchGemmCommand.class})
+        subcommands = {CommandLine.HelpCommand.class, BenchGemmCommand.class, BenchAttentionCommand.class, BenchTrainCommand.class,
+                BenchDecodeCommand.class})
 public final class BenchCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

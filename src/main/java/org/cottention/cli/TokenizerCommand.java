@@ -7,6 +7,8 @@ import org.cottention.tokenizer.ByteLevelBpeTokenizer;
 import org.cottention.tokenizer.Tokenizer;
 import org.cottention.tokenizer.Tokenizers;
 import org.cottention.tokenizer.Utf8;
+import org.cottention.tokenizer.WordPieceTokenizer;
+import org.cottention.tokenizer.WordPieceTrainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -54,7 +56,7 @@ public final class TokenizerCommand implements Runnable {
         @Option(names = "--out", required = true, paramLabel = "DIR", description = "Folder to write the tokenizer into.")
         Path out;
 
-        @Option(names = "--type", defaultValue = "bpe", paramLabel = "TYPE", description = "bpe (GPT-2 byte-level BPE). Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--type", defaultValue = "bpe", paramLabel = "TYPE", description = "bpe (GPT-2 byte-level BPE) or wordpiece (BERT). Default: ${DEFAULT-VALUE}.")
         String type;
 
         @Option(names = "--special", paramLabel = "TOKEN", description = "Special tokens (default: <|endoftext|>).")
@@ -66,8 +68,16 @@ public final class TokenizerCommand implements Runnable {
         @Override
         public Integer call() throws IOException {
             threads.apply();
-            if (!type.equals("bpe")) throw new IllegalArgumentException("--type " + type + " is not supported (bpe)");
+            if (!type.equals("bpe") && !type.equals("wordpiece"))
+                throw new IllegalArgumentException("--type " + type + " is not supported (bpe or wordpiece)");
             for (Path p : inputs) if (!Files.isRegularFile(p)) throw new IOException(p + ": input file not found");
+            if (type.equals("wordpiece")) {
+                long t0 = System.nanoTime();
+                WordPieceTokenizer wp = WordPieceTrainer.train(inputs, WordPieceTrainer.Config.uncased(vocabSize).withMinFrequency(minFrequency));
+                wp.save(out);
+                System.err.printf("trained a WordPiece vocabulary of %d tokens in %.1f s; wrote %s%n", wp.vocabSize(), (System.nanoTime() - t0) / 1e9, out);
+                return 0;
+            }
             long t0 = System.nanoTime();
             BpeTrainer trainer = new BpeTrainer(vocabSize, specials == null ? List.of(ByteLevelBpeTokenizer.END_OF_TEXT) : specials, minFrequency);
             long bytes = 0;

@@ -66,11 +66,14 @@ public final class TrainingOptions {
     @Option(names = "--no-progress", description = "No progress bar.")
     public boolean noProgress;
 
+    @Option(names = "--stop-after", hidden = true, description = "Stop (saving a checkpoint) after this step, as Ctrl-C would.")
+    public int stopAfter;
+
     public Trainer.Options toOptions(String bestMetric, boolean maximize, int defaultEvalEvery) {
         int w = warmup != null ? warmup : Math.max(0, steps / 20);
         float min = minLr != null ? minLr : lr / 10;
         return new Trainer.Options(steps, accumulation, new LrSchedule(lr, min, w, steps, decay),
                 new AdamW.Config(0.9f, beta2, 1e-8f, weightDecay), clip, logEvery, evalEvery >= 0 ? evalEvery : defaultEvalEvery,
-                saveEvery, keep, seed, out, resume, !noProgress, plot, bestMetric, maximize);
+                saveEvery, keep, seed, out, resume, !noProgress, plot, bestMetric, maximize, stopAfter);
     }
 }

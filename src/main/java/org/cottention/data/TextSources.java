@@ -4,13 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -51,7 +44,7 @@ public final class TextSources {
     /** Calls {@code sink} with each document of each file, in order. Empty documents are skipped. */
     public static void documents(List<Path> files, Consumer<String> sink) throws IOException {
         for (Path f : files) {
-            String text = readUtf8(f);
+            String text = org.cottention.tokenizer.Utf8.readFile(f);
             if (f.getFileName().toString().endsWith(".jsonl")) {
                 int lineNo = 0;
                 for (String line : text.split("\n", -1)) {
@@ -73,22 +66,4 @@ public final class TextSources {
         }
     }
 
-    /** Reads a file as strict UTF-8 (a leading BOM dropped); malformed input names the file and byte offset. */
-    public static String readUtf8(Path file) throws IOException {
-        byte[] bytes = Files.readAllBytes(file);
-        int start = bytes.length >= 3 && (bytes[0] & 0xff) == 0xEF && (bytes[1] & 0xff) == 0xBB && (bytes[2] & 0xff) == 0xBF ? 3 : 0;
-        CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(bytes, start, bytes.length - start);
-        CharBuffer out = CharBuffer.allocate(bytes.length);
-        CoderResult r = dec.decode(in, out, true);
-        if (r.isError()) throw new CharacterCodingException() {
-            @Override
-            public String getMessage() {
-                return "invalid UTF-8 in " + file + " at byte offset " + in.position();
-            }
-        };
-        dec.flush(out);
-        return out.flip().toString();
-    }
 }

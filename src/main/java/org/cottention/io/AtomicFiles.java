@@ -33,6 +33,7 @@ public final class AtomicFiles {
                 out.flush();
                 ch.force(true);
             }
+            readableByAll(tmp);
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
@@ -46,6 +47,12 @@ public final class AtomicFiles {
             }
             throw e;
         }
+    }
+
+    /** Temp files are created owner-only; the files we publish are ordinary rw-r--r-- files. */
+    private static void readableByAll(Path p) throws IOException {
+        if (p.getFileSystem().supportedFileAttributeViews().contains("posix"))
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
     }
 
     public static void writeString(Path target, String text) throws IOException {

@@ -69,21 +69,28 @@ public final class Checkpoint {
         String n = index.getFileName().toString();
         if (n.contains(".safetensors")) return Format.SAFETENSORS;
         if (n.contains(".bin")) return Format.PYTORCH;
-        var shards = ShardedSource.weightMap(index).keySet();
+        var shards = ShardedSource.weightMap(index).values();
         if (shards.stream().allMatch(s -> s.endsWith(".safetensors"))) return Format.SAFETENSORS;
         if (shards.stream().allMatch(s -> s.endsWith(".bin") || s.endsWith(".pt") || s.endsWith(".pth"))) return Format.PYTORCH;
         throw new IOException("cannot tell the format of the shards in " + index + ": pass --weights safetensors|pytorch");
     }
 
-    /** A zip (or a legacy pickle) is PyTorch; anything else is read as safetensors, which validates it. */
+    /**
+     * Safetensors when the 8-byte header length fits the file and the header starts with '{'; PyTorch for a zip or
+     * a pickle (the legacy format, which PytorchCheckpoint then refuses clearly); else by the file name's extension.
+     */
     private static Format sniff(Path file) throws IOException {
-        byte[] head = new byte[4];
+        byte[] head = new byte[9];
         int n;
         try (InputStream in = Files.newInputStream(file)) {
-            n = in.readNBytes(head, 0, 4);
+            n = in.readNBytes(head, 0, head.length);
+        }
+        if (n == 9 && head[8] == '{') {
+            long len = java.nio.ByteBuffer.wrap(head, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+            if (len >= 2 && len <= Files.size(file) - 8) return Format.SAFETENSORS;
         }
         if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return Format.PYTORCH;
-        if (n >= 1 && (head[0] & 0xff) == 0x80) return Format.PYTORCH;
+        if (n >= 2 && (head[0] & 0xff) == 0x80 && head[1] >= 1 && head[1] <= 5) return Format.PYTORCH;
         String name = file.getFileName().toString();
         if (name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth")) return Format.PYTORCH;
         return Format.SAFETENSORS;

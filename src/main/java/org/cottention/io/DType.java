@@ -13,7 +13,7 @@ public enum DType {
     /** The dtype named as in a safetensors header, or an exception naming the unknown one. */
     public static DType fromSafetensors(String name) {
         for (DType d : values()) if (d.name().equals(name)) return d;
-        throw new IllegalArgumentException("unknown dtype \"" + name + "\"");
+        throw new IllegalArgumentException("unknown dtype " + Msg.q(name));
     }
 
     public boolean isFloat() {

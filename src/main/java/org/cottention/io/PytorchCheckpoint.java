@@ -50,7 +50,7 @@ public final class PytorchCheckpoint implements TensorSource {
             Map.entry("ByteStorage", DType.U8), Map.entry("BoolStorage", DType.BOOL));
 
     /** Largest data.pkl accepted: a state dict's pickle is ~1 KB per tensor, so this is generous. */
-    static final long MAX_PICKLE = 64L << 20;
+    static final long MAX_PICKLE = 32L << 20;
 
     private final Path path;
     private final Arena arena;
@@ -131,11 +131,11 @@ public final class PytorchCheckpoint implements TensorSource {
             Storage s = storages.get(key);
             if (s != null) {
                 if (s.dtype != type.dtype() || s.numel != numel)
-                    throw new IOException("storage " + key + " is declared twice with different types or sizes in " + where);
+                    throw new IOException("storage " + Msg.plain(key) + " is declared twice with different types or sizes in " + where);
                 return s;
             }
             ZipArchive.Entry e = zip.entry(dataDir + key);
-            if (e == null) throw new IOException("storage " + key + " has no entry " + dataDir + key + " in " + path);
+            if (e == null) throw new IOException("storage " + Msg.plain(key) + " has no entry " + Msg.plain(dataDir + key) + " in " + path);
             long need;
             try {
                 need = Math.multiplyExact(numel, (long) type.dtype().bytes);
@@ -143,7 +143,7 @@ public final class PytorchCheckpoint implements TensorSource {
                 need = -1;
             }
             if (numel < 0 || need < 0 || need > e.size())
-                throw new IOException("storage " + key + " declares " + numel + " " + type.dtype() + " elements but its entry holds "
+                throw new IOException("storage " + Msg.plain(key) + " declares " + numel + " " + type.dtype() + " elements but its entry holds "
                         + e.size() + " bytes in " + path);
             s = new Storage(key, type.dtype(), numel, e);
             storages.put(key, s);
@@ -158,7 +158,7 @@ public final class PytorchCheckpoint implements TensorSource {
             if (!(e.getKey() instanceof String name))
                 throw new IOException("state dict key of type " + Unpickler.describe(e.getKey()) + " (not str) in " + where);
             if (!(e.getValue() instanceof Tensor t))
-                throw new IOException("state dict entry \"" + name + "\" is a " + Unpickler.describe(e.getValue()) + ", not a tensor, in " + where);
+                throw new IOException("state dict entry " + Msg.q(name) + " is a " + Unpickler.describe(e.getValue()) + ", not a tensor, in " + where);
             tensors.put(name, new Tensor(name, t.dtype, t.shape, t.stride, t.offset, t.storageKey));
         }
         return new PytorchCheckpoint(path, arena, zip, archive, Collections.unmodifiableMap(tensors), Map.copyOf(storages));
@@ -183,9 +183,17 @@ public final class PytorchCheckpoint implements TensorSource {
                     return t;
                 };
             }
+            case "torch._utils._rebuild_parameter_with_state" -> {  // (data, requires_grad, hooks, state): state must be empty
+                return (Unpickler.Callable) args -> {
+                    if (args.size() != 4 || !(args.get(0) instanceof Tensor t)
+                            || !(args.get(3) == null || args.get(3) instanceof Map<?, ?> m && m.isEmpty()))
+                        throw new IOException("_rebuild_parameter_with_state needs (tensor, requires_grad, hooks, empty state) in " + where);
+                    return t;
+                };
+            }
             default -> {
                 if (module.equals("torch") && STORAGE_TYPES.containsKey(name)) return new StorageType(name, STORAGE_TYPES.get(name));
-                throw new IOException("disallowed global " + module + "." + name + " in " + where
+                throw new IOException("disallowed global " + Msg.plain(module + "." + name) + " in " + where
                         + " (only OrderedDict, torch tensors and storages may appear in a checkpoint)");
             }
         }
@@ -197,11 +205,12 @@ public final class PytorchCheckpoint implements TensorSource {
                 || !(a.get(2) instanceof Unpickler.Tuple size) || !(a.get(3) instanceof Unpickler.Tuple stride))
             throw new IOException("_rebuild_tensor_v2 needs (storage, offset, size, stride, ...) in " + where);
         int nd = size.size();
-        if (stride.size() != nd) throw new IOException("tensor on storage " + s.key + " has " + nd + " sizes but " + stride.size() + " strides in " + where);
+        if (nd > 64) throw new IOException("tensor on storage " + Msg.plain(s.key) + " has " + nd + " dimensions in " + where);
+        if (stride.size() != nd) throw new IOException("tensor on storage " + Msg.plain(s.key) + " has " + nd + " sizes but " + stride.size() + " strides in " + where);
         long[] shape = new long[nd], st = new long[nd];
         for (int i = 0; i < nd; i++) {
             if (!(size.get(i) instanceof Long d) || d < 0 || !(stride.get(i) instanceof Long k) || k < 0)
-                throw new IOException("tensor on storage " + s.key + " has a bad size or stride " + size.items() + " / " + stride.items() + " in " + where);
+                throw new IOException("tensor on storage " + Msg.plain(s.key) + " has a size or stride that is not a non-negative integer in " + where);
             shape[i] = d;
             st[i] = k;
         }
@@ -213,11 +222,11 @@ public final class PytorchCheckpoint implements TensorSource {
             if (numel > 0) {
                 for (int i = 0; i < nd; i++) last = Math.addExact(last, Math.multiplyExact(shape[i] - 1, st[i]));
                 if (last >= s.numel)
-                    throw new IOException(view + " reaches element " + last + " of storage " + s.key + " which has only " + s.numel + " elements, in " + where);
+                    throw new IOException(view + " reaches element " + last + " of storage " + Msg.plain(s.key) + " which has only " + s.numel + " elements, in " + where);
             }
             // a view can only exceed its storage by repeating elements (zero strides): refuse that rather than allocate it
             if (numel > Math.max(s.numel, 1))
-                throw new IOException(view + " has " + numel + " elements, more than its storage " + s.key + " (" + s.numel + "), in " + where);
+                throw new IOException(view + " has " + numel + " elements, more than its storage " + Msg.plain(s.key) + " (" + s.numel + "), in " + where);
         } catch (ArithmeticException e) {
             throw new IOException(view + " is absurdly large (overflows 64 bits) in " + where);
         }
@@ -252,7 +261,7 @@ public final class PytorchCheckpoint implements TensorSource {
     @Override
     public Tensor info(String name) {
         Tensor t = tensors.get(name);
-        if (t == null) throw new IllegalArgumentException("no tensor \"" + name + "\" in " + path);
+        if (t == null) throw new IllegalArgumentException("no tensor " + Msg.q(name) + " in " + path);
         return t;
     }
 

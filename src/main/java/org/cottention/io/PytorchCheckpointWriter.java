@@ -222,11 +222,18 @@ public final class PytorchCheckpointWriter {
         private record Central(String name, long crc, long size, long offset) {}
 
         private final OutputStream out;
+        private final boolean forceZip64;
         private long pos;
         private final List<Central> central = new ArrayList<>();
 
         ZipOut(OutputStream out) {
+            this(out, false);
+        }
+
+        /** With {@code forceZip64}, every entry carries ZIP64 fields, as multi-GB checkpoints do (for tests). */
+        ZipOut(OutputStream out, boolean forceZip64) {
             this.out = out;
+            this.forceZip64 = forceZip64;
         }
 
         private void write(byte[] b) throws IOException {
@@ -243,7 +250,7 @@ public final class PytorchCheckpointWriter {
         /** An entry with a given CRC (tests pass a wrong one). */
         void entry(String name, byte[] data, long crc) throws IOException {
             byte[] n = name.getBytes(StandardCharsets.UTF_8);
-            boolean z64 = data.length >= 0xffffffffL;
+            boolean z64 = forceZip64 || data.length >= 0xffffffffL;
             int fixedExtra = 4 + (z64 ? 20 : 0);
             int pad = (int) ((64 - (pos + 30 + n.length + fixedExtra) % 64) % 64);
             ByteBuffer h = ByteBuffer.allocate(30 + n.length + fixedExtra + pad).order(ByteOrder.LITTLE_ENDIAN);
@@ -263,7 +270,7 @@ public final class PytorchCheckpointWriter {
             long cdStart = pos;
             for (Central e : central) {
                 byte[] n = e.name.getBytes(StandardCharsets.UTF_8);
-                boolean bigSize = e.size >= 0xffffffffL, bigOff = e.offset >= 0xffffffffL;
+                boolean bigSize = forceZip64 || e.size >= 0xffffffffL, bigOff = forceZip64 || e.offset >= 0xffffffffL;
                 int extra = bigSize || bigOff ? 4 + (bigSize ? 16 : 0) + (bigOff ? 8 : 0) : 0;
                 ByteBuffer h = ByteBuffer.allocate(46 + n.length + extra).order(ByteOrder.LITTLE_ENDIAN);
                 h.putInt(ZipArchive.CENTRAL_SIG).putShort((short) 45).putShort((short) (extra > 0 ? 45 : 20)).putShort((short) 0x800)

@@ -94,7 +94,8 @@ public final class SafeTensors implements TensorSource {
         try {
             root = JSON.readTree(header);
         } catch (IOException e) {
-            throw bad(path, "header is not valid JSON: " + e.getMessage());
+            String why = e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+            throw bad(path, "header is not valid JSON: " + why.lines().findFirst().orElse(""));
         }
         if (!(root instanceof ObjectNode)) throw bad(path, "header is not a JSON object");
         Map<String, Info> infos = new LinkedHashMap<>();
@@ -109,12 +110,12 @@ public final class SafeTensors implements TensorSource {
             }
             if (!v.isObject() || !v.path("dtype").isTextual() || !v.path("shape").isArray() || !v.path("data_offsets").isArray()
                     || v.path("data_offsets").size() != 2)
-                throw bad(path, "tensor \"" + name + "\" needs dtype, shape and data_offsets [begin, end]");
+                throw bad(path, "tensor " + Msg.q(name) + " needs dtype, shape and data_offsets [begin, end]");
             DType dt;
             try {
                 dt = DType.fromSafetensors(v.get("dtype").asText());
             } catch (IllegalArgumentException ex) {
-                throw bad(path, "tensor \"" + name + "\": " + ex.getMessage());
+                throw bad(path, "tensor " + Msg.q(name) + ": " + ex.getMessage());
             }
             long[] shape = new long[v.get("shape").size()];
             long numel = 1, nbytes;
@@ -122,24 +123,24 @@ public final class SafeTensors implements TensorSource {
                 for (int i = 0; i < shape.length; i++) {
                     JsonNode d = v.get("shape").get(i);
                     if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0)
-                        throw bad(path, "tensor \"" + name + "\" has a bad dimension " + d);
+                        throw bad(path, "tensor " + Msg.q(name) + " has a bad dimension " + Msg.q(d.toString()));
                     shape[i] = d.asLong();
                     numel = Math.multiplyExact(numel, shape[i]);
                 }
                 nbytes = Math.multiplyExact(numel, (long) dt.bytes);
             } catch (ArithmeticException ex) {
-                throw bad(path, "tensor \"" + name + "\" shape " + v.get("shape") + " is absurdly large (overflows 64 bits)");
+                throw bad(path, "tensor " + Msg.q(name) + " shape " + Msg.q(v.get("shape").toString()) + " is absurdly large (overflows 64 bits)");
             }
             JsonNode o0 = v.get("data_offsets").get(0), o1 = v.get("data_offsets").get(1);
             if (!o0.isIntegralNumber() || !o1.isIntegralNumber() || !o0.canConvertToLong() || !o1.canConvertToLong())
-                throw bad(path, "tensor \"" + name + "\" has non-integer data_offsets");
+                throw bad(path, "tensor " + Msg.q(name) + " has non-integer data_offsets");
             long begin = o0.asLong(), end = o1.asLong();
             if (end < begin)
-                throw bad(path, "tensor \"" + name + "\" data_offsets [" + begin + ", " + end + "] end before they begin");
+                throw bad(path, "tensor " + Msg.q(name) + " data_offsets [" + begin + ", " + end + "] end before they begin");
             if (begin < 0 || end > dataLen)
-                throw bad(path, "tensor \"" + name + "\" data_offsets [" + begin + ", " + end + "] lie outside the data section of " + dataLen + " bytes");
+                throw bad(path, "tensor " + Msg.q(name) + " data_offsets [" + begin + ", " + end + "] lie outside the data section of " + dataLen + " bytes");
             if (end - begin != nbytes)
-                throw bad(path, "tensor \"" + name + "\" holds " + (end - begin) + " bytes but " + dt + " " + java.util.Arrays.toString(shape)
+                throw bad(path, "tensor " + Msg.q(name) + " holds " + (end - begin) + " bytes but " + dt + " " + java.util.Arrays.toString(shape)
                         + " needs " + nbytes);
             infos.put(name, new Info(name, dt, shape, begin, end));
         }
@@ -151,9 +152,9 @@ public final class SafeTensors implements TensorSource {
         String prev = null;
         for (Info i : sorted) {
             if (i.begin < at)
-                throw bad(path, "tensors \"" + prev + "\" and \"" + i.name + "\" overlap");
+                throw bad(path, "tensors " + Msg.q(prev) + " and " + Msg.q(i.name) + " overlap");
             if (i.begin > at)
-                throw bad(path, "unused gap of " + (i.begin - at) + " bytes in the data section before tensor \"" + i.name + "\"");
+                throw bad(path, "unused gap of " + (i.begin - at) + " bytes in the data section before tensor " + Msg.q(i.name));
             at = i.end;
             prev = i.name;
         }
@@ -194,7 +195,7 @@ public final class SafeTensors implements TensorSource {
     @Override
     public Info info(String name) {
         Info i = infos.get(name);
-        if (i == null) throw new IllegalArgumentException("no tensor \"" + name + "\" in " + path);
+        if (i == null) throw new IllegalArgumentException("no tensor " + Msg.q(name) + " in " + path);
         return i;
     }
 
@@ -271,9 +272,9 @@ public final class SafeTensors implements TensorSource {
             long have = switch (e.data) {
                 case float[] f -> f.length;
                 case double[] d -> d.length;
-                default -> throw new IllegalArgumentException("tensor \"" + e.name + "\": data must be float[] or double[]");
+                default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": data must be float[] or double[]");
             };
-            if (have != numel) throw new IllegalArgumentException("tensor \"" + e.name + "\": shape " + java.util.Arrays.toString(e.shape)
+            if (have != numel) throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": shape " + java.util.Arrays.toString(e.shape)
                     + " has " + numel + " elements but the data has " + have);
             ObjectNode t = header.putObject(e.name);
             t.put("dtype", e.dtype.name());
@@ -306,7 +307,7 @@ public final class SafeTensors implements TensorSource {
                         case F64 -> buf.putDouble(x);
                         case BF16 -> buf.putShort(toBf16((float) x));
                         case F16 -> buf.putShort(Float.floatToFloat16((float) x));
-                        default -> throw new IllegalArgumentException("tensor \"" + e.name + "\": cannot write dtype " + e.dtype);
+                        default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": cannot write dtype " + e.dtype);
                     }
                 }
             }

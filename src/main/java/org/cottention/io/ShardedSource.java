@@ -46,48 +46,52 @@ public final class ShardedSource implements TensorSource {
         return new IOException("invalid checkpoint index " + index + ": " + why);
     }
 
-    /** Shard file names of an index, in order of first appearance, validated but not opened. */
-    static Map<String, List<String>> weightMap(Path index) throws IOException {
+    /** The index's tensor → shard file map, in its order, validated but not opened. */
+    static Map<String, String> weightMap(Path index) throws IOException {
         long size = Files.size(index);
         if (size > MAX_INDEX) throw bad(index, "file is " + size + " bytes");
         JsonNode root;
         try {
             root = JSON.readTree(Files.readAllBytes(index));
         } catch (IOException e) {
-            throw bad(index, "not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+            String why = e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+            throw bad(index, "not valid JSON: " + why.lines().findFirst().orElse(""));
         }
         JsonNode wm = root == null ? null : root.get("weight_map");
         if (wm == null || !wm.isObject() || wm.isEmpty()) throw bad(index, "no \"weight_map\" object");
-        Map<String, List<String>> byShard = new LinkedHashMap<>();
+        Map<String, String> map = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = wm.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String shard = e.getValue().asText();
             if (!e.getValue().isTextual() || shard.isEmpty() || shard.contains("/") || shard.contains("\\") || shard.equals(".") || shard.equals(".."))
-                throw bad(index, "tensor \"" + e.getKey() + "\" maps to \"" + e.getValue().asText() + "\", which is not a plain file name beside the index");
-            byShard.computeIfAbsent(shard, k -> new ArrayList<>()).add(e.getKey());
+                throw bad(index, "tensor " + Msg.q(e.getKey()) + " maps to " + Msg.q(e.getValue().asText()) + ", which is not a plain file name beside the index");
+            map.put(e.getKey(), shard);
         }
-        return byShard;
+        return map;
     }
 
     public static ShardedSource open(Path index, String format, Opener opener) throws IOException {
-        Map<String, List<String>> byShard = weightMap(index);
+        Map<String, String> map = weightMap(index);
         Path dir = index.toAbsolutePath().getParent();
         List<TensorSource> shards = new ArrayList<>();
+        Map<String, TensorSource> byFile = new LinkedHashMap<>();
         Map<String, TensorSource> byName = new LinkedHashMap<>();
         try {
-            for (Map.Entry<String, List<String>> e : byShard.entrySet()) {
-                Path p = dir.resolve(e.getKey());
-                if (!Files.isRegularFile(p)) throw bad(index, "shard " + e.getKey() + " is missing");
-                TensorSource s = opener.open(p);
-                shards.add(s);
-                for (String name : e.getValue()) {
-                    if (!s.contains(name)) throw bad(index, "tensor \"" + name + "\" is not in its shard " + e.getKey());
-                    byName.put(name, s);
+            for (Map.Entry<String, String> e : map.entrySet()) {
+                String file = e.getValue(), name = e.getKey();
+                TensorSource s = byFile.get(file);
+                if (s == null) {
+                    Path p = dir.resolve(file);
+                    if (!Files.isRegularFile(p)) throw bad(index, "shard " + Msg.plain(file) + " is missing");
+                    s = opener.open(p);
+                    shards.add(s);
+                    byFile.put(file, s);
+                    for (String held : s.names())
+                        if (!file.equals(map.get(held)))
+                            throw bad(index, "shard " + Msg.plain(file) + " holds tensor " + Msg.q(held) + ", which the index does not list for it");
                 }
-                for (String name : s.names()) {
-                    if (!e.getValue().contains(name) && !byName.containsKey(name))
-                        throw bad(index, "shard " + e.getKey() + " holds tensor \"" + name + "\", which the index does not list for it");
-                }
+                if (!s.contains(name)) throw bad(index, "tensor " + Msg.q(name) + " is not in its shard " + Msg.plain(file));
+                byName.put(name, s);
             }
             return new ShardedSource(index, format + " (sharded, " + shards.size() + " files)", List.copyOf(shards), byName);
         } catch (IOException | RuntimeException ex) {
@@ -98,7 +102,7 @@ public final class ShardedSource implements TensorSource {
 
     private TensorSource shard(String name) {
         TensorSource s = byName.get(name);
-        if (s == null) throw new IllegalArgumentException("no tensor \"" + name + "\" in " + index);
+        if (s == null) throw new IllegalArgumentException("no tensor " + Msg.q(name) + " in " + index);
         return s;
     }
 

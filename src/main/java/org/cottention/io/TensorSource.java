@@ -34,6 +34,20 @@ public interface TensorSource extends AutoCloseable {
     /** The tensor converted to float32 (from F32, F16, BF16 or F64), gathered in row-major order onto the heap. */
     float[] floats(String name) throws IOException;
 
+    /**
+     * The tensor as float32 after checking it exists with exactly {@code expectedShape}: for model loading, where a
+     * missing or mis-shaped weight is a problem of the file (IOException naming the tensor, both shapes and the file).
+     */
+    default float[] floats(String name, long... expectedShape) throws IOException {
+        if (!contains(name)) throw new IOException("tensor \"" + name + "\" is missing from " + path());
+        TensorInfo i = info(name);
+        if (!java.util.Arrays.equals(i.shape(), expectedShape))
+            throw new IOException("tensor \"" + name + "\" in " + path() + " has shape " + i.shapeString() + " but "
+                    + java.util.Arrays.toString(expectedShape) + " is expected");
+        if (!i.dtype().isFloat()) throw new IOException("tensor \"" + name + "\" in " + path() + " has dtype " + i.dtype() + ", not a float type");
+        return floats(name);
+    }
+
     /** Releases the mapping; segments from {@link #raw} must not be used afterwards. */
     @Override
     void close();

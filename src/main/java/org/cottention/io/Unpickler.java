@@ -58,7 +58,8 @@ final class Unpickler {
         Object load(Object pid) throws IOException;
     }
 
-    static final int MAX_STACK = 1 << 20, MAX_MARKS = 1000, MAX_MEMO = 1 << 20, MAX_GLOBAL_LINE = 256;
+    /** Bounds; a state dict needs ~30 values and ~10 memo entries per tensor, so these leave room for 50k tensors. */
+    static final int MAX_STACK = 1 << 20, MAX_MARKS = 1000, MAX_MEMO = 1 << 20, MAX_VALUES = 2 << 20, MAX_GLOBAL_LINE = 256;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfDouble F64_BE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -71,6 +72,7 @@ final class Unpickler {
     private final ArrayList<Object> stack = new ArrayList<>();
     private final int[] marks = new int[MAX_MARKS];
     private int nMarks;
+    private long values;  // everything ever pushed: bounds the heap a pickle can make us fill
     private final Map<Long, Object> memo = new HashMap<>();
 
     private Unpickler(String what, MemorySegment in, Globals globals, Persistent persistent) {
@@ -133,6 +135,7 @@ final class Unpickler {
 
     private void push(Object o) throws IOException {
         if (stack.size() >= MAX_STACK) throw bad("pickle stack deeper than " + MAX_STACK);
+        if (++values > MAX_VALUES) throw bad("pickle builds more than " + MAX_VALUES + " values");
         stack.add(o);
     }
 
@@ -249,19 +252,19 @@ final class Unpickler {
                 case '}' -> push(new LinkedHashMap<>());  // EMPTY_DICT
                 case 's' -> {  // SETITEM
                     Object v = pop(), k = pop();
-                    asMap(top(), at).put(k, v);
+                    asMap(top(), at).put(key(k, at), v);
                 }
                 case 'u' -> {  // SETITEMS
                     List<Object> items = popMark();
                     if (items.size() % 2 != 0) throw badAt(at, "SETITEMS with an odd number of items");
                     Map<Object, Object> m = asMap(top(), at);
-                    for (int i = 0; i < items.size(); i += 2) m.put(items.get(i), items.get(i + 1));
+                    for (int i = 0; i < items.size(); i += 2) m.put(key(items.get(i), at), items.get(i + 1));
                 }
                 case 0x8f -> push(new LinkedHashSet<>());  // EMPTY_SET
                 case 0x90 -> {  // ADDITEMS
                     List<Object> items = popMark();
                     if (!(top() instanceof Set<?> s)) throw badAt(at, "ADDITEMS on a " + describe(top()));
-                    ((Set<Object>) s).addAll(items);
+                    for (Object o : items) ((Set<Object>) s).add(key(o, at));
                 }
                 case 'q' -> memoPut(u8(), top());  // BINPUT
                 case 'r' -> memoPut(u32(), top());  // LONG_BINPUT
@@ -293,6 +296,15 @@ final class Unpickler {
                 default -> throw badAt(at, String.format("unsupported pickle opcode 0x%02x", op));
             }
         }
+    }
+
+    /**
+     * Dict keys and set items must be scalars: hashing a container recurses through it, and a pickle can nest
+     * containers a million deep (a stack overflow instead of an error). A state dict only has str keys.
+     */
+    private Object key(Object k, long at) throws IOException {
+        if (k == null || k instanceof String || k instanceof Long || k instanceof Boolean || k instanceof Double) return k;
+        throw badAt(at, "dict key or set item of type " + describe(k) + " is not supported");
     }
 
     @SuppressWarnings("unchecked")

@@ -101,40 +101,40 @@ final class ZipArchive {
             // ZIP64 extended information (id 1): the 64-bit values of the fields that hold 0xffffffff, in this order
             for (long e = p + 46 + nameLen, eEnd = e + extraLen; e + 4 <= eEnd; ) {
                 int id = u16(file, e), len = u16(file, e + 2);
-                if (e + 4 + len > eEnd) throw bad(what, "entry \"" + name + "\" has a damaged extra field");
+                if (e + 4 + len > eEnd) throw bad(what, "entry " + Msg.q(name) + " has a damaged extra field");
                 if (id == 1) {
                     long q = e + 4, qEnd = q + len;
-                    if (usize == U32_MAX) { if (q + 8 > qEnd) throw bad(what, "entry \"" + name + "\": short ZIP64 field"); usize = file.get(U64, q); q += 8; }
-                    if (csize == U32_MAX) { if (q + 8 > qEnd) throw bad(what, "entry \"" + name + "\": short ZIP64 field"); csize = file.get(U64, q); q += 8; }
-                    if (local == U32_MAX) { if (q + 8 > qEnd) throw bad(what, "entry \"" + name + "\": short ZIP64 field"); local = file.get(U64, q); q += 8; }
-                    if (diskStart == 0xffff) { if (q + 4 > qEnd) throw bad(what, "entry \"" + name + "\": short ZIP64 field"); diskStart = u32(file, q); }
+                    if (usize == U32_MAX) { if (q + 8 > qEnd) throw bad(what, "entry " + Msg.q(name) + ": short ZIP64 field"); usize = file.get(U64, q); q += 8; }
+                    if (csize == U32_MAX) { if (q + 8 > qEnd) throw bad(what, "entry " + Msg.q(name) + ": short ZIP64 field"); csize = file.get(U64, q); q += 8; }
+                    if (local == U32_MAX) { if (q + 8 > qEnd) throw bad(what, "entry " + Msg.q(name) + ": short ZIP64 field"); local = file.get(U64, q); q += 8; }
+                    if (diskStart == 0xffff) { if (q + 4 > qEnd) throw bad(what, "entry " + Msg.q(name) + ": short ZIP64 field"); diskStart = u32(file, q); }
                 }
                 e += 4 + len;
             }
-            if ((flags & 1) != 0) throw bad(what, "entry \"" + name + "\" is encrypted");
-            if (diskStart != 0) throw bad(what, "entry \"" + name + "\" starts on another disk");
+            if ((flags & 1) != 0) throw bad(what, "entry " + Msg.q(name) + " is encrypted");
+            if (diskStart != 0) throw bad(what, "entry " + Msg.q(name) + " starts on another disk");
             if (csize < 0 || usize < 0 || local < 0 || local > cdOffset - 30)
-                throw bad(what, "entry \"" + name + "\" has a local header offset " + local + " outside the file");
+                throw bad(what, "entry " + Msg.q(name) + " has a local header offset " + local + " outside the file");
             if (method == 0 && csize != usize)
-                throw bad(what, "stored entry \"" + name + "\" has compressed size " + csize + " != size " + usize);
+                throw bad(what, "stored entry " + Msg.q(name) + " has compressed size " + csize + " != size " + usize);
             // The local header must repeat the name and method; its data follows it and must end before the directory.
-            if (file.get(U32, local) != LOCAL_SIG) throw bad(what, "entry \"" + name + "\": no local header at offset " + local);
+            if (file.get(U32, local) != LOCAL_SIG) throw bad(what, "entry " + Msg.q(name) + ": no local header at offset " + local);
             int lFlags = u16(file, local + 6), lMethod = u16(file, local + 8);
             int lNameLen = u16(file, local + 26), lExtraLen = u16(file, local + 28);
             long data = local + 30 + lNameLen + lExtraLen;
-            if (data > cdOffset) throw bad(what, "entry \"" + name + "\": local header runs into the central directory");
+            if (data > cdOffset) throw bad(what, "entry " + Msg.q(name) + ": local header runs into the central directory");
             String lName = new String(file.asSlice(local + 30, lNameLen).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
             if (!lName.equals(name) || lMethod != method)
-                throw bad(what, "local header of entry \"" + name + "\" disagrees with the central directory (name \"" + lName + "\", method " + lMethod + ")");
+                throw bad(what, "local header of entry " + Msg.q(name) + " disagrees with the central directory (name " + Msg.q(lName) + ", method " + lMethod + ")");
             if ((lFlags & 8) == 0) {  // no data descriptor: the local header carries CRC and sizes, which must agree
                 long lCrc = u32(file, local + 14), lCs = u32(file, local + 18), lUs = u32(file, local + 22);
                 if (lCrc != crc || (lCs != U32_MAX && lCs != csize) || (lUs != U32_MAX && lUs != usize))
-                    throw bad(what, "local header of entry \"" + name + "\" disagrees with the central directory on CRC or size");
+                    throw bad(what, "local header of entry " + Msg.q(name) + " disagrees with the central directory on CRC or size");
             }
             if (csize > cdOffset - data)
-                throw bad(what, "entry \"" + name + "\" of " + csize + " bytes at offset " + data + " runs past the end of the data (file truncated?)");
+                throw bad(what, "entry " + Msg.q(name) + " of " + csize + " bytes at offset " + data + " runs past the end of the data (file truncated?)");
             if (entries.put(name, new Entry(name, method, flags, crc, csize, usize, local, data)) != null)
-                throw bad(what, "entry \"" + name + "\" appears twice");
+                throw bad(what, "entry " + Msg.q(name) + " appears twice");
             p = next;
         }
         // No two entries may share bytes (overlapping entries are a zip-bomb trick and would alias tensors).
@@ -143,7 +143,7 @@ final class ZipArchive {
         for (int i = 1; i < sorted.size(); i++) {
             Entry a = sorted.get(i - 1), b = sorted.get(i);
             if (a.dataOffset + a.compressedSize > b.localOffset)
-                throw bad(what, "entries \"" + a.name + "\" and \"" + b.name + "\" overlap");
+                throw bad(what, "entries " + Msg.q(a.name) + " and " + Msg.q(b.name) + " overlap");
         }
         return new ZipArchive(what, file, Collections.unmodifiableMap(entries));
     }
@@ -159,7 +159,7 @@ final class ZipArchive {
     /** The stored bytes of an entry, a view into the mapping; compressed entries are refused. */
     MemorySegment data(Entry e) throws IOException {
         if (e.method != 0)
-            throw new IOException("entry \"" + e.name + "\" in " + what + " is compressed (method " + e.method
+            throw new IOException("entry " + Msg.q(e.name) + " in " + what + " is compressed (method " + e.method
                     + "); only stored (uncompressed) entries are supported, as torch.save writes them");
         return file.asSlice(e.dataOffset, e.size);
     }
@@ -168,7 +168,7 @@ final class ZipArchive {
     void verifyCrc(Entry e) throws IOException {
         long crc = crc32(data(e));
         if (crc != e.crc)
-            throw new IOException("CRC-32 mismatch in entry \"" + e.name + "\" of " + what + ": stored "
+            throw new IOException("CRC-32 mismatch in entry " + Msg.q(e.name) + " of " + what + ": stored "
                     + String.format("%08x", e.crc) + ", computed " + String.format("%08x", crc) + " (the file is corrupt)");
     }
 

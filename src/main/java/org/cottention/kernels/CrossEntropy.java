@@ -130,15 +130,33 @@ public final class CrossEntropy {
         return m;
     }
 
-    /** sum_j exp(x_j - max), each exponential in float, summed in double. */
+    /**
+     * sum_j exp(x_j - max): exponentials in float ({@link Ops#exp}), summed per lane in float over blocks of
+     * {@code SUM_BLOCK} vectors (at most 16 terms per lane, all in (0, 1]), and the block sums added in double.
+     */
     static double sumExp(float[] x, int off, int v, float max) {
+        FloatVector vmax = FloatVector.broadcast(S, max);
+        int step = S.length(), block = SUM_BLOCK * step;
         double s = 0;
-        for (int j = 0; j < v; j++) s += (float) Math.exp(x[off + j] - max);
+        int j = 0;
+        for (int up = S.loopBound(v); j < up; ) {
+            int end = Math.min(up, j + block);
+            FloatVector acc = FloatVector.zero(S);
+            for (; j < end; j += step) acc = acc.add(Ops.exp(FloatVector.fromArray(S, x, off + j).sub(vmax)));
+            s += Ops.sumLanes(acc);
+        }
+        for (; j < v; j++) s += Ops.exp(x[off + j] - max);
         return s;
     }
 
+    private static final int SUM_BLOCK = 16;
+
     /** out_j = exp(x_j - max) * f. */
     static void writeScaledExp(float[] out, int outOff, float[] x, int off, int v, float max, float f) {
-        for (int j = 0; j < v; j++) out[outOff + j] = (float) Math.exp(x[off + j] - max) * f;
+        FloatVector vmax = FloatVector.broadcast(S, max);
+        int j = 0;
+        for (int up = S.loopBound(v); j < up; j += S.length())
+            Ops.exp(FloatVector.fromArray(S, x, off + j).sub(vmax)).mul(f).intoArray(out, outOff + j);
+        for (; j < v; j++) out[outOff + j] = Ops.exp(x[off + j] - max) * f;
     }
 }

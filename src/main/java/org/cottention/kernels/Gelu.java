@@ -1,7 +1,13 @@
 package org.cottention.kernels;
 
+import static org.cottention.kernels.Ops.S;
 import static org.cottention.kernels.Ops.requireNonNegative;
 import static org.cottention.kernels.Ops.requireRange;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * GELU activations, elementwise over n floats, each with its backward.
@@ -21,11 +27,30 @@ public final class Gelu {
 
     // ---------------------------------------------------------------------------------------------- tanh form
 
+    // gelu_tanh(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)), u = K (x + C x^3): the sigmoid form
+    // keeps full relative accuracy where tanh(u) is near -1 (1 + tanh would cancel). With e = exp(-2u),
+    // s = 1 / (1 + e): gelu' = s + 2 x s (1 - s) u' = s + x e s^2 (2K + 6KC x^2), using 1 - s = e s (no cancellation).
+    private static final float K = (float) SQRT_2_OVER_PI;
+    private static final float M2K = (float) (-2 * SQRT_2_OVER_PI);
+    private static final float M2KC = (float) (-2 * SQRT_2_OVER_PI * TANH_CUBIC);
+    private static final float K2 = (float) (2 * SQRT_2_OVER_PI);
+    private static final float K6C = (float) (6 * SQRT_2_OVER_PI * TANH_CUBIC);
+
     /** out[i] = gelu_tanh(x[i]), n elements. */
     public static void tanhForward(float[] out, int outOff, float[] x, int xOff, int n) {
         check(out, outOff, "out", x, xOff, n);
         elementwise(n, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) out[outOff + i] = (float) geluTanh(x[xOff + i]);
+            int i = lo;
+            for (int up = lo + S.loopBound(hi - lo); i < up; i += S.length()) {
+                FloatVector v = FloatVector.fromArray(S, x, xOff + i);
+                FloatVector e = Ops.exp(v.mul(v).fma(M2KC, M2K).mul(v));
+                v.div(e.add(1f)).intoArray(out, outOff + i);
+            }
+            for (; i < hi; i++) {
+                float v = x[xOff + i];
+                float e = Ops.exp(Math.fma(v * v, M2KC, M2K) * v);
+                out[outOff + i] = v / (e + 1f);
+            }
         });
     }
 
@@ -34,28 +59,117 @@ public final class Gelu {
         check(dx, dxOff, "dx", x, xOff, n);
         requireRange("dout", dout, doutOff, n);
         elementwise(n, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) dx[dxOff + i] += (float) (geluTanhDerivative(x[xOff + i]) * dout[doutOff + i]);
+            int i = lo;
+            for (int up = lo + S.loopBound(hi - lo); i < up; i += S.length()) {
+                FloatVector v = FloatVector.fromArray(S, x, xOff + i), v2 = v.mul(v);
+                FloatVector e = Ops.exp(v2.fma(M2KC, M2K).mul(v));
+                FloatVector s = FloatVector.broadcast(S, 1f).div(e.add(1f));
+                FloatVector d = v.mul(e).mul(s.mul(s)).mul(v2.fma(K6C, K2)).add(s);
+                d.fma(FloatVector.fromArray(S, dout, doutOff + i), FloatVector.fromArray(S, dx, dxOff + i)).intoArray(dx, dxOff + i);
+            }
+            for (; i < hi; i++) {
+                float v = x[xOff + i], v2 = v * v;
+                float e = Ops.exp(Math.fma(v2, M2KC, M2K) * v);
+                float s = 1f / (e + 1f);
+                float d = v * e * (s * s) * Math.fma(v2, K6C, K2) + s;
+                dx[dxOff + i] = Math.fma(d, dout[doutOff + i], dx[dxOff + i]);
+            }
         });
     }
 
-    static double geluTanh(double x) {
-        return 0.5 * x * (1.0 + Math.tanh(SQRT_2_OVER_PI * (x + TANH_CUBIC * x * x * x)));
-    }
-
-    static double geluTanhDerivative(double x) {
-        double t = Math.tanh(SQRT_2_OVER_PI * (x + TANH_CUBIC * x * x * x));
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_CUBIC * x * x);
-    }
-
     // ---------------------------------------------------------------------------------------------- erf form
+
+    // gelu_erf(x) = x Phi(x), Phi(x) = 0.5 erfc(a) for x < 0 and 1 - 0.5 erfc(a) for x >= 0, a = |x| / sqrt 2.
+    // erfc(a) = t exp(-a^2) h(t) with t = 1 / (1 + a/2) (the substitution of Numerical Recipes' erfcc), where
+    // h(t) = erfc(a) e^(a^2) / t is smooth and between 0.28 and 1. h is interpolated at class load by a Chebyshev
+    // series on a in [0, A_MAX] (t in [T_MIN, 1]) from the exact erfc below; beyond A_MAX erfc(a) < 2e-45 counts
+    // as 0. One exponential serves both Phi and the density phi (the JIT would not inline a second one, and a
+    // vector crossing a call boundary is boxed: 20x slower).
+    // Everything runs in double (float in, float out), so a^2 = x^2/2 is exact and the result
+    // is within a few float ulps of x Phi(x); Chebyshev truncation error is far below that (checked in tests).
+    private static final double A_MAX = 10.0;
+    private static final double T_MIN = 1.0 / (1.0 + 0.5 * A_MAX);
+    private static final int CHEB_N = 30;     // interpolation nodes
+    private static final int CHEB_TERMS = 16; // terms kept: |c_k| < 1e-12 for k >= 16, and h >= 0.28
+    private static final double[] CHEB = chebyshevFit();
+    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+
+    /** Chebyshev coefficients of h on t in [T_MIN, 1], s = (2t - 1 - T_MIN) / (1 - T_MIN) in [-1, 1]. */
+    private static double[] chebyshevFit() {
+        double[] f = new double[CHEB_N], c = new double[CHEB_N];
+        for (int j = 0; j < CHEB_N; j++) {
+            double s = StrictMath.cos(Math.PI * (j + 0.5) / CHEB_N);
+            double t = (s * (1 - T_MIN) + 1 + T_MIN) / 2;
+            double a = 2 / t - 2;
+            f[j] = erfcScaled(a) / t;
+        }
+        for (int k = 0; k < CHEB_N; k++) {
+            double sum = 0;
+            for (int j = 0; j < CHEB_N; j++) sum += f[j] * StrictMath.cos(Math.PI * k * (j + 0.5) / CHEB_N);
+            c[k] = 2.0 * sum / CHEB_N;
+        }
+        c[0] /= 2;
+        return java.util.Arrays.copyOf(c, CHEB_TERMS);
+    }
+
+    /** h(t) by Clenshaw's recurrence (scalar twin of {@link #chebyshev(DoubleVector)}). */
+    private static double chebyshev(double t) {
+        double s = (2 * t - 1 - T_MIN) / (1 - T_MIN), s2 = 2 * s, b1 = 0, b2 = 0;
+        for (int k = CHEB_TERMS - 1; k >= 1; k--) {
+            double b = Math.fma(s2, b1, CHEB[k] - b2);
+            b2 = b1;
+            b1 = b;
+        }
+        return Math.fma(s, b1, CHEB[0] - b2);
+    }
+
+    private static DoubleVector chebyshev(DoubleVector t) {
+        DoubleVector s = t.mul(2).sub(1 + T_MIN).div(1 - T_MIN), s2 = s.mul(2);
+        DoubleVector b1 = DoubleVector.zero(DS), b2 = DoubleVector.zero(DS);
+        for (int k = CHEB_TERMS - 1; k >= 1; k--) {
+            DoubleVector b = s2.fma(b1, DoubleVector.broadcast(DS, CHEB[k]).sub(b2));
+            b2 = b1;
+            b1 = b;
+        }
+        return s.fma(b1, DoubleVector.broadcast(DS, CHEB[0]).sub(b2));
+    }
+
+    /** Phi(x), or with derivative = true Phi(x) + x phi(x) (the derivative of x Phi(x)). Twin of the vector code. */
+    private static double phiOrDerivative(double x, boolean derivative) {
+        double a = Math.abs(x) * INV_SQRT_2, a2 = x * x * 0.5;
+        double t = 1 / (1 + 0.5 * Math.min(a, A_MAX));
+        double e = Ops.exp(-a2);
+        double half = a > A_MAX ? 0 : 0.5 * t * e * chebyshev(t); // 0.5 erfc(a)
+        double phi = x < 0 ? half : 1 - half;
+        return derivative ? Math.fma(x * INV_SQRT_2PI, e, phi) : phi;
+    }
+
+    private static DoubleVector phiOrDerivative(DoubleVector x, boolean derivative) {
+        DoubleVector a = x.abs().mul(INV_SQRT_2), a2 = x.mul(x).mul(0.5);
+        DoubleVector t = DoubleVector.broadcast(DS, 1).div(a.min(A_MAX).mul(0.5).add(1));
+        DoubleVector e = Ops.exp(a2.neg());
+        DoubleVector half = t.mul(0.5).mul(e).mul(chebyshev(t)).blend(0, a.compare(VectorOperators.GT, A_MAX));
+        DoubleVector phi = DoubleVector.broadcast(DS, 1).sub(half).blend(half, x.compare(VectorOperators.LT, 0));
+        return derivative ? x.mul(INV_SQRT_2PI).fma(e, phi) : phi;
+    }
 
     /** out[i] = gelu_erf(x[i]) = x[i] Phi(x[i]), n elements. */
     public static void erfForward(float[] out, int outOff, float[] x, int xOff, int n) {
         check(out, outOff, "out", x, xOff, n);
         elementwise(n, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                double v = x[xOff + i];
-                out[outOff + i] = (float) (0.5 * v * erfc(-v * INV_SQRT_2));
+            // Float <-> double through a small buffer: plain conversion loops the JIT vectorises, where the Vector
+            // API's float-to-double reshaping was not intrinsified (boxed, ~10x slower).
+            double[] buf = new double[BLOCK];
+            for (int i0 = lo; i0 < hi; i0 += BLOCK) {
+                int m = Math.min(BLOCK, hi - i0);
+                for (int j = 0; j < m; j++) buf[j] = x[xOff + i0 + j];
+                int j = 0;
+                for (int up = DS.loopBound(m); j < up; j += DS.length()) {
+                    DoubleVector v = DoubleVector.fromArray(DS, buf, j);
+                    v.mul(phiOrDerivative(v, false)).intoArray(buf, j);
+                }
+                for (; j < m; j++) buf[j] = buf[j] * phiOrDerivative(buf[j], false);
+                for (j = 0; j < m; j++) out[outOff + i0 + j] = (float) buf[j];
             }
         });
     }
@@ -65,12 +179,33 @@ public final class Gelu {
         check(dx, dxOff, "dx", x, xOff, n);
         requireRange("dout", dout, doutOff, n);
         elementwise(n, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                double v = x[xOff + i];
-                double d = 0.5 * erfc(-v * INV_SQRT_2) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v);
-                dx[dxOff + i] += (float) (d * dout[doutOff + i]);
+            double[] buf = new double[BLOCK];
+            for (int i0 = lo; i0 < hi; i0 += BLOCK) {
+                int m = Math.min(BLOCK, hi - i0);
+                for (int j = 0; j < m; j++) buf[j] = x[xOff + i0 + j];
+                int j = 0;
+                for (int up = DS.loopBound(m); j < up; j += DS.length())
+                    phiOrDerivative(DoubleVector.fromArray(DS, buf, j), true).intoArray(buf, j);
+                for (; j < m; j++) buf[j] = phiOrDerivative(buf[j], true);
+                for (j = 0; j < m; j++) {
+                    int i = i0 + j;
+                    dx[dxOff + i] = (float) Math.fma(buf[j], dout[doutOff + i], dx[dxOff + i]);
+                }
             }
         });
+    }
+
+    private static final int BLOCK = 512;
+
+    /**
+     * erfc(z) e^(z^2) for z >= 0, without underflow for large z: from the series below 2.5, from the continued
+     * fraction above.
+     */
+    static double erfcScaled(double z) {
+        if (z < 2.5) return (1.0 - erfSeries(z)) * StrictMath.exp(z * z);
+        double f = z;
+        for (int n = 120; n >= 1; n--) f = z + 0.5 * n / f;
+        return 1.0 / (Math.sqrt(Math.PI) * f);
     }
 
     /** The error function, accurate to about 1e-15 relative. */
@@ -99,7 +234,7 @@ public final class Gelu {
             sum += term;
             if (term < 1e-17 * sum) break;
         }
-        return 2.0 / Math.sqrt(Math.PI) * Math.exp(-z2) * sum;
+        return 2.0 / Math.sqrt(Math.PI) * StrictMath.exp(-z2) * sum;
     }
 
     /**
@@ -109,7 +244,7 @@ public final class Gelu {
     private static double erfcContinuedFraction(double z) {
         double f = z;
         for (int n = 120; n >= 1; n--) f = z + 0.5 * n / f;
-        return Math.exp(-z * z) / (Math.sqrt(Math.PI) * f);
+        return StrictMath.exp(-z * z) / (Math.sqrt(Math.PI) * f);
     }
 
     // ---------------------------------------------------------------------------------------------- helpers

@@ -16,15 +16,16 @@ import jdk.incubator.vector.VectorSpecies;
  * transposes were; the micro-kernel keeps an MR x NR tile of C in registers (MR * NR/16 FloatVectors) and does one
  * broadcast-FMA per A element. Edge tiles are zero-padded in the packed buffers and go through a small scratch
  * tile. Every C element is a fixed-order sum over k (per KC block, in order), independent of where its tile sits,
- * so the split across threads (along N or M, tile aligned) does not change a single bit of the result.
- * Rows of length one (m == 1, decoding's x * W^T) take a bandwidth-bound matrix-vector path instead.
+ * so the split across threads (of C's rows, or of a B panel's strips, tile aligned) does not change a single bit
+ * of the result. With several threads, each B panel is packed once, by all threads together, and shared.
+ * A single row or column (m == 1, decoding's x * W^T; or n == 1) takes a bandwidth-bound matrix-vector path instead.
  */
 public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
 
     /** Micro-tile: MR rows x NR columns of C held in registers (NR = 2 vectors). */
-    static final int MR = 6;
+    static final int MR = 6; // the packing code and the kernels below are written out for 6
     static final int NR = 2 * L;
     /** Cache blocking: a KC x NR strip of B stays in L1, an MC x KC block of A in L2, a KC x NC panel of B in L2/L3. */
     static final int KC = Integer.getInteger("cottention.gemm.kc", 512);
@@ -54,7 +55,11 @@ public final class Gemm {
             return;
         }
         if (m == 1) {
-            gemv(transB, n, k, alpha, a, aOff, transA ? lda : 1, b, bOff, ldb, beta, c, cOff);
+            gemv(transB, n, k, alpha, a, aOff, transA ? lda : 1, b, bOff, ldb, beta, c, cOff, 1);
+            return;
+        }
+        if (n == 1) { // C[m,1] = op(A) op(B)[:,0]: the same matrix-vector product with A as the matrix
+            gemv(!transA, m, k, alpha, b, bOff, transB ? 1 : ldb, a, aOff, lda, beta, c, cOff, ldc);
             return;
         }
         long work = (long) m * n * k;
@@ -63,36 +68,31 @@ public final class Gemm {
             serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
-        if (SHARED_PANEL) {
-            blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
+        // One multi-threaded call at a time: its parties wait for each other at barriers, so two calls sharing the
+        // pool could each hold a worker while waiting for a part queued behind the other's. A call made while
+        // another is running uses its own thread only (same bits).
+        if (!PARALLEL_BUSY.compareAndSet(false, true)) {
+            serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
-        // Split the longer side of C into tile-aligned strips, one per thread; each thread packs its own panels.
-        if (n >= m) {
-            int strips = (n + NR - 1) / NR;
-            Parallel.forRange(strips, 1, (lo, hi) -> {
-                int j0 = lo * NR, j1 = Math.min(n, hi * NR);
-                int bo = bOff + (transB ? j0 * ldb : j0);
-                serial(transA, transB, m, j1 - j0, k, alpha, a, aOff, lda, b, bo, ldb, beta, c, cOff + j0, ldc);
-            });
-        } else {
-            int strips = (m + MR - 1) / MR;
-            Parallel.forRange(strips, 1, (lo, hi) -> {
-                int i0 = lo * MR, i1 = Math.min(m, hi * MR);
-                int ao = aOff + (transA ? i0 : i0 * lda);
-                serial(transA, transB, i1 - i0, n, k, alpha, a, ao, lda, b, bOff, ldb, beta, c, cOff + i0 * ldc, ldc);
-            });
+        try {
+            blockedParallel(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads);
+        } finally {
+            PARALLEL_BUSY.set(false);
         }
     }
 
+    private static final java.util.concurrent.atomic.AtomicBoolean PARALLEL_BUSY = new java.util.concurrent.atomic.AtomicBoolean();
+
     /** Up to this many columns per macro-kernel, a non-transposed A is read in place instead of packed. */
     static final int DIRECT_A_MAX_N = Integer.getInteger("cottention.gemm.directA", 4 * NR);
-    static final boolean SHARED_PANEL = Boolean.parseBoolean(System.getProperty("cottention.gemm.shared", "true"));
 
     /**
-     * The multi-threaded blocked path: for each KC x NC panel of B, the threads pack the panel together (each a
-     * range of its strips), then split C's rows (or, when there are too few, the panel's strips) among them, each
-     * packing its own A blocks. So no operand is packed twice, and the packed B panel is read by every thread.
+     * The multi-threaded blocked path: one parallel region per call, its parties stepping through the KC x NC panels
+     * of B in lockstep (a spin barrier between phases, so a call of a few ms does not pay a pool hand-off per
+     * panel). Per panel the parties first pack the panel together (each a range of its strips), then split C's
+     * rows (or, when there are too few, the panel's strips) among them, each packing its own A blocks. So no operand
+     * is packed twice, and the packed B panel is shared.
      */
     private static void blockedParallel(boolean transA, boolean transB, int m, int n, int k, float alpha,
                                         float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
@@ -103,38 +103,86 @@ public final class Gemm {
         if (s.b.length < kcMax * ncMax) s.b = new float[kcMax * ncMax];
         float[] pb = s.b;
         int mStrips = (m + MR - 1) / MR;
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
-            int nStrips = (nc + NR - 1) / NR;
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc), jcf = jc, pcf = pc;
-                Parallel.forRange(nStrips, 1, (lo, hi) -> {
-                    int j0 = lo * NR;
-                    packB(transB, b, bOff, ldb, pcf, jcf + j0, kc, Math.min(nc, hi * NR) - j0, pb, j0 * kc);
-                });
-                float betaHere = pc == 0 ? beta : 1f;
-                if (mStrips >= 2 * threads || nStrips < threads) {
-                    Parallel.forRange(mStrips, 1, (lo, hi) -> {
-                        int i1 = Math.min(m, hi * MR);
-                        float[] pa = scratchA(kc, m);
-                        for (int ic = lo * MR; ic < i1; ic += MC) {
-                            int mc = Math.min(MC, i1 - ic);
-                            int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pcf, mc, kc, pa);
-                            macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jcf, ldc, SCRATCH.get().tile);
-                        }
-                    });
-                } else {
-                    Parallel.forRange(nStrips, 1, (lo, hi) -> {
-                        int j0 = lo * NR, w = Math.min(nc, hi * NR) - j0;
-                        float[] pa = scratchA(kc, m);
-                        for (int ic = 0; ic < m; ic += MC) {
-                            int mc = Math.min(MC, m - ic);
-                            int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pcf, mc, kc, pa);
-                            macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jcf + j0, ldc, SCRATCH.get().tile);
-                        }
-                    });
-                }
+        SpinBarrier barrier = new SpinBarrier(threads);
+        Parallel.forRange(threads, 1, (lo, hi) -> {
+            if (hi - lo != 1) { // the pool ran the parts serially after all (not expected): do it all here
+                serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+                return;
             }
+            int me = lo;
+            try {
+                for (int jc = 0; jc < n; jc += NC) {
+                    int nc = Math.min(NC, n - jc);
+                    int nStrips = (nc + NR - 1) / NR;
+                    for (int pc = 0; pc < k; pc += KC) {
+                        int kc = Math.min(KC, k - pc);
+                        if (jc + pc > 0) barrier.await(); // everyone is done reading the previous panel
+                        int s0 = share(nStrips, me, threads), s1 = share(nStrips, me + 1, threads);
+                        if (s1 > s0) packB(transB, b, bOff, ldb, pc, jc + s0 * NR, kc, Math.min(nc, s1 * NR) - s0 * NR, pb, s0 * NR * kc);
+                        barrier.await(); // the panel is complete
+                        float betaHere = pc == 0 ? beta : 1f;
+                        float[] pa = scratchA(kc, m);
+                        float[] tile = SCRATCH.get().tile;
+                        if (mStrips >= 2 * threads || nStrips < threads) {
+                            int i0 = share(mStrips, me, threads) * MR, i1 = Math.min(m, share(mStrips, me + 1, threads) * MR);
+                            for (int ic = i0; ic < i1; ic += MC) {
+                                int mc = Math.min(MC, i1 - ic);
+                                int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pc, mc, kc, pa);
+                                macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
+                            }
+                        } else {
+                            int j0 = share(nStrips, me, threads) * NR, w = Math.min(nc, share(nStrips, me + 1, threads) * NR) - j0;
+                            if (w <= 0) continue;
+                            for (int ic = 0; ic < m; ic += MC) {
+                                int mc = Math.min(MC, m - ic);
+                                int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pc, mc, kc, pa);
+                                macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jc + j0, ldc, tile);
+                            }
+                        }
+                    }
+                }
+            } catch (Throwable e) {
+                barrier.breakIt(); // release the other parties instead of leaving them spinning
+                throw e;
+            }
+        });
+    }
+
+    /** Start of part {@code part} of {@code parts} of [0, n): the same split as {@link Parallel#forRange}. */
+    private static int share(int n, int part, int parts) {
+        return (int) ((long) n * part / parts);
+    }
+
+    /**
+     * Barrier for the fixed set of parties of one GEMM call. Spins (the waits are short: the gap between two parties
+     * finishing equal shares), yielding after a while so an oversubscribed machine still makes progress.
+     */
+    private static final class SpinBarrier {
+        private final int parties;
+        private final java.util.concurrent.atomic.AtomicInteger arrived = new java.util.concurrent.atomic.AtomicInteger();
+        private volatile int generation;
+        private volatile boolean broken;
+
+        SpinBarrier(int parties) {
+            this.parties = parties;
+        }
+
+        void await() {
+            int g = generation;
+            if (arrived.incrementAndGet() == parties) {
+                arrived.set(0);
+                generation = g + 1;
+                return;
+            }
+            for (int spins = 0; generation == g; spins++) {
+                if (broken) throw new IllegalStateException("gemm: another thread of this call failed");
+                if (spins < 2_000) Thread.onSpinWait();
+                else Thread.yield();
+            }
+        }
+
+        void breakIt() {
+            broken = true;
         }
     }
 
@@ -199,13 +247,18 @@ public final class Gemm {
                     }
                 }
             } else {
-                // stored B is [n, k]: column j of op(B) is row j of B, contiguous in p
-                for (int j = 0; j < NR; j++) {
-                    if (j < w) {
-                        int src = bOff + (jc + j0 + j) * ldb + pc;
-                        for (int p = 0, d = dst + j; p < kc; p++, d += NR) pb[d] = b[src + p];
-                    } else {
-                        for (int p = 0, d = dst + j; p < kc; p++, d += NR) pb[d] = 0f;
+                // stored B is [n, k]: column j of op(B) is row j of B, contiguous in p. Done in chunks of 16 p so
+                // the strip's lines being written (16 x 128 bytes) stay in L1 while the 32 rows are walked.
+                for (int p0 = 0; p0 < kc; p0 += 16) {
+                    int p1 = Math.min(kc, p0 + 16);
+                    for (int j = 0; j < NR; j++) {
+                        int d = dst + p0 * NR + j;
+                        if (j < w) {
+                            int src = bOff + (jc + j0 + j) * ldb + pc;
+                            for (int p = p0; p < p1; p++, d += NR) pb[d] = b[src + p];
+                        } else {
+                            for (int p = p0; p < p1; p++, d += NR) pb[d] = 0f;
+                        }
                     }
                 }
             }
@@ -236,10 +289,21 @@ public final class Gemm {
             if (transA) {
                 // stored A is [k, m]: row p holds op(A)'s column p, contiguous in i
                 int src = aOff + pc * lda + ic + i0;
-                for (int p = 0; p < kc; p++, src += lda, dst += MR) {
-                    int i = 0;
-                    for (; i < h; i++) pa[dst + i] = a[src + i];
-                    for (; i < MR; i++) pa[dst + i] = 0f;
+                if (h == MR) {
+                    for (int p = 0; p < kc; p++, src += lda, dst += MR) {
+                        pa[dst] = a[src];
+                        pa[dst + 1] = a[src + 1];
+                        pa[dst + 2] = a[src + 2];
+                        pa[dst + 3] = a[src + 3];
+                        pa[dst + 4] = a[src + 4];
+                        pa[dst + 5] = a[src + 5];
+                    }
+                } else {
+                    for (int p = 0; p < kc; p++, src += lda, dst += MR) {
+                        int i = 0;
+                        for (; i < h; i++) pa[dst + i] = a[src + i];
+                        for (; i < MR; i++) pa[dst + i] = 0f;
+                    }
                 }
             } else {
                 for (int i = 0; i < MR; i++) {
@@ -428,13 +492,14 @@ public final class Gemm {
     }
 
     // ---------------------------------------------------------------------------------------------------------
-    // m == 1: y[n] = alpha * x[k] * op(B)[k,n] + beta * y, memory bound on B
+    // m == 1 (or n == 1): y[n] = alpha * x[k] * op(B)[k,n] + beta * y, memory bound on B
 
+    /** x is read at x[xOff + p * incx], y written at y[yOff + j * incy]. */
     private static void gemv(boolean transB, int n, int k, float alpha, float[] x, int xOff, int incx,
-                             float[] b, int bOff, int ldb, float beta, float[] y, int yOff) {
+                             float[] b, int bOff, int ldb, float beta, float[] y, int yOff, int incy) {
         float[] xs = x;
         int xo = xOff;
-        if (incx != 1) { // transA with m == 1: x is a column of the stored A; gather it once
+        if (incx != 1) { // x is a column of a stored matrix: gather it once
             xs = new float[k];
             for (int p = 0; p < k; p++) xs[p] = x[xOff + p * incx];
             xo = 0;
@@ -445,11 +510,12 @@ public final class Gemm {
         if (transB) {
             // stored B is [n, k]: y[j] = dot(x, B row j); four rows at a time share the loads of x
             Parallel.forRange(n, grain, (lo, hi) -> {
+                float[] lanes = SCRATCH.get().tile;
                 int j = lo;
-                for (; j + 4 <= hi; j += 4) dot4(k, xv, xvo, b, bOff + j * ldb, ldb, alpha, beta, y, yOff + j);
+                for (; j + 4 <= hi; j += 4) dot4(k, xv, xvo, b, bOff + j * ldb, ldb, alpha, beta, y, yOff + j * incy, incy, lanes);
                 for (; j < hi; j++) {
-                    float s = dot(k, xv, xvo, b, bOff + j * ldb);
-                    y[yOff + j] = combine(s, alpha, beta, y[yOff + j]);
+                    float s = dot(k, xv, xvo, b, bOff + j * ldb, lanes);
+                    y[yOff + j * incy] = combine(s, alpha, beta, y[yOff + j * incy]);
                 }
             });
         } else {
@@ -459,7 +525,7 @@ public final class Gemm {
                 int j0 = lo * L, j1 = Math.min(n, hi * L);
                 float[] acc = new float[j1 - j0];
                 for (int p = 0; p < k; p++) axpy(j1 - j0, xv[xvo + p], b, bOff + p * ldb + j0, acc, 0);
-                for (int j = j0; j < j1; j++) y[yOff + j] = combine(acc[j - j0], alpha, beta, y[yOff + j]);
+                for (int j = j0; j < j1; j++) y[yOff + j * incy] = combine(acc[j - j0], alpha, beta, y[yOff + j * incy]);
             });
         }
     }
@@ -469,7 +535,7 @@ public final class Gemm {
     }
 
     private static void dot4(int k, float[] x, int xOff, float[] b, int bOff, int ldb,
-                             float alpha, float beta, float[] y, int yOff) {
+                             float alpha, float beta, float[] y, int yOff, int incy, float[] lanes) {
         FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S), s3 = FloatVector.zero(S);
         int p = 0;
         int r0 = bOff, r1 = bOff + ldb, r2 = bOff + 2 * ldb, r3 = bOff + 3 * ldb;
@@ -480,7 +546,6 @@ public final class Gemm {
             s2 = FloatVector.fromArray(S, b, r2 + p).fma(xv, s2);
             s3 = FloatVector.fromArray(S, b, r3 + p).fma(xv, s3);
         }
-        float[] lanes = new float[4 * L];
         s0.intoArray(lanes, 0);
         s1.intoArray(lanes, L);
         s2.intoArray(lanes, 2 * L);
@@ -494,18 +559,17 @@ public final class Gemm {
             t3 = Math.fma(b[r3 + p], xp, t3);
         }
         y[yOff] = combine(t0, alpha, beta, y[yOff]);
-        y[yOff + 1] = combine(t1, alpha, beta, y[yOff + 1]);
-        y[yOff + 2] = combine(t2, alpha, beta, y[yOff + 2]);
-        y[yOff + 3] = combine(t3, alpha, beta, y[yOff + 3]);
+        y[yOff + incy] = combine(t1, alpha, beta, y[yOff + incy]);
+        y[yOff + 2 * incy] = combine(t2, alpha, beta, y[yOff + 2 * incy]);
+        y[yOff + 3 * incy] = combine(t3, alpha, beta, y[yOff + 3 * incy]);
     }
 
-    private static float dot(int n, float[] x, int xOff, float[] y, int yOff) {
+    private static float dot(int n, float[] x, int xOff, float[] y, int yOff, float[] lanes) {
         int j = 0;
         FloatVector acc = FloatVector.zero(S);
         for (int up = S.loopBound(n); j < up; j += L) {
             acc = FloatVector.fromArray(S, y, yOff + j).fma(FloatVector.fromArray(S, x, xOff + j), acc);
         }
-        float[] lanes = new float[L];
         acc.intoArray(lanes, 0);
         float s = sumLanes(lanes, 0);
         for (; j < n; j++) s = Math.fma(y[yOff + j], x[xOff + j], s);

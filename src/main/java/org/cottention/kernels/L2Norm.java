@@ -67,17 +67,18 @@ public final class L2Norm {
             FloatVector v = FloatVector.fromArray(F, x, off + j);
             acc = v.fma(v, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; j < n; j++) s += x[off + j] * x[off + j];
         return s;
     }
 
-    static float dot(float[] x, int xOff, float[] y, int yOff, int n) {
+    /** x . y over n elements (vectorised). */
+    public static float dot(float[] x, int xOff, float[] y, int yOff, int n) {
         int j = 0;
         FloatVector acc = FloatVector.zero(F);
         for (int up = F.loopBound(n); j < up; j += F.length())
             acc = FloatVector.fromArray(F, x, xOff + j).fma(FloatVector.fromArray(F, y, yOff + j), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; j < n; j++) s += x[xOff + j] * y[yOff + j];
         return s;
     }

@@ -101,7 +101,7 @@ public final class LayerNorm {
                     accG = accG.add(g);
                     accGx = g.fma(xh, accGx);
                 }
-                float sg = accG.reduceLanes(VectorOperators.ADD), sgx = accGx.reduceLanes(VectorOperators.ADD);
+                float sg = Ops.sumLanes(accG), sgx = Ops.sumLanes(accGx);
                 for (int jj = j; jj < c; jj++) {
                     float xh = (x[xo + jj] - m) * s;
                     float g = dout[go + jj] * weight[weightOff + jj];
@@ -151,7 +151,7 @@ public final class LayerNorm {
         FloatVector acc = FloatVector.zero(S);
         int j = 0;
         for (int up = S.loopBound(c); j < up; j += S.length()) acc = acc.add(FloatVector.fromArray(S, x, off + j));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; j < c; j++) s += x[off + j];
         return s;
     }
@@ -163,7 +163,7 @@ public final class LayerNorm {
             FloatVector d = FloatVector.fromArray(S, x, off + j).sub(vm);
             acc = d.fma(d, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; j < c; j++) {
             float d = x[off + j] - m;
             s = Math.fma(d, d, s);

@@ -1,6 +1,10 @@
 package org.cottention.kernels;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -215,15 +219,151 @@ public final class Ops {
         Parallel.forRange(blocks, 1, (blo, bhi) -> body.run(blo * lanes, Math.min(c, bhi * lanes)));
     }
 
-    /** Sum of squares of n elements, accumulated in double (for gradient norms). Serial, so deterministic. */
+    // ---------------------------------------------------------------------------------------------- vector exp
+
+    // Public so other kernels (softmax) can share it. The Vector API's EXP is not intrinsified on every JDK build (it can fall back to one Math.exp per lane, ~5 ns
+    // per element), so the kernels use this one: exp(x) = 2^k * e^r with k = round(x / ln 2) and
+    // r = x - k ln2 (ln2 split in two so k*LN2_HI is exact), |r| <= ln2/2, e^r by its Taylor polynomial to degree 7
+    // (truncation error < 1e-8 relative); within a few float ulps of exp(x).
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693145751953125f;         // 12 significant bits: k * LN2_HI is exact
+    private static final float LN2_LO = 1.428606820309417232e-6f;   // ln 2 - LN2_HI
+    public static final float EXP_MIN = -87.33654f;                        // below: result 0 (e^x < smallest normal)
+    static final float EXP_MAX = 88.0f;                             // above: clamped (callers never go there)
+
+    /**
+     * exp(x) per lane for x <= 88 (larger x is clamped to 88); lanes below -87.34 give 0 (not the subnormal
+     * exp(x)); NaN lanes give NaN.
+     */
+    public static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(EXP_MIN).min(EXP_MAX);
+        FloatVector k = roundToInt(xc.mul(LOG2E));
+        FloatVector r = k.mul(-LN2_HI).add(xc);
+        r = k.mul(-LN2_LO).add(r);
+        FloatVector p = r.mul(1f / 5040f).add(1f / 720f);
+        p = p.fma(r, FloatVector.broadcast(S, 1f / 120f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f / 24f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f / 6f));
+        p = p.fma(r, FloatVector.broadcast(S, 0.5f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        // 2^k as float bits: (k + 127) << 23; k is in [-126, 127] after the clamps.
+        IntVector bits = ((IntVector) k.convert(VectorOperators.F2I, 0))
+                .add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector scale = bits.reinterpretAsFloats();
+        return p.mul(scale).blend(0f, x.compare(VectorOperators.LT, EXP_MIN));
+    }
+
+    /** Round to nearest integer (as float) by the 1.5 * 2^23 trick; valid for |v| < 2^22. */
+    private static FloatVector roundToInt(FloatVector v) {
+        final float magic = 12582912f; // 1.5 * 2^23
+        return v.add(magic).sub(magic);
+    }
+
+    /** Scalar twin of {@link #exp(FloatVector)}, for loop tails: the same operations in the same order. */
+    public static float exp(float x) {
+        float xc = Math.min(Math.max(x, EXP_MIN), EXP_MAX);
+        float k = (xc * LOG2E + 12582912f) - 12582912f;
+        float r = k * -LN2_HI + xc;
+        r = k * -LN2_LO + r;
+        float p = r * (1f / 5040f) + (1f / 720f);
+        p = Math.fma(p, r, 1f / 120f);
+        p = Math.fma(p, r, 1f / 24f);
+        p = Math.fma(p, r, 1f / 6f);
+        p = Math.fma(p, r, 0.5f);
+        p = Math.fma(p, r, 1f);
+        p = Math.fma(p, r, 1f);
+        float scale = Float.intBitsToFloat(((int) k + 127) << 23);
+        return x < EXP_MIN ? 0f : p * scale;
+    }
+
+    // The same scheme in double (used where a float result must be right to the last bit or nearly: exact GELU).
+    // ln 2 split as in fdlibm (LN2_HI_D has 32 trailing zero bits, so k * LN2_HI_D is exact); Taylor to degree 12
+    // on |r| <= ln2/2 leaves a truncation error below 2e-16 relative.
+    private static final double LOG2E_D = 1.4426950408889634;
+    private static final double LN2_HI_D = 6.93147180369123816490e-01;
+    private static final double LN2_LO_D = 1.90821492927058770002e-10;
+    private static final double EXP_MIN_D = -708.0, EXP_MAX_D = 709.0;
+    private static final double ROUND_D = 6755399441055744.0; // 1.5 * 2^52
+    private static final double[] TAYLOR_D = new double[13];
+    static {
+        double f = 1;
+        for (int i = 0; i <= 12; i++) {
+            if (i > 0) f *= i;
+            TAYLOR_D[i] = 1.0 / f;
+        }
+    }
+
+    /** exp(x) per lane, relative error a few double ulps; lanes below -708 give 0, above 709 are clamped. */
+    public static DoubleVector exp(DoubleVector x) {
+        var sp = x.species();
+        DoubleVector xc = x.max(EXP_MIN_D).min(EXP_MAX_D);
+        DoubleVector k = xc.mul(LOG2E_D).add(ROUND_D).sub(ROUND_D);
+        DoubleVector r = k.mul(-LN2_HI_D).add(xc);
+        r = k.mul(-LN2_LO_D).add(r);
+        DoubleVector p = DoubleVector.broadcast(sp, TAYLOR_D[12]);
+        for (int i = 11; i >= 0; i--) p = p.fma(r, DoubleVector.broadcast(sp, TAYLOR_D[i]));
+        LongVector bits = ((LongVector) k.convert(VectorOperators.D2L, 0)).add(1023).lanewise(VectorOperators.LSHL, 52);
+        return p.mul(bits.reinterpretAsDoubles()).blend(0.0, x.compare(VectorOperators.LT, EXP_MIN_D));
+    }
+
+    /** Scalar twin of {@link #exp(DoubleVector)}: the same operations in the same order, bit for bit. */
+    public static double exp(double x) {
+        double xc = Math.min(Math.max(x, EXP_MIN_D), EXP_MAX_D);
+        double k = (xc * LOG2E_D + ROUND_D) - ROUND_D;
+        double r = k * -LN2_HI_D + xc;
+        r = k * -LN2_LO_D + r;
+        double p = TAYLOR_D[12];
+        for (int i = 11; i >= 0; i--) p = Math.fma(p, r, TAYLOR_D[i]);
+        return x < EXP_MIN_D ? 0.0 : p * Double.longBitsToDouble(((long) k + 1023) << 52);
+    }
+
+    /**
+     * Sum of squares of n elements (for gradient norms). Fixed blocks of {@code SUMSQ_BLOCK} elements, each summed
+     * in float vector lanes and widened to double, block sums added in block order: the result does not depend on
+     * the thread count.
+     */
     public static double sumOfSquares(float[] x, int off, int n) {
         requireNonNegative("n", n);
         requireRange("x", x, off, n);
+        int blocks = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
+        double[] partial = new double[blocks];
+        Parallel.forRange(blocks, n < 2 * PARALLEL_MIN ? Math.max(1, blocks) : PARALLEL_MIN / SUMSQ_BLOCK, (lo, hi) -> {
+            for (int b = lo; b < hi; b++) {
+                int start = off + b * SUMSQ_BLOCK, len = Math.min(SUMSQ_BLOCK, n - b * SUMSQ_BLOCK);
+                FloatVector acc = FloatVector.zero(S);
+                int j = 0;
+                for (int up = S.loopBound(len); j < up; j += S.length()) {
+                    FloatVector v = FloatVector.fromArray(S, x, start + j);
+                    acc = v.fma(v, acc);
+                }
+                double sum = Ops.sumLanes(acc);
+                for (; j < len; j++) sum += (double) x[start + j] * x[start + j];
+                partial[b] = sum;
+            }
+        });
         double s = 0;
-        for (int i = 0; i < n; i++) {
-            double v = x[off + i];
-            s += v * v;
-        }
+        for (double p : partial) s += p;
+        return s;
+    }
+
+    private static final int SUMSQ_BLOCK = 1024;
+
+    /**
+     * Sum of a vector's lanes in a fixed order (lane 0 first). Not {@code reduceLanes(ADD)}: its floating-point
+     * order is unspecified and differs between interpreted and compiled code, which breaks bit-identical results
+     * (across thread counts, and between a run and its resumption).
+     */
+    public static float sumLanes(FloatVector v) {
+        float s = 0f;
+        for (float x : v.toArray()) s += x;
+        return s;
+    }
+
+    /** {@link #sumLanes(FloatVector)} for doubles. */
+    public static double sumLanes(jdk.incubator.vector.DoubleVector v) {
+        double s = 0;
+        for (double x : v.toArray()) s += x;
         return s;
     }
 }

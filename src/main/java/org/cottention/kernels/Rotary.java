@@ -1,7 +1,11 @@
 package org.cottention.kernels;
 
+import static org.cottention.kernels.Ops.S;
 import static org.cottention.kernels.Ops.requireNonNegative;
 import static org.cottention.kernels.Ops.requireRange;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
 
 /**
  * GPT-J rotary position embedding ("interleaved pairs") on the first {@code rotaryDim} components of every head:
@@ -15,8 +19,15 @@ import static org.cottention.kernels.Ops.requireRange;
  * gradient (dy becomes dx; not an accumulation).
  */
 public final class Rotary {
-    /** cos/sin for positions [0, capacity): table[p * half + i]. Immutable once published. */
+    /**
+     * For positions [0, capacity), interleaved like the pairs they rotate: cos[p*rotaryDim + 2i] =
+     * cos[p*rotaryDim + 2i+1] = cos(theta_i), sin[p*rotaryDim + 2i] = -sin(theta_i), sin[p*rotaryDim + 2i+1] =
+     * +sin(theta_i), so that y = x * cos + swapPairs(x) * sin, a shuffle and two multiplies per vector.
+     * Immutable once published.
+     */
     private record Tables(int capacity, float[] cos, float[] sin) {}
+
+    private static final VectorShuffle<Float> SWAP_PAIRS = VectorShuffle.fromOp(S, i -> i ^ 1);
 
     private final int rotaryDim;
     private final double base;
@@ -58,7 +69,7 @@ public final class Rotary {
 
     private Tables build(int capacity) {
         int half = rotaryDim / 2;
-        float[] cos = new float[capacity * half], sin = new float[capacity * half];
+        float[] cos = new float[capacity * rotaryDim], sin = new float[capacity * rotaryDim];
         double[] invFreq = new double[half];
         for (int i = 0; i < half; i++) invFreq[i] = Math.pow(base, -2.0 * i / rotaryDim);
         for (int p = 0; p < capacity; p++) {
@@ -66,8 +77,12 @@ public final class Rotary {
                 // Angle formed in float like the reference implementations (p * inv_freq in float32) would lose
                 // precision at large p; double keeps the table exact to float rounding.
                 double a = p * invFreq[i];
-                cos[p * half + i] = (float) Math.cos(a);
-                sin[p * half + i] = (float) Math.sin(a);
+                float c = (float) Math.cos(a), sn = (float) Math.sin(a);
+                int o = p * rotaryDim + 2 * i;
+                cos[o] = c;
+                cos[o + 1] = c;
+                sin[o] = -sn;
+                sin[o + 1] = sn;
             }
         }
         return new Tables(capacity, cos, sin);
@@ -136,22 +151,28 @@ public final class Rotary {
         }
         ensureCapacity(maxPos + 1);
         Tables tb = tables;
-        int half = rotaryDim / 2;
-        int nRows = (int) rows;
+        int nRows = (int) rows, rd = rotaryDim;
         int grain = Math.max(1, Ops.PARALLEL_MIN / Math.max(1, heads * rotaryDim));
         Parallel.forRange(nRows, nRows * (long) heads * rotaryDim < 2L * Ops.PARALLEL_MIN ? nRows : grain, (lo, hi) -> {
             float[] cos = tb.cos, sin = tb.sin;
+            int step = S.length(), vecEnd = rd - rd % step; // step is even, so vectors never split a pair
             for (int r = lo; r < hi; r++) {
                 int p = positions != null ? positions[posOff + r] : startPos + r % seq;
-                int tOff = p * half;
+                int tOff = p * rd;
                 int rowOff = off + r * rowStride;
                 for (int h = 0; h < heads; h++) {
                     int o = rowOff + h * headDim;
-                    for (int i = 0; i < half; i++) {
-                        float c = cos[tOff + i], s = inverse ? -sin[tOff + i] : sin[tOff + i];
-                        float x0 = x[o + 2 * i], x1 = x[o + 2 * i + 1];
-                        x[o + 2 * i] = x0 * c - x1 * s;
-                        x[o + 2 * i + 1] = x1 * c + x0 * s;
+                    for (int j = 0; j < vecEnd; j += step) {
+                        FloatVector v = FloatVector.fromArray(S, x, o + j);
+                        FloatVector c = FloatVector.fromArray(S, cos, tOff + j), sn = FloatVector.fromArray(S, sin, tOff + j);
+                        FloatVector sw = v.rearrange(SWAP_PAIRS).mul(sn), vc = v.mul(c);
+                        (inverse ? vc.sub(sw) : vc.add(sw)).intoArray(x, o + j);
+                    }
+                    for (int j = vecEnd; j < rd; j += 2) {
+                        float x0 = x[o + j], x1 = x[o + j + 1];
+                        float c = cos[tOff + j], s0 = sin[tOff + j], s1 = sin[tOff + j + 1];
+                        x[o + j] = inverse ? x0 * c - x1 * s0 : x0 * c + x1 * s0;
+                        x[o + j + 1] = inverse ? x1 * c - x0 * s1 : x1 * c + x0 * s1;
                     }
                 }
             }

@@ -51,7 +51,7 @@ public final class Softmax {
         int j = 0;
         FloatVector acc = FloatVector.zero(F);
         for (int up = F.loopBound(n); j < up; j += F.length()) acc = acc.add(FloatVector.fromArray(F, x, off + j));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Ops.sumLanes(acc);
         for (; j < n; j++) s += x[off + j];
         return s;
     }

@@ -107,6 +107,17 @@ public final class GptJSession implements DecodeSession {
         return logits;
     }
 
+    /**
+     * Benchmark support for softmax models: grows every layer's KV cache by {@code tokens} random entries, as if that
+     * many tokens had been prefilled (a real softmax prefill of 64K tokens costs minutes; decoding cost depends only on
+     * the cache length). Cosine models need no such thing: their prefill is linear and their state size fixed.
+     */
+    public void extendCacheSynthetic(int tokens, long seed) {
+        if (caches == null) throw new IllegalStateException("only softmax sessions have a KV cache, after prefill");
+        for (int l = 0; l < caches.length; l++) caches[l].appendSynthetic(tokens, seed + l);
+        for (int r = 0; r < batch; r++) pos[r] += tokens;
+    }
+
     private void headRow(GptJ.Acts a, int row, float[] logits, int r) {
         GptJConfig c = model.cfg;
         model.lmHead.forward(model.params.data, a.lnf, row * c.nEmbd(), c.nEmbd(), logits, r * c.vocabSize(), c.vocabSize(), 1);

@@ -40,18 +40,20 @@ public final class Tokenizers {
         throw new IOException(dir + ": no tokenizer.json, vocab.json + merges.txt, or vocab.txt found");
     }
 
-    /** tokenizer.json, else vocab.txt (lower-cased unless tokenizer_config.json says do_lower_case false, as HF). */
+    /**
+     * WordPiece from tokenizer.json, else vocab.txt; for a bare vocab.txt, lower-casing follows tokenizer_config.json's
+     * do_lower_case when present, else the vocabulary itself (a cased vocabulary holds capitalised words).
+     */
     private static Tokenizer loadWordPiece(Path dir) throws IOException {
         WordPieceTokenizer.Options o = WordPieceTokenizer.Options.uncased();
         Path cfg = dir.resolve("tokenizer_config.json");
         if (Files.isRegularFile(cfg)) {
-            JsonNode n;
-            try {
-                n = new ObjectMapper().readTree(Utf8.readFile(cfg));
-            } catch (com.fasterxml.jackson.core.JacksonException e) {
-                throw new IOException(cfg + ": not valid JSON: " + e.getOriginalMessage(), e);
-            }
-            if (!n.path("do_lower_case").asBoolean(true)) o = WordPieceTokenizer.Options.cased();
+            JsonNode n = new ObjectMapper().readTree(Utf8.readFile(cfg));
+            if (n.has("do_lower_case") && !n.get("do_lower_case").asBoolean()) o = WordPieceTokenizer.Options.cased();
+        } else if (Files.isRegularFile(dir.resolve("vocab.txt")) && !Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+            long capitalised = Utf8.readFile(dir.resolve("vocab.txt")).lines()
+                    .filter(t -> !t.startsWith("[") && !t.isEmpty() && Character.isUpperCase(t.charAt(0))).limit(100).count();
+            if (capitalised >= 100) o = WordPieceTokenizer.Options.cased();
         }
         return WordPieceTokenizer.load(dir, o);
     }

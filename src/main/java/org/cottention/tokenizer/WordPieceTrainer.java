@@ -87,7 +87,7 @@ public final class WordPieceTrainer {
         List<String> texts = new ArrayList<>();
         for (Path f : files) {
             if (!Files.isRegularFile(f)) throw new IOException("training file not found: " + f);
-            texts.add(Files.readString(f, StandardCharsets.UTF_8));
+            texts.add(Utf8.readFile(f));
         }
         return countWords(texts, basic, maxChars);
     }
@@ -299,6 +299,11 @@ public final class WordPieceTrainer {
                     continue;
                 }
                 push(heap, k, p.count, symCount, config.minFrequency(), likelihood);
+            }
+            // requeueing leaves stale entries behind; rebuild when they dominate, to bound memory
+            if (heap.size() > 4 * pairs.size() + 100_000) {
+                heap.clear();
+                for (var e : pairs.entrySet()) push(heap, e.getKey(), e.getValue().count, symCount, config.minFrequency(), likelihood);
             }
             merge++;
         }

@@ -41,10 +41,11 @@ public final class Trainer {
      * @param clipNorm       global gradient-norm limit (0 = no clipping)
      * @param bestMetric     metric from the evaluator whose best value is kept as out/best (null = none)
      * @param plot           loss-curve image written at each evaluation and at the end (null = none)
+     * @param stopAfter      behave as if Ctrl-C came after this step (0 = never): what resume tests interrupt with
      */
     public record Options(int steps, int accumulation, LrSchedule lr, AdamW.Config adam, double clipNorm,
                           int logEvery, int evalEvery, int saveEvery, int keepCheckpoints, long seed,
-                          Path out, boolean resume, boolean progress, Path plot, String bestMetric, boolean bestMaximize) {
+                          Path out, boolean resume, boolean progress, Path plot, String bestMetric, boolean bestMaximize, int stopAfter) {
         public Options {
             if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
             if (accumulation < 1) throw new IllegalArgumentException("gradient accumulation must be >= 1, got " + accumulation);
@@ -149,6 +150,7 @@ public final class Trainer {
                 adam.update(params, lr);
                 step++;
                 tokensSeen += tokens;
+                if (step == opt.stopAfter()) stopRequested = true;
                 lastLoss = loss;
                 double secs = (System.nanoTime() - ts) / 1e9;
                 boolean last = step == opt.steps();
@@ -184,6 +186,10 @@ public final class Trainer {
             }
         } finally {
             if (bar != null) bar.close();
+            // said before releasing the shutdown hook: after that the JVM may halt at any moment
+            if (stopRequested && step < opt.steps())
+                System.err.println("stopped at step " + step + (lastCheckpoint != null ? "; saved " + lastCheckpoint : "")
+                        + "; continue with --resume");
             finished.countDown();
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -191,7 +197,6 @@ public final class Trainer {
                 // Ctrl-C: the hook is running and waits for the latch counted down above
             }
         }
-        if (stopRequested && step < opt.steps()) log.warn("stopped at step {} on request; resume with --resume", step);
         return new Result(step, lastLoss, lastEval, stopRequested && step < opt.steps(), lastCheckpoint);
     }
 

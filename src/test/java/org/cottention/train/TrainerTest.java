@@ -116,7 +116,7 @@ class TrainerTest {
 
     static Trainer.Options options(Path out, int steps, boolean resume) {
         return new Trainer.Options(steps, 2, new LrSchedule(0.05f, 0.005f, 3, steps, LrSchedule.Decay.COSINE),
-                AdamW.Config.defaults(0.01f), 1.0, 1, 5, 5, 2, 7, out, resume, false, null, null, true);
+                AdamW.Config.defaults(0.01f), 1.0, 1, 5, 5, 2, 7, out, resume, false, null, null, true, 0);
     }
 
     static Trainer.Evaluator eval(Bigram m) {
@@ -147,9 +147,8 @@ class TrainerTest {
 
         Bigram first = new Bigram(1);
         Trainer.Options o = options(dir.resolve("split"), 20, false);
-        Trainer t = new Trainer(first, null, DATA, eval(first), o);
         // stop after step 10 as Ctrl-C would: the loop saves and returns
-        Trainer.Options half = new Trainer.Options(10, o.accumulation(), o.lr(), o.adam(), o.clipNorm(), 1, 5, 0, 2, 7, o.out(), false, false, null, null, true);
+        Trainer.Options half = new Trainer.Options(20, o.accumulation(), o.lr(), o.adam(), o.clipNorm(), 1, 5, 0, 2, 7, o.out(), false, false, null, null, true, 10);
         new Trainer(first, null, DATA, eval(first), half).run();
 
         Bigram resumed = new Bigram(99);  // different init: everything must come from the checkpoint

@@ -1,0 +1,57 @@
+package org.cottention.bench;
+
+import org.cottention.model.AttentionType;
+import org.cottention.model.GptJ;
+import org.cottention.model.GptJConfig;
+import org.cottention.model.GptJSession;
+import org.cottention.generate.Sampler;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Decoding cost against context length: a model is brought to L tokens of context (a real chunkwise prefill for
+ * cosine; for softmax a real prefill up to {@code realPrefillLimit}, beyond that a KV cache filled with random
+ * entries, since decoding cost depends only on its length), then {@code tokens} greedy steps are timed one by one.
+ * Heap is measured live (after a full GC) once the context is in place and again after decoding.
+ */
+public final class DecodeBench {
+    public record Result(String attention, int context, int tokens, double msPerToken, double minMsPerToken, long stateBytes,
+                         long heapBytes, long heapAfterDecodeBytes, String prefill, double prefillMs) {}
+
+    private DecodeBench() {}
+
+    public static Result run(GptJ model, int context, int tokens, int realPrefillLimit, long seed) {
+        GptJConfig c = model.cfg;
+        SplittableRandom r = new SplittableRandom(seed);
+        GptJSession s = new GptJSession(model, 512);
+        boolean synthetic = c.attentionType() == AttentionType.SOFTMAX && context > realPrefillLimit;
+        int real = synthetic ? 1 : context;
+        int[] prompt = new int[real];
+        for (int i = 0; i < real; i++) prompt[i] = r.nextInt(c.vocabSize());
+        long t0 = System.nanoTime();
+        float[] logits = s.prefill(new int[][]{prompt});
+        if (synthetic) s.extendCacheSynthetic(context - real, seed);
+        double prefillMs = (System.nanoTime() - t0) / 1e6;
+        long heap = liveHeap();
+        double[] ms = new double[tokens];
+        for (int i = 0; i < tokens; i++) {
+            int next = Sampler.argmax(logits);
+            long ts = System.nanoTime();
+            logits = s.step(new int[]{next});
+            ms[i] = (System.nanoTime() - ts) / 1e6;
+        }
+        long heapAfter = liveHeap();
+        double[] sorted = ms.clone();
+        Arrays.sort(sorted);
+        return new Result(c.attentionType().configName(), context, tokens, sorted[tokens / 2], sorted[0], s.stateBytes(), heap, heapAfter,
+                synthetic ? "synthetic" : "real", prefillMs);
+    }
+
+    /** Bytes of reachable heap objects: used heap right after a full collection. */
+    public static long liveHeap() {
+        Runtime rt = Runtime.getRuntime();
+        for (int i = 0; i < 2; i++) System.gc();
+        return rt.totalMemory() - rt.freeMemory();
+    }
+}

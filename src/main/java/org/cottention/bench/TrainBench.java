@@ -1,0 +1,44 @@
+package org.cottention.bench;
+
+import org.cottention.model.GptJ;
+import org.cottention.train.AdamW;
+import org.cottention.train.Batch;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Training throughput of a GPT-J model: full steps (forward, backward, AdamW update) on random tokens, timed after a
+ * warmup step; FLOPs per token counted from the model (3x the forward's dense FLOPs).
+ */
+public final class TrainBench {
+    public record Result(String attention, int context, int batch, int steps, double medianStepMs, double tokensPerSec,
+                         double flopsPerToken, double gflops, long parameters) {}
+
+    private TrainBench() {}
+
+    public static Result run(GptJ model, int context, int batch, int steps, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int n = batch * context, v = model.cfg.vocabSize();
+        AdamW adam = new AdamW(AdamW.Config.defaults(0.1f), model.params.size());
+        double[] ms = new double[steps];
+        for (int s = -1; s < steps; s++) {
+            int[] ids = new int[n], tg = new int[n];
+            for (int i = 0; i < n; i++) {
+                ids[i] = r.nextInt(v);
+                tg[i] = r.nextInt(v);
+            }
+            long t0 = System.nanoTime();
+            model.params.zeroGrad();
+            model.trainStep(Batch.lm(batch, context, ids, null, tg), 1f);
+            adam.update(model.params, 1e-4f);
+            if (s >= 0) ms[s] = (System.nanoTime() - t0) / 1e6;
+        }
+        double[] sorted = ms.clone();
+        Arrays.sort(sorted);
+        double med = sorted[steps / 2];
+        double tps = n / (med / 1e3);
+        double fpt = 3 * model.flopsPerToken(context);
+        return new Result(model.cfg.attentionType().configName(), context, batch, steps, med, tps, fpt, tps * fpt / 1e9, model.parameterCount());
+    }
+}
