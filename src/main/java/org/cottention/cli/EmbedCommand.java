@@ -152,10 +152,10 @@ public final class EmbedCommand implements Callable<Integer> {
     private List<String> texts() throws java.io.IOException {
         List<String> t = new ArrayList<>();
         if (input.texts != null) t.addAll(input.texts);
-        else if (input.documents != null) for (Path p : input.documents) t.add(TextSources.readUtf8(p));
+        else if (input.documents != null) for (Path p : input.documents) t.add(org.cottention.tokenizer.Utf8.readFile(p));
         else if (input.file.getFileName().toString().endsWith(".jsonl")) TextSources.documents(List.of(input.file), t::add);
         else {
-            String[] lines = TextSources.readUtf8(input.file).split("\r?\n", -1);
+            String[] lines = org.cottention.tokenizer.Utf8.readFile(input.file).split("\r?\n", -1);
             int empty = 0;
             for (int i = 0; i < lines.length; i++) {
                 if (lines[i].isBlank()) {

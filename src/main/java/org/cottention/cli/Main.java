@@ -6,12 +6,9 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code cottention} command. Each subcommand lives in its own class in this package. */
 @Command(name = "cottention", mixinStandardHelpOptions = true, version = "cottention 0.1.0",
         description = "Transformers with cosine attention on the JVM: train, evaluate, generate, benchmark.",
-<<<<<<< HEAD
-        subcommands = {CommandLine.HelpCommand.class, BenchCommand.class, TokenizerCommand.class, FinetuneCommand.class, PredictCommand.class, PretrainMlmCommand.class, EmbedCommand.class})
-=======
         subcommands = {CommandLine.HelpCommand.class, QuickstartCommand.class, TrainCommand.class, GenerateCommand.class, EvalCommand.class,
-                ForwardCommand.class, TokenizerCommand.class, InspectCommand.class, BenchCommand.class})
->>>>>>> main
+                ForwardCommand.class, PretrainMlmCommand.class, FinetuneCommand.class, PredictCommand.class, EmbedCommand.class,
+                TokenizerCommand.class, InspectCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -78,7 +78,7 @@ public final class PredictCommand implements Callable<Integer> {
         } else {
             file = input.textFile;
             ex = new ArrayList<>();
-            String[] lines = TextSources.readUtf8(file).split("\r?\n", -1);
+            String[] lines = org.cottention.tokenizer.Utf8.readFile(file).split("\r?\n", -1);
             int empty = 0;
             for (int i = 0; i < lines.length; i++) {
                 if (lines[i].isBlank()) {

@@ -24,7 +24,7 @@ public final class LabeledTexts {
     public record Read(List<Example> examples, int emptyLines, boolean header) {}
 
     public static Read read(Path file, Columns cols, boolean labelRequired) throws IOException {
-        String text = TextSources.readUtf8(file);
+        String text = org.cottention.tokenizer.Utf8.readFile(file);
         String[] lines = text.split("\r?\n", -1);
         int first = 0;
         while (first < lines.length && lines[first].isBlank()) first++;

@@ -111,7 +111,12 @@ public final class ModelStore {
 
     /** A BERT model from a folder with the heads its weights carry; attention from the override, config or weights. */
     public static Bert loadBert(Path dir, AttentionType attention) throws IOException {
-        return loadBert(dir, attention, null, c -> c, 0);
+        return loadBert(dir, attention, Checkpoint.Format.AUTO);
+    }
+
+    /** The same, reading the weights in the given format (safetensors or pytorch_model.bin; AUTO: whichever is there). */
+    public static Bert loadBert(Path dir, AttentionType attention, Checkpoint.Format format) throws IOException {
+        return loadBert(dir, attention, null, c -> c, 0, format);
     }
 
     /**
@@ -121,8 +126,13 @@ public final class ModelStore {
      * (e.g. sets the labels of a new classifier). The encoder itself must be complete.
      */
     public static Bert loadBert(Path dir, AttentionType attention, Bert.HeadSet wanted, UnaryOperator<BertConfig> adjust, long seed) throws IOException {
+        return loadBert(dir, attention, wanted, adjust, seed, Checkpoint.Format.AUTO);
+    }
+
+    static Bert loadBert(Path dir, AttentionType attention, Bert.HeadSet wanted, UnaryOperator<BertConfig> adjust, long seed,
+                         Checkpoint.Format format) throws IOException {
         BertConfig cfg = BertConfig.read(dir.resolve("config.json"));
-        try (TensorSource src = Checkpoint.open(dir, Checkpoint.Format.AUTO)) {
+        try (TensorSource src = Checkpoint.open(dir, format)) {
             Bert.HeadSet present = bertHeadsIn(src);
             Bert.HeadSet heads = wanted != null ? wanted : present;
             cfg = adjust.apply(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)));

@@ -241,6 +241,25 @@ class BertCommandsTest {
         assertTrue(refused.err.contains("more than max_position_embeddings 16"), refused.err);
     }
 
+    @Test
+    void forwardGivesTheFixtureMlmLogits(@TempDir Path tmp) throws IOException {
+        Path fx = org.cottention.testutil.Shared.fixture("bert_mlm_s0");
+        JsonNode padded = JSON.readTree(fx.resolve("inputs.json").toFile()).get("padded");
+        Path in = tmp.resolve("in.json");
+        com.fasterxml.jackson.databind.node.ObjectNode o = JSON.createObjectNode();
+        for (String k : new String[]{"input_ids", "attention_mask", "token_type_ids"}) o.set(k, padded.get(k));
+        Files.writeString(in, o.toString());
+        Path out = tmp.resolve("logits.safetensors");
+        Run r = run("forward", "--model", fx.toString(), "--inputs", in.toString(), "--out", out.toString(), "--threads", "1");
+        assertEquals(0, r.code, r.err);
+        try (SafeTensors got = SafeTensors.open(out); SafeTensors exp = SafeTensors.open(fx.resolve("expected.safetensors"))) {
+            float[] g = got.floats("logits");
+            double[] e = exp.doubles("padded.logits");
+            assertEquals(e.length, g.length);
+            for (int i = 0; i < g.length; i++) assertEquals(e[i], g[i], 1e-4, "logit " + i);
+        }
+    }
+
     static void copyTree(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (var s = Files.list(from)) {
