@@ -3,7 +3,6 @@ package org.cottention.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.data.LabeledTexts;
 import org.cottention.data.SequenceBatches;
-import org.cottention.model.AttentionType;
 import org.cottention.model.Bert;
 import org.cottention.model.BertConfig;
 import org.cottention.model.ModelStore;
@@ -93,8 +92,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(ck + " is not a classifier over the labels " + labels + " of " + trainFile);
         } else if (modelDir != null) {
             tok = BertModelOptions.wordPiece(modelDir);
-            AttentionType override = null;
-            model = ModelStore.loadBert(modelDir, override, Bert.HeadSet.CLASSIFIER, c -> c.withTask(labels, regression), train.seed);
+            model = ModelStore.loadBert(modelDir, null, Bert.HeadSet.CLASSIFIER, c -> c.withTask(labels, regression), train.seed);
         } else {
             List<String> texts = new ArrayList<>();
             for (LabeledTexts.Example e : tr.examples()) {
