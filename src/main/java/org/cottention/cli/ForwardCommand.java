@@ -47,6 +47,11 @@ public final class ForwardCommand implements Callable<Integer> {
                 v = m.cfg.vocabSize();
                 logits = m.logits(in.b, in.t, in.ids, in.mask);
             }
+            case "bert" -> {
+                var m = model.loadBert();
+                v = m.cfg.vocabSize();
+                logits = m.mlmLogits(in.b, in.t, in.ids, in.mask, in.types);
+            }
             default -> throw new IllegalArgumentException("model_type \"" + model.modelType() + "\" in " + model.dir + " is not supported by forward");
         }
         SafeTensors.write(out, List.of(new SafeTensors.Entry("logits", DType.F32, new long[]{in.b, in.t, v}, logits)), Map.of("format", "pt"));

@@ -32,6 +32,11 @@ public final class ModelOptions {
         return ModelStore.loadGptJ(dir, attentionOverride(), weights.format());
     }
 
+    public org.cottention.model.Bert loadBert() throws IOException {
+        if (!Files.isDirectory(dir)) throw new IOException("model folder " + dir + " does not exist");
+        return ModelStore.loadBert(dir, attentionOverride(), weights.format());
+    }
+
     /** The tokenizer beside the weights, or null when the folder has none (then only --ids input works). */
     public Tokenizer tokenizerOrNull() throws IOException {
         boolean any = Files.isRegularFile(dir.resolve("tokenizer.json")) || Files.isRegularFile(dir.resolve("vocab.json"))

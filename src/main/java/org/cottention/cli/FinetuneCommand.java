@@ -1,0 +1,227 @@
+package org.cottention.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.data.LabeledTexts;
+import org.cottention.data.SequenceBatches;
+import org.cottention.model.Bert;
+import org.cottention.model.BertConfig;
+import org.cottention.model.ModelStore;
+import org.cottention.tokenizer.Encoding;
+import org.cottention.tokenizer.WordPieceTokenizer;
+import org.cottention.train.Batch;
+import org.cottention.train.Checkpoints;
+import org.cottention.train.EvalMetrics;
+import org.cottention.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+
+/** {@code cottention finetune}: sequence classification / regression on a GLUE-style TSV folder with the shared trainer. */
+@Command(name = "finetune", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Fine-tune (or train from scratch) a BERT sequence classifier or regressor on a GLUE-style folder",
+                "holding train.tsv and dev.tsv. Dev metrics after each epoch; the best model is kept in --out/best."})
+public final class FinetuneCommand implements Callable<Integer> {
+    @Option(names = "--train-dir", required = true, description = "Folder with train.tsv and dev.tsv.")
+    Path trainDir;
+
+    @Option(names = "--model", description = "Pretrained BERT folder (else a new model from --tokenizer/--vocab-size and the shape flags).")
+    Path modelDir;
+
+    @Option(names = "--text-column", description = "Column (header name or 0-based number) of the text (default ${DEFAULT-VALUE}).")
+    String textColumn = "sentence";
+
+    @Option(names = "--text-b-column", description = "Column of the second text of sentence pairs (default: none).")
+    String textBColumn;
+
+    @Option(names = "--label-column", description = "Column of the label (default ${DEFAULT-VALUE}).")
+    String labelColumn = "label";
+
+    @Option(names = "--regression", description = "Labels are numbers: train a regressor (MSE), report Pearson/Spearman.")
+    boolean regression;
+
+    @Option(names = "--epochs", description = "Passes over train.tsv (default ${DEFAULT-VALUE}).")
+    int epochs = 3;
+
+    @Option(names = "--no-truncate", description = "Error on texts longer than the maximum length instead of truncating them.")
+    boolean noTruncate;
+
+    @Option(names = "--json", description = "Print one JSON object per evaluation on stdout.")
+    boolean json;
+
+    @Mixin
+    BertModelOptions shape;
+
+    @Mixin
+    TrainingOptions train;
+
+    @Mixin
+    ThreadsOption threads;
+
+    @Override
+    public Integer call() throws Exception {
+        threads.apply();
+        if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
+        Path trainFile = trainDir.resolve("train.tsv"), devFile = trainDir.resolve("dev.tsv");
+        for (Path f : List.of(trainFile, devFile)) if (!Files.isRegularFile(f)) throw new java.io.IOException(f + " not found");
+        LabeledTexts.Columns cols = new LabeledTexts.Columns(textColumn, textBColumn, labelColumn);
+        LabeledTexts.Read tr = LabeledTexts.read(trainFile, cols, true), dv = LabeledTexts.read(devFile, cols, true);
+        for (var r : List.of(Map.entry(trainFile, tr), Map.entry(devFile, dv)))
+            if (r.getValue().emptyLines() > 0) System.err.printf("warning: skipped %d empty line(s) in %s%n", r.getValue().emptyLines(), r.getKey());
+
+        List<String> labels = regression ? List.of() : labelSet(tr.examples());
+        Object[] trainY = targets(tr.examples(), labels, trainFile), devY = targets(dv.examples(), labels, devFile);
+
+        Path out = train.out;
+        Files.createDirectories(out);
+        WordPieceTokenizer tok;
+        Bert model;
+        if (train.resume) {
+            Path ck = Checkpoints.latest(out);
+            tok = BertModelOptions.wordPiece(ck);
+            model = ModelStore.loadBert(ck, null);
+            if (!model.heads.classifier() || !model.cfg.labels().equals(labels) || model.cfg.regression() != regression)
+                throw new IllegalArgumentException(ck + " is not a classifier over the labels " + labels + " of " + trainFile);
+        } else if (modelDir != null) {
+            tok = BertModelOptions.wordPiece(modelDir);
+            model = ModelStore.loadBert(modelDir, null, Bert.HeadSet.CLASSIFIER, c -> c.withTask(labels, regression), train.seed);
+        } else {
+            List<String> texts = new ArrayList<>();
+            for (LabeledTexts.Example e : tr.examples()) {
+                texts.add(e.a());
+                if (e.b() != null) texts.add(e.b());
+            }
+            tok = shape.tokenizer(texts);
+            model = new Bert(shape.config(tok).withTask(labels, regression), Bert.HeadSet.CLASSIFIER).initialise(train.seed);
+        }
+        BertConfig cfg = model.cfg;
+        int maxLen = cfg.rotary() ? shape.maxLength : Math.min(shape.maxLength, cfg.maxPositionEmbeddings());
+        String why = cfg.rotary() ? "--max-length" : "max_position_embeddings " + cfg.maxPositionEmbeddings() + " / --max-length";
+        List<Encoding> trEnc = BertTexts.encode(tok, tr.examples(), maxLen, noTruncate, trainFile, why);
+        List<Encoding> dvEnc = BertTexts.encode(tok, dv.examples(), maxLen, noTruncate, devFile, why);
+        SequenceBatches trainBatches = new SequenceBatches(trEnc, regression ? null : (int[]) trainY[0], regression ? (float[]) trainY[1] : null,
+                train.batch, tok.padId(), train.seed, true);
+        List<Batch> dev = new SequenceBatches(dvEnc, regression ? null : (int[]) devY[0], regression ? (float[]) devY[1] : null,
+                train.batch, tok.padId(), train.seed, false).inOrder();
+        int bpe = (int) trainBatches.batchesPerEpoch();
+        train.steps = epochs * bpe;
+        train.evalEvery = bpe;
+        train.saveEvery = bpe;
+        System.err.printf("model: %,d parameters, %s attention, %s positions, %d layers, width %d, %d heads; %s over %s; %d train / %d dev examples, %d batches per epoch%n",
+                model.parameterCount(), cfg.attentionType().configName(), cfg.rotary() ? "rotary" : "absolute", cfg.numHiddenLayers(),
+                cfg.hiddenSize(), cfg.numAttentionHeads(), regression ? "regression" : "classification", regression ? "values" : labels,
+                trEnc.size(), dvEnc.size(), bpe);
+        ObjectMapper om = new ObjectMapper();
+        int positive = labels.indexOf("1") >= 0 ? labels.indexOf("1") : Math.min(1, labels.size() - 1);
+        Trainer.Evaluator eval = step -> {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("epoch", step / (double) bpe);
+            m.putAll(evaluate(model, dev, labels.size(), positive));
+            if (json) {
+                Map<String, Object> row = new LinkedHashMap<>(m);
+                row.put("step", step);
+                System.out.println(om.writeValueAsString(row));
+                System.out.flush();
+            } else {
+                System.err.println("dev after epoch " + m.get("epoch") + ": " + m);
+            }
+            return m;
+        };
+        long t0 = System.nanoTime();
+        Trainer.Result r = new Trainer(model.classifierObjective(), tok, trainBatches, eval,
+                train.toOptions(regression ? "pearson" : "accuracy", true, bpe)).run();
+        System.err.printf("done in %.1f s: %s; best model in %s%n", (System.nanoTime() - t0) / 1e9, r.lastEval(), out.resolve("best"));
+        return r.interrupted() ? 130 : 0;
+    }
+
+    /** Dev metrics from the inference forward: valLoss and accuracy/F1/MCC, or Pearson/Spearman/MSE. */
+    static Map<String, Object> evaluate(Bert model, List<Batch> dev, int k, int positive) {
+        List<Integer> gold = new ArrayList<>(), pred = new ArrayList<>();
+        List<Float> gv = new ArrayList<>(), pv = new ArrayList<>();
+        double loss = 0;
+        long count = 0;
+        for (Batch b : dev) {
+            float[] out = model.classify(b.size(), b.seqLen(), b.inputIds(), b.attentionMask(), b.tokenTypeIds());
+            for (int i = 0; i < b.size(); i++) {
+                if (model.cfg.regression()) {
+                    gv.add(b.values()[i]);
+                    pv.add(out[i]);
+                    loss += (out[i] - b.values()[i]) * (double) (out[i] - b.values()[i]);
+                } else {
+                    double[] p = softmax(out, i * k, k);
+                    int best = 0;
+                    for (int j = 1; j < k; j++) if (p[j] > p[best]) best = j;
+                    gold.add(b.targets()[i]);
+                    pred.add(best);
+                    loss -= Math.log(Math.max(p[b.targets()[i]], 1e-300));
+                }
+                count++;
+            }
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("valLoss", loss / count);
+        if (model.cfg.regression()) {
+            float[] g = new float[gv.size()], p = new float[pv.size()];
+            for (int i = 0; i < g.length; i++) {
+                g[i] = gv.get(i);
+                p[i] = pv.get(i);
+            }
+            m.putAll(EvalMetrics.regression(g, p));
+        } else {
+            m.putAll(EvalMetrics.classification(gold.stream().mapToInt(Integer::intValue).toArray(),
+                    pred.stream().mapToInt(Integer::intValue).toArray(), k, positive));
+        }
+        return m;
+    }
+
+    static double[] softmax(float[] x, int off, int k) {
+        double max = Double.NEGATIVE_INFINITY, s = 0;
+        for (int j = 0; j < k; j++) max = Math.max(max, x[off + j]);
+        double[] p = new double[k];
+        for (int j = 0; j < k; j++) s += p[j] = Math.exp(x[off + j] - max);
+        for (int j = 0; j < k; j++) p[j] /= s;
+        return p;
+    }
+
+    /** Distinct training labels, numerically sorted when all are integers, else lexicographically. */
+    static List<String> labelSet(List<LabeledTexts.Example> ex) {
+        TreeSet<String> s = new TreeSet<>();
+        for (LabeledTexts.Example e : ex) s.add(e.label());
+        List<String> l = new ArrayList<>(s);
+        if (l.stream().allMatch(x -> x.matches("-?\\d{1,9}"))) l.sort((a, b) -> Integer.compare(Integer.parseInt(a), Integer.parseInt(b)));
+        if (l.size() < 2) throw new IllegalArgumentException("train.tsv has only one label " + l + "; classification needs at least two (or use --regression)");
+        return l;
+    }
+
+    /** {int[] ids, null} for classification, {null, float[] values} for regression; unseen labels / bad numbers name the line. */
+    static Object[] targets(List<LabeledTexts.Example> ex, List<String> labels, Path file) {
+        if (labels.isEmpty()) {
+            float[] v = new float[ex.size()];
+            for (int i = 0; i < v.length; i++) {
+                try {
+                    v[i] = Float.parseFloat(ex.get(i).label());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException(file + " line " + ex.get(i).line() + ": label '" + ex.get(i).label() + "' is not a number (--regression)");
+                }
+                if (!Float.isFinite(v[i])) throw new IllegalArgumentException(file + " line " + ex.get(i).line() + ": label '" + ex.get(i).label() + "' is not finite");
+            }
+            return new Object[]{null, v};
+        }
+        int[] y = new int[ex.size()];
+        for (int i = 0; i < y.length; i++) {
+            y[i] = labels.indexOf(ex.get(i).label());
+            if (y[i] < 0)
+                throw new IllegalArgumentException(file + " line " + ex.get(i).line() + ": label '" + ex.get(i).label()
+                        + "' does not occur in the training data (labels: " + labels + ")");
+        }
+        return new Object[]{y, null};
+    }
+}
