@@ -47,4 +47,21 @@ public record AttnShape(int batch, int seq, int heads, int headDim) {
         if (m == null) throw new IllegalArgumentException(name + " is null");
         if (m.length != heads) throw new IllegalArgumentException(name + ": length " + m.length + " != H = " + heads);
     }
+
+    /** Checks the inputs and output of a forward call: q, k, v, out views and the mask (null = all tokens). */
+    public void checkForward(Heads q, Heads k, Heads v, Heads out, int[] mask) {
+        check("q", q);
+        check("k", k);
+        check("v", v);
+        check("out", out);
+        checkMask(mask);
+    }
+
+    /** Checks the views of a backward call. */
+    public void checkBackward(Heads dOut, Heads dq, Heads dk, Heads dv) {
+        check("dOut", dOut);
+        check("dq", dq);
+        check("dk", dk);
+        check("dv", dv);
+    }
 }

@@ -84,11 +84,7 @@ public final class CosineCausal {
      */
     public static Context forward(Context reuse, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out,
                                   int chunk, CosineState init, CosineState fin) {
-        shape.check("q", q);
-        shape.check("k", k);
-        shape.check("v", v);
-        shape.check("out", out);
-        shape.checkMask(mask);
+        shape.checkForward(q, k, v, out, mask);
         shape.checkStabiliser("m", m);
         if (chunk < 1) throw new IllegalArgumentException("chunk must be >= 1, got " + chunk);
         if (init != null) init.checkMatches("init", shape);
@@ -162,10 +158,7 @@ public final class CosineCausal {
     public static void backward(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm) {
         if (ctx == null || ctx.shape == null) throw new IllegalArgumentException("ctx: no forward pass recorded");
         AttnShape shape = ctx.shape;
-        shape.check("dOut", dOut);
-        shape.check("dq", dq);
-        shape.check("dk", dk);
-        shape.check("dv", dv);
+        shape.checkBackward(dOut, dq, dk, dv);
         shape.checkStabiliser("dm", dm);
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim(), C = ctx.chunk;
         double[] da = new double[B * H];

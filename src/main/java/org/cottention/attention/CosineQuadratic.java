@@ -24,11 +24,7 @@ public final class CosineQuadratic {
     }
 
     public static Context forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out) {
-        shape.check("q", q);
-        shape.check("k", k);
-        shape.check("v", v);
-        shape.check("out", out);
-        shape.checkMask(mask);
+        shape.checkForward(q, k, v, out, mask);
         shape.checkStabiliser("m", m);
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim();
         Context ctx = new Context();
@@ -68,10 +64,7 @@ public final class CosineQuadratic {
     public static void backward(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm) {
         if (ctx == null || ctx.shape == null) throw new IllegalArgumentException("ctx: no forward pass recorded");
         AttnShape shape = ctx.shape;
-        shape.check("dOut", dOut);
-        shape.check("dq", dq);
-        shape.check("dk", dk);
-        shape.check("dv", dv);
+        shape.checkBackward(dOut, dq, dk, dv);
         shape.checkStabiliser("dm", dm);
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim();
         double[] da = new double[B * H];

@@ -30,11 +30,7 @@ public final class CosineRecurrent {
         if (state == null) throw new IllegalArgumentException("state is null");
         final int B = state.batch, H = state.heads, D = state.headDim;
         AttnShape shape = new AttnShape(B, 1, H, D);
-        shape.check("q", q);
-        shape.check("k", k);
-        shape.check("v", v);
-        shape.check("out", out);
-        shape.checkMask(mask);
+        shape.checkForward(q, k, v, out, mask);
         shape.checkStabiliser("m", m);
         for (int b = 0; b < B; b++) if (mask == null || mask[b] == 1) state.count[b]++;
         // Each (b, h) costs about 4 D^2 flops, a few microseconds at most: waking another thread costs about as much,

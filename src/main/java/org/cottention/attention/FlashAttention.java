@@ -50,11 +50,7 @@ public final class FlashAttention {
     }
 
     public static Context forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, boolean causal, Heads out) {
-        shape.check("q", q);
-        shape.check("k", k);
-        shape.check("v", v);
-        shape.check("out", out);
-        shape.checkMask(mask);
+        shape.checkForward(q, k, v, out, mask);
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim();
         Context ctx = new Context();
         ctx.shape = shape;
@@ -158,10 +154,7 @@ public final class FlashAttention {
     public static void backward(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv) {
         if (ctx == null || ctx.shape == null) throw new IllegalArgumentException("ctx: no forward pass recorded");
         AttnShape shape = ctx.shape;
-        shape.check("dOut", dOut);
-        shape.check("dq", dq);
-        shape.check("dk", dk);
-        shape.check("dv", dv);
+        shape.checkBackward(dOut, dq, dk, dv);
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim();
         final float scale = (float) (1.0 / Math.sqrt(D));
         final boolean causal = ctx.causal;

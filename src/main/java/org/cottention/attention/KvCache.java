@@ -55,11 +55,7 @@ public final class KvCache {
     public void appendAndAttend(AttnShape shape, Heads q, Heads kNew, Heads vNew, int[] mask, Heads out) {
         if (shape.batch() != batch || shape.heads() != heads || shape.headDim() != headDim)
             throw new IllegalArgumentException("KvCache: call shape " + shape + " does not match the cache [B=" + batch + ", H=" + heads + ", D=" + headDim + "]");
-        shape.check("q", q);
-        shape.check("k", kNew);
-        shape.check("v", vNew);
-        shape.check("out", out);
-        shape.checkMask(mask);
+        shape.checkForward(q, kNew, vNew, out, mask);
         int T = shape.seq(), D = headDim;
         int[] added = new int[batch];
         for (int b = 0; b < batch; b++) {
