@@ -4,6 +4,7 @@ import org.cottention.attention.AttnShape;
 import org.cottention.attention.CosineCausal;
 import org.cottention.attention.CosineRecurrent;
 import org.cottention.attention.CosineState;
+import org.cottention.attention.Heads;
 import org.cottention.attention.KvCache;
 import org.cottention.generate.DecodeSession;
 
@@ -84,8 +85,8 @@ public final class GptJSession implements DecodeSession {
         return logits;
     }
 
-    private void attendPrefill(int l, AttnShape shape, org.cottention.attention.Heads q, org.cottention.attention.Heads k,
-                               org.cottention.attention.Heads v, int[] mask, float[] m, org.cottention.attention.Heads out) {
+    private void attendPrefill(int l, AttnShape shape, Heads q, Heads k,
+                               Heads v, int[] mask, float[] m, Heads out) {
         if (cosine()) contexts[l] = CosineCausal.forward(contexts[l], shape, q, k, v, mask, m, out, model.chunk, states[l], states[l]);
         else caches[l].appendAndAttend(shape, q, k, v, mask, out);
     }

@@ -171,6 +171,32 @@ class TrainerTest {
     }
 
     @Test
+    void aCheckpointThatCannotBeWrittenLeavesThePreviousOneWhole(@TempDir Path dir) throws IOException {
+        Bigram m = new Bigram(1);
+        new Trainer(m, null, DATA, eval(m), options(dir, 10, false)).run();
+        byte[] saved = Files.readAllBytes(dir.resolve("checkpoint-000010/model.safetensors"));
+        TrainableModel full = new TrainableModel() {  // the disk fills up while the model is being written
+            public Params params() { return m.params(); }
+            public Loss trainStep(Batch b, float s) { return m.trainStep(b, s); }
+            public Loss evaluate(Batch b) { return m.evaluate(b); }
+            public double flopsPerToken(int t) { return m.flopsPerToken(t); }
+            public void saveModel(Path d) throws IOException {
+                org.cottention.io.AtomicFiles.write(d.resolve("model.safetensors"), out -> {
+                    out.write(new byte[4096]);
+                    throw new IOException("No space left on device");
+                });
+            }
+        };
+        IOException e = assertThrows(IOException.class, () -> new Trainer(full, null, DATA, eval(m), options(dir, 20, true)).run());
+        assertTrue(e.getMessage().contains("No space left") && e.getMessage().contains("untouched"), e.getMessage());
+        assertEquals(dir.resolve("checkpoint-000010"), Checkpoints.latest(dir));
+        assertArrayEquals(saved, Files.readAllBytes(dir.resolve("checkpoint-000010/model.safetensors")));
+        try (var s = Files.list(dir)) {
+            assertTrue(s.noneMatch(p -> p.getFileName().toString().startsWith(".")), "no staging folders left behind");
+        }
+    }
+
+    @Test
     void badOptionsAreNamed() {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> options(Path.of("x"), 0, false)).getMessage().contains("steps"));
         assertThrows(IllegalArgumentException.class, () -> new LrSchedule(-1f, 0f, 0, 10, LrSchedule.Decay.LINEAR));
