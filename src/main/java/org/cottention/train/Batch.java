@@ -4,7 +4,8 @@ package org.cottention.train;
  * One micro-batch of {@code size} sequences of {@code seqLen} tokens, row-major [size, seqLen].
  * {@code attentionMask} and {@code tokenTypeIds} may be null (all tokens real / all type 0).
  * {@code targets}: per token for language modelling ([size*seqLen], -100 = ignored), or per sequence for
- * classification ([size]); {@code values}: per-sequence regression targets, else null.
+ * classification ([size]); for BERT masked-LM with next-sentence prediction, the [size*seqLen] MLM targets followed by
+ * [size] NSP labels; {@code values}: per-sequence regression targets, else null.
  */
 public record Batch(int size, int seqLen, int[] inputIds, int[] attentionMask, int[] tokenTypeIds, int[] targets, float[] values) {
     public Batch {
