@@ -15,7 +15,8 @@ import jdk.incubator.vector.VectorShuffle;
  * (b, t, h, d) at {@code off + (b*T + t)*rowStride + h*D + d} — so q and k can be rotated inside a fused [B*T, 3E]
  * qkv buffer (call once with the q offset, once with the k offset).
  * <p>cos/sin tables are computed in double and stored as float for positions 0..capacity-1; they grow on demand
- * (thread-safe) when a call needs a larger position. The backward is the rotation by -theta, applied in place to the
+ * (thread-safe) when a call needs a larger position, up to {@link #TABLE_LIMIT} positions. Beyond that the angles of a
+ * row are computed when it is rotated, so memory stays bounded however long a decoded sequence gets. The backward is the rotation by -theta, applied in place to the
  * gradient (dy becomes dx; not an accumulation).
  */
 public final class Rotary {
@@ -26,6 +27,10 @@ public final class Rotary {
      * Immutable once published.
      */
     private record Tables(int capacity, float[] cos, float[] sin) {}
+
+    /** Positions kept in tables at most; larger ones are computed per row (a few sin/cos per pair). */
+    public static final int TABLE_LIMIT = 8192;
+    private static final ThreadLocal<float[][]> ROW = new ThreadLocal<>();
 
     private static final VectorShuffle<Float> SWAP_PAIRS = VectorShuffle.fromOp(S, i -> i ^ 1);
 
@@ -63,29 +68,36 @@ public final class Rotary {
         synchronized (this) {
             Tables t = tables;
             if (maxLen <= t.capacity) return;
-            tables = build((int) Math.min(Integer.MAX_VALUE - 8L, Math.max(maxLen, 2L * t.capacity)));
+            // doubling, but not past TABLE_LIMIT unless asked for more explicitly
+            long grown = Math.min(2L * t.capacity, Math.max(TABLE_LIMIT, maxLen));
+            tables = build((int) Math.min(Integer.MAX_VALUE - 8L, Math.max(maxLen, grown)));
         }
     }
 
+    private static float[][] rowScratch(int rd) {
+        float[][] r = ROW.get();
+        if (r == null || r[0].length < rd) ROW.set(r = new float[][]{new float[rd], new float[rd]});
+        return r;
+    }
+
     private Tables build(int capacity) {
-        int half = rotaryDim / 2;
         float[] cos = new float[capacity * rotaryDim], sin = new float[capacity * rotaryDim];
-        double[] invFreq = new double[half];
-        for (int i = 0; i < half; i++) invFreq[i] = Math.pow(base, -2.0 * i / rotaryDim);
-        for (int p = 0; p < capacity; p++) {
-            for (int i = 0; i < half; i++) {
-                // Angle formed in float like the reference implementations (p * inv_freq in float32) would lose
-                // precision at large p; double keeps the table exact to float rounding.
-                double a = p * invFreq[i];
-                float c = (float) Math.cos(a), sn = (float) Math.sin(a);
-                int o = p * rotaryDim + 2 * i;
-                cos[o] = c;
-                cos[o + 1] = c;
-                sin[o] = -sn;
-                sin[o + 1] = sn;
-            }
-        }
+        for (int p = 0; p < capacity; p++) fillRow(p, cos, sin, p * rotaryDim);
         return new Tables(capacity, cos, sin);
+    }
+
+    /** cos/sin of position p for every pair, interleaved as in {@link Tables}, into cos/sin[off .. off+rotaryDim). */
+    private void fillRow(int p, float[] cos, float[] sin, int off) {
+        for (int i = 0; i < rotaryDim / 2; i++) {
+            // The angle in double: formed in float (as p * inv_freq in float32) it would lose precision at large p.
+            double a = p * Math.pow(base, -2.0 * i / rotaryDim);
+            float c = (float) Math.cos(a), sn = (float) Math.sin(a);
+            int o = off + 2 * i;
+            cos[o] = c;
+            cos[o + 1] = c;
+            sin[o] = -sn;
+            sin[o + 1] = sn;
+        }
     }
 
     // ---------------------------------------------------------------------------------------------- public API
@@ -149,16 +161,23 @@ public final class Rotary {
                 throw new IllegalArgumentException("startPos " + startPos + " + seq " + seq + " is too large");
             maxPos = startPos + seq - 1;
         }
-        ensureCapacity(maxPos + 1);
+        ensureCapacity(Math.min(maxPos + 1, Math.max(TABLE_LIMIT, tables.capacity)));
         Tables tb = tables;
         int nRows = (int) rows, rd = rotaryDim;
         int grain = Math.max(1, Ops.PARALLEL_MIN / Math.max(1, heads * rotaryDim));
         Parallel.forRange(nRows, nRows * (long) heads * rotaryDim < 2L * Ops.PARALLEL_MIN ? nRows : grain, (lo, hi) -> {
-            float[] cos = tb.cos, sin = tb.sin;
             int step = S.length(), vecEnd = rd - rd % step; // step is even, so vectors never split a pair
             for (int r = lo; r < hi; r++) {
                 int p = positions != null ? positions[posOff + r] : startPos + r % seq;
+                float[] cos = tb.cos, sin = tb.sin;
                 int tOff = p * rd;
+                if (p >= tb.capacity) {  // past the tables: this row's angles, laid out like one table row
+                    float[][] row = rowScratch(rd);
+                    fillRow(p, row[0], row[1], 0);
+                    cos = row[0];
+                    sin = row[1];
+                    tOff = 0;
+                }
                 int rowOff = off + r * rowStride;
                 for (int h = 0; h < heads; h++) {
                     int o = rowOff + h * headDim;

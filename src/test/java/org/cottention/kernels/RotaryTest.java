@@ -44,7 +44,7 @@ class RotaryTest {
             int stride = 3 * e, off = e + 5; // the k part of a fused [B*T, 3E] qkv buffer, plus an offset
             float[] orig = randn(rnd, 5 + b * t * stride, 1);
             Rotary rot = new Rotary(rd, 2);
-            for (int start : new int[] {0, 37, 900}) {
+            for (int start : new int[] {0, 37, 900, Rotary.TABLE_LIMIT - 2, 70_000}) {
                 int[] pos = new int[b * t];
                 for (int i = 0; i < b * t; i++) pos[i] = start + i % t;
                 float[] buf = orig.clone();
@@ -61,6 +61,7 @@ class RotaryTest {
                 assertArrayEquals(buf, buf2, 0f);
             }
             assertTrue(rot.capacity() >= 900 + t);
+            assertTrue(rot.capacity() <= Rotary.TABLE_LIMIT, "tables stop growing at the limit: " + rot.capacity());
         }
     }
 
