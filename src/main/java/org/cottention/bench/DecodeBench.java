@@ -19,6 +19,9 @@ public final class DecodeBench {
     public record Result(String attention, int context, int tokens, double msPerToken, double minMsPerToken, long stateBytes,
                          long heapBytes, long heapAfterDecodeBytes, String prefill, double prefillMs) {}
 
+    /** Untimed decoding steps before timing, so the first context measured is not the JIT's warm-up. */
+    static final int WARMUP_STEPS = 24;
+
     private DecodeBench() {}
 
     public static Result run(GptJ model, int context, int tokens, int realPrefillLimit, long seed) {
@@ -33,6 +36,7 @@ public final class DecodeBench {
         float[] logits = s.prefill(new int[][]{prompt});
         if (synthetic) s.extendCacheSynthetic(context - real, seed);
         double prefillMs = (System.nanoTime() - t0) / 1e6;
+        for (int i = 0; i < WARMUP_STEPS; i++) logits = s.step(new int[]{Sampler.argmax(logits)});  // JIT warm-up, untimed
         long heap = liveHeap();
         double[] ms = new double[tokens];
         for (int i = 0; i < tokens; i++) {
