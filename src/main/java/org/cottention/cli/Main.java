@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "cottention", mixinStandardHelpOptions = true, version = "cottention 0.1.0",
         description = "Transformers with cosine attention on the JVM: train, evaluate, generate, benchmark.",
         subcommands = {CommandLine.HelpCommand.class, TrainCommand.class, GenerateCommand.class, EvalCommand.class,
-                ForwardCommand.class, TokenizerCommand.class, InspectCommand.class, BenchCommand.class})
+                ForwardCommand.class, TokenizerCommand.class, InspectCommand.class, ConvertCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
