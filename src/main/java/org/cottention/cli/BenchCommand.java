@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** {@code cottention bench ...}: benchmarks that print JSON lines. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks (JSON lines on stdout with --json).",
-        subcommands = {CommandLine.HelpCommand.class, BenchGemmCommand.class, BenchDecodeCommand.class})
+        subcommands = {CommandLine.HelpCommand.class, BenchGemmCommand.class, BenchDecodeCommand.class, BenchScaleCommand.class})
 public final class BenchCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
