@@ -26,8 +26,9 @@ import java.util.stream.Stream;
  * {@code model.safetensors} (or {@code model-0000i-of-0000N.safetensors} + {@code model.safetensors.index.json} above the
  * shard size), {@code config.json} with {@code attention_type} resolved, and the tokenizer files found beside it.
  * <p>
- * Streaming: tensors are copied one at a time (verbatim from the mapping when the dtype already fits, else converted
- * through one float[]), so a multi-GB checkpoint converts with a small heap. Atomic: everything is written into a
+ * Streaming: tensors are copied from the mapping one at a time, verbatim when the dtype already fits, else converted a
+ * few KB at a time (only a strided PyTorch view is gathered through one float[]), so a multi-GB checkpoint converts
+ * with a small heap. Atomic: everything is written into a
  * staging folder beside the output and moved in only when complete; on failure the staging folder is deleted and an
  * existing output folder is left as it was.
  */
@@ -225,10 +226,8 @@ public final class CheckpointConverter {
             if (raw == null) throw new IOException("tensor " + Msg.q(name) + " (" + i.dtype() + ") in " + src.path() + " is not contiguous; cannot convert it");
             return new SafeTensors.Entry(name, i.dtype(), i.shape(), raw);
         }
-        if (i.dtype() == target) {
-            MemorySegment raw = src.raw(name);
-            if (raw != null) return new SafeTensors.Entry(name, target, i.shape(), raw);
-        }
+        MemorySegment raw = src.raw(name);
+        if (raw != null) return new SafeTensors.Entry(name, target, i.shape(), i.dtype() == target ? raw : new SafeTensors.Converted(raw, i.dtype()));
         return new SafeTensors.Entry(name, target, i.shape(), (SafeTensors.Lazy) () -> src.floats(name));
     }
 

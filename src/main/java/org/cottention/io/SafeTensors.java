@@ -258,13 +258,24 @@ public final class SafeTensors implements TensorSource {
     /**
      * A tensor to write. {@code data} is a float[] (written as F32, or BF16/F16 when asked), a double[] (F64), a
      * {@link Lazy} that produces the float[] only when the writer reaches the tensor (so a converter holds one tensor in
-     * memory at a time), or a {@link MemorySegment} of raw little-endian bytes already in {@code dtype}, copied verbatim.
+     * memory at a time), a {@link MemorySegment} of raw little-endian bytes already in {@code dtype}, copied verbatim, or
+     * a {@link Converted} segment in another float dtype, converted a chunk at a time.
      */
     public record Entry(String name, DType dtype, long[] shape, Object data) {
         long numel() {
             long n = 1;
             for (long d : shape) n *= d;
             return n;
+        }
+    }
+
+    /**
+     * Raw little-endian bytes of a float tensor in dtype {@code from}, converted to the entry's dtype while writing,
+     * a few KB at a time: converting a mapped multi-GB tensor needs no heap.
+     */
+    public record Converted(MemorySegment bytes, DType from) {
+        public Converted {
+            if (!from.isFloat()) throw new IllegalArgumentException("can only convert float tensors, not " + from);
         }
     }
 
@@ -306,6 +317,7 @@ public final class SafeTensors implements TensorSource {
                 case float[] f -> f.length;
                 case double[] d -> d.length;
                 case MemorySegment seg -> seg.byteSize() / e.dtype.bytes;
+                case Converted c -> c.bytes().byteSize() / c.from().bytes;
                 case Lazy l -> numel;
                 default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": data must be float[], double[], Lazy or MemorySegment");
             };
@@ -349,6 +361,19 @@ public final class SafeTensors implements TensorSource {
                 }
                 continue;
             }
+            if (data instanceof Converted c) {
+                float[] chunk = new float[4096];
+                long n = c.bytes().byteSize() / c.from().bytes;
+                for (long j0 = 0; j0 < n; j0 += chunk.length) {
+                    int m = (int) Math.min(chunk.length, n - j0);
+                    TensorData.convert(c.bytes(), c.from(), j0 * c.from().bytes, chunk, 0, m);
+                    for (int j = 0; j < m; j++) {
+                        if (buf.remaining() < 8) flush(out, buf);
+                        put(buf, e, chunk[j]);
+                    }
+                }
+                continue;
+            }
             if (data instanceof Lazy lazy) {
                 data = lazy.get();  // dropped again after this tensor: only one is alive at a time
                 if (!(data instanceof float[] f) || f.length != e.numel())
@@ -357,17 +382,20 @@ public final class SafeTensors implements TensorSource {
             int n = data instanceof float[] f ? f.length : ((double[]) data).length;
             for (int j = 0; j < n; j++) {
                 if (buf.remaining() < 8) flush(out, buf);
-                double x = data instanceof float[] f ? f[j] : ((double[]) data)[j];
-                switch (e.dtype) {
-                    case F32 -> buf.putFloat((float) x);
-                    case F64 -> buf.putDouble(x);
-                    case BF16 -> buf.putShort(toBf16((float) x));
-                    case F16 -> buf.putShort(Float.floatToFloat16((float) x));
-                    default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": cannot write dtype " + e.dtype);
-                }
+                put(buf, e, data instanceof float[] f ? f[j] : ((double[]) data)[j]);
             }
         }
         flush(out, buf);
+    }
+
+    private static void put(java.nio.ByteBuffer buf, Entry e, double x) {
+        switch (e.dtype) {
+            case F32 -> buf.putFloat((float) x);
+            case F64 -> buf.putDouble(x);
+            case BF16 -> buf.putShort(toBf16((float) x));
+            case F16 -> buf.putShort(Float.floatToFloat16((float) x));
+            default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": cannot write dtype " + e.dtype);
+        }
     }
 
     private static void flush(java.io.OutputStream out, java.nio.ByteBuffer buf) throws IOException {

@@ -189,4 +189,31 @@ class CheckpointConverterTest {
         assertEquals(2, size.code());
         assertTrue(size.err().contains("--max-shard-size"), size.err());
     }
+
+    @Test
+    void safetensorsWriterTakesLazyRawAndConvertedData() throws IOException {
+        float[] a = {1f, -2.5f, 3.1415927f, 1e-3f, 7f, 8f};
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (float x : a) bytes.putFloat(x);
+        java.lang.foreign.MemorySegment seg = java.lang.foreign.MemorySegment.ofArray(bytes.array());
+        int[] produced = {0};
+        Path f = tmp.resolve("kinds.safetensors");
+        SafeTensors.write(f, List.of(
+                new SafeTensors.Entry("lazy", DType.F32, new long[]{2, 3}, (SafeTensors.Lazy) () -> {
+                    produced[0]++;
+                    return a.clone();
+                }),
+                new SafeTensors.Entry("raw", DType.F32, new long[]{6}, seg),
+                new SafeTensors.Entry("converted", DType.BF16, new long[]{3, 2}, new SafeTensors.Converted(seg, DType.F32))), null);
+        assertEquals(1, produced[0], "lazy data produced once, while writing");
+        try (SafeTensors st = SafeTensors.open(f)) {
+            assertArrayEquals(a, st.floats("lazy"));
+            assertArrayEquals(a, st.floats("raw"));
+            float[] c = st.floats("converted");
+            for (int i = 0; i < a.length; i++) assertEquals(Float.intBitsToFloat((SafeTensors.toBf16(a[i]) & 0xffff) << 16), c[i]);
+        }
+        var wrong = List.of(new SafeTensors.Entry("lazy", DType.F32, new long[]{4}, (SafeTensors.Lazy) () -> new float[3]));
+        assertThrows(IllegalArgumentException.class, () -> SafeTensors.write(tmp.resolve("w.safetensors"), wrong, null));
+        assertFalse(Files.exists(tmp.resolve("w.safetensors")));
+    }
 }
