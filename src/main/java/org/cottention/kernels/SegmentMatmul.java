@@ -53,8 +53,10 @@ public final class SegmentMatmul {
         Ops.requireRange("x", x, xOff, (long) (n - 1) * ldx + cols);
         Ops.requireRange("y", y, yOff, (long) (n - 1) * ldy + rows);
         if (n == 1) {
+            float[] xp = bf16 ? evenOdd(x, xOff, cols) : null;
             Parallel.forRange(rows, Math.max(1, 16384 / Math.max(1, cols)), (lo, hi) -> {
-                for (int j = lo; j < hi; j++) y[yOff + j] = bf16 ? dotBf16(x, xOff, w, (long) j * cols * 2, cols) : dotF32(x, xOff, w, (long) j * cols * 4, cols);
+                for (int j = lo; j < hi; j++)
+                    y[yOff + j] = bf16 ? dotBf16Pairs(xp, x, xOff, w, (long) j * cols * 2, cols) : dotF32(x, xOff, w, (long) j * cols * 4, cols);
             });
             return;
         }
@@ -90,21 +92,51 @@ public final class SegmentMatmul {
         return wide.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
-    /** sum_c x[c] W[row, c] with W's row at byte {@code off}: two accumulators to hide the FMA latency, fixed lane order. */
-    static float dotBf16(float[] x, int xOff, MemorySegment w, long off, int cols) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
-        int step = F.length(), c = 0;
-        for (int up = cols - 2 * step; c <= up; c += 2 * step) {
-            a0 = bf16Vector(w, off + 2L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-            a1 = bf16Vector(w, off + 2L * (c + step)).fma(FloatVector.fromArray(F, x, xOff + c + step), a1);
+    /**
+     * x rearranged for {@link #dotBf16Pairs}: per block of 2L elements (L float lanes), the L even-indexed ones, then
+     * the L odd-indexed ones. Built once per matrix-vector product.
+     */
+    static float[] evenOdd(float[] x, int xOff, int cols) {
+        int l = F.length(), blocks = cols / (2 * l);
+        float[] xp = new float[blocks * 2 * l];
+        for (int b = 0; b < blocks; b++) {
+            for (int i = 0; i < l; i++) {
+                xp[b * 2 * l + i] = x[xOff + b * 2 * l + 2 * i];
+                xp[b * 2 * l + l + i] = x[xOff + b * 2 * l + 2 * i + 1];
+            }
         }
-        for (int up = F.loopBound(cols); c < up; c += step)
-            a0 = bf16Vector(w, off + 2L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-        float s = Ops.sumLanes(a0.add(a1));
+        return xp;
+    }
+
+    /**
+     * sum_c x[c] W[row, c] for a BF16 row, reading 2L bfloat16 values as L ints: the low half of each int (an even
+     * element) shifted up 16 is that element as a float, the high half with the low 16 bits cleared is the odd one.
+     * Two cheap lane-wise ops per 2L weights and no cross-lane widening, so the loop keeps up with memory.
+     */
+    static float dotBf16Pairs(float[] xp, float[] x, int xOff, MemorySegment w, long off, int cols) {
+        int l = F.length();
+        FloatVector e0 = FloatVector.zero(F), o0 = FloatVector.zero(F), e1 = FloatVector.zero(F), o1 = FloatVector.zero(F);
+        int c = 0;
+        for (int up = cols - 4 * l; c <= up; c += 4 * l) {
+            IntVector p0 = IntVector.fromMemorySegment(I, w, off + 2L * c, ByteOrder.LITTLE_ENDIAN);
+            IntVector p1 = IntVector.fromMemorySegment(I, w, off + 2L * c + 4L * l, ByteOrder.LITTLE_ENDIAN);
+            e0 = p0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, c), e0);
+            o0 = p0.and(0xffff0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, c + l), o0);
+            e1 = p1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, c + 2 * l), e1);
+            o1 = p1.and(0xffff0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, c + 3 * l), o1);
+        }
+        for (int up = cols - 2 * l; c <= up; c += 2 * l) {
+            IntVector pair = IntVector.fromMemorySegment(I, w, off + 2L * c, ByteOrder.LITTLE_ENDIAN);
+            e0 = pair.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, c), e0);
+            o0 = pair.and(0xffff0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, c + l), o0);
+        }
+        FloatVector even = e0.add(e1), odd = o0.add(o1);
+        float s = Ops.sumLanes(even.add(odd));
         for (; c < cols; c++) s += x[xOff + c] * bf16ToFloat(w.get(BF16, off + 2L * c));
         return s;
     }
 
+    /** sum_c x[c] W[row, c] for an F32 row at byte {@code off}: two accumulators to hide the FMA latency, fixed lane order. */
     static float dotF32(float[] x, int xOff, MemorySegment w, long off, int cols) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
         int step = F.length(), c = 0;
