@@ -7,6 +7,7 @@ import org.cottention.model.AttentionType;
 import org.cottention.model.GptJ;
 import org.cottention.model.GptJConfig;
 import org.cottention.model.ModelStore;
+import org.cottention.model.WeightStorage;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -25,6 +26,12 @@ import java.util.concurrent.Callable;
 public final class BenchDecodeCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Model folder (its attention is used unless --attention lists others).")
     Path modelDir;
+
+    @Option(names = "--dtype", defaultValue = "f32", description = "With --model: weights in memory, f32 or bf16 (default ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--mmap", description = "With --model: read f32 weight matrices in place from the mapped safetensors file.")
+    boolean mmap;
 
     @Option(names = "--attention", split = ",", description = "Attention types to compare (default ${DEFAULT-VALUE}).")
     List<String> attention = List.of("cosine", "softmax");
@@ -59,6 +66,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         threads.apply();
+        WeightStorage.of(dtype, mmap);  // validates --dtype up front
         if (tokens < 3) throw new IllegalArgumentException("--tokens must be >= 3, got " + tokens);
         for (int c : contexts) if (c < 1) throw new IllegalArgumentException("--context must be >= 1, got " + c);
         ObjectMapper om = new ObjectMapper();
@@ -66,7 +74,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         if (!json) System.out.printf("%-8s %8s %10s %12s %14s %10s%n", "attn", "context", "ms/token", "state bytes", "live heap", "prefill");
         for (String a : attention) {
             AttentionType type = AttentionType.parse(a);
-            GptJ m = modelDir != null ? ModelStore.loadGptJ(modelDir, type)
+            GptJ m = modelDir != null ? ModelStore.loadGptJ(modelDir, type, org.cottention.io.Checkpoint.Format.AUTO, WeightStorage.of(dtype, mmap))
                     : new GptJ(GptJConfig.of(vocab, 1024, nEmbd, nLayer, nHead, 4 * nEmbd, Math.min(64, nEmbd / nHead), vocab - 1, type)).initialise(1);
             for (int c : contexts) {
                 DecodeBench.Result r;

@@ -4,6 +4,7 @@ import org.cottention.io.Checkpoint;
 import org.cottention.model.AttentionType;
 import org.cottention.model.GptJ;
 import org.cottention.model.ModelStore;
+import org.cottention.model.WeightStorage;
 import org.cottention.tokenizer.Tokenizer;
 import org.cottention.tokenizer.Tokenizers;
 import picocli.CommandLine.Option;
@@ -23,13 +24,24 @@ public final class ModelOptions {
     @picocli.CommandLine.Mixin
     public WeightsOption weights;
 
+    @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "f32",
+            description = "Weights in memory: f32, or bf16 (half the memory; computes in f32; inference only) (default: ${DEFAULT-VALUE}).")
+    public String dtype = "f32";
+
+    @Option(names = "--mmap", description = "Read f32 weight matrices in place from the memory-mapped safetensors file (no heap copy; inference only).")
+    public boolean mmap;
+
+    public WeightStorage storage() {
+        return WeightStorage.of(dtype, mmap);
+    }
+
     public AttentionType attentionOverride() {
         return attention == null ? null : AttentionType.parse(attention);
     }
 
     public GptJ loadGptJ() throws IOException {
         if (!Files.isDirectory(dir)) throw new IOException("model folder " + dir + " does not exist");
-        return ModelStore.loadGptJ(dir, attentionOverride(), weights.format());
+        return ModelStore.loadGptJ(dir, attentionOverride(), weights.format(), storage());
     }
 
     public org.cottention.model.Bert loadBert() throws IOException {

@@ -255,11 +255,56 @@ public final class SafeTensors implements TensorSource {
         if (arena.scope().isAlive()) arena.close();
     }
 
-    /** A tensor to write: data as float[] (written as F32, or BF16/F16 when asked) or double[] (F64). */
-    public record Entry(String name, DType dtype, long[] shape, Object data) {}
+    /**
+     * A tensor to write. {@code data} is a float[] (written as F32, or BF16/F16 when asked), a double[] (F64), a
+     * {@link Lazy} that produces the float[] only when the writer reaches the tensor (so a converter holds one tensor in
+     * memory at a time), a {@link MemorySegment} of raw little-endian bytes already in {@code dtype}, copied verbatim, or
+     * a {@link Converted} segment in another float dtype, converted a chunk at a time.
+     */
+    public record Entry(String name, DType dtype, long[] shape, Object data) {
+        long numel() {
+            long n = 1;
+            for (long d : shape) n *= d;
+            return n;
+        }
+    }
+
+    /**
+     * Raw little-endian bytes of a float tensor in dtype {@code from}, converted to the entry's dtype while writing,
+     * a few KB at a time: converting a mapped multi-GB tensor needs no heap.
+     */
+    public record Converted(MemorySegment bytes, DType from) {
+        public Converted {
+            if (!from.isFloat()) throw new IllegalArgumentException("can only convert float tensors, not " + from);
+        }
+    }
+
+    /** Tensor data produced on demand while writing. */
+    @FunctionalInterface
+    public interface Lazy {
+        float[] get() throws IOException;
+    }
 
     /** Writes tensors to a safetensors file atomically (temp file + rename), in the given order. */
     public static void write(Path path, List<Entry> entries, Map<String, String> metadata) throws IOException {
+        byte[] h = header(entries, metadata);
+        AtomicFiles.write(path, out -> write(out, h, entries));
+    }
+
+    /** Writes a whole safetensors file to a stream (the caller makes it atomic); lazy entries are produced one at a time. */
+    public static void write(java.io.OutputStream out, List<Entry> entries, Map<String, String> metadata) throws IOException {
+        write(out, header(entries, metadata), entries);
+    }
+
+    /** Bytes of the file {@link #write} produces for these entries: the size is known before any data is produced. */
+    public static long fileSize(List<Entry> entries, Map<String, String> metadata) {
+        long n = 8 + header(entries, metadata).length;
+        for (Entry e : entries) n += e.numel() * e.dtype.bytes;
+        return n;
+    }
+
+    /** The padded JSON header; checks eager data against the shapes (lazy data is checked when produced). */
+    private static byte[] header(List<Entry> entries, Map<String, String> metadata) {
         ObjectNode header = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode m = header.putObject("__metadata__");
@@ -267,15 +312,18 @@ public final class SafeTensors implements TensorSource {
         }
         long off = 0;
         for (Entry e : entries) {
-            long numel = 1;
-            for (long d : e.shape) numel *= d;
+            long numel = e.numel();
             long have = switch (e.data) {
                 case float[] f -> f.length;
                 case double[] d -> d.length;
-                default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": data must be float[] or double[]");
+                case MemorySegment seg -> seg.byteSize() / e.dtype.bytes;
+                case Converted c -> c.bytes().byteSize() / c.from().bytes;
+                case Lazy l -> numel;
+                default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": data must be float[], double[], Lazy or MemorySegment");
             };
             if (have != numel) throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": shape " + java.util.Arrays.toString(e.shape)
                     + " has " + numel + " elements but the data has " + have);
+            if (header.has(e.name)) throw new IllegalArgumentException("tensor " + Msg.q(e.name) + " given twice");
             ObjectNode t = header.putObject(e.name);
             t.put("dtype", e.dtype.name());
             var sh = t.putArray("shape");
@@ -285,34 +333,74 @@ public final class SafeTensors implements TensorSource {
             off += numel * e.dtype.bytes;
             offs.add(off);
         }
-        byte[] hjson = JSON.writeValueAsBytes(header);
+        byte[] hjson;
+        try {
+            hjson = JSON.writeValueAsBytes(header);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException ex) {
+            throw new IllegalStateException(ex);
+        }
         int pad = (8 - hjson.length % 8) % 8;  // keep the data 8-byte aligned, padding the header with spaces
         byte[] h = java.util.Arrays.copyOf(hjson, hjson.length + pad);
         java.util.Arrays.fill(h, hjson.length, h.length, (byte) ' ');
-        AtomicFiles.write(path, out -> {
-            java.nio.ByteBuffer len = java.nio.ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length);
-            out.write(len.array());
-            out.write(h);
-            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-            for (Entry e : entries) {
-                int n = e.data instanceof float[] f ? f.length : ((double[]) e.data).length;
-                for (int j = 0; j < n; j++) {
-                    if (buf.remaining() < 8) {
-                        out.write(buf.array(), 0, buf.position());
-                        buf.clear();
-                    }
-                    double x = e.data instanceof float[] f ? f[j] : ((double[]) e.data)[j];
-                    switch (e.dtype) {
-                        case F32 -> buf.putFloat((float) x);
-                        case F64 -> buf.putDouble(x);
-                        case BF16 -> buf.putShort(toBf16((float) x));
-                        case F16 -> buf.putShort(Float.floatToFloat16((float) x));
-                        default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": cannot write dtype " + e.dtype);
+        return h;
+    }
+
+    private static void write(java.io.OutputStream out, byte[] h, List<Entry> entries) throws IOException {
+        java.nio.ByteBuffer len = java.nio.ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length);
+        out.write(len.array());
+        out.write(h);
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+        for (Entry e : entries) {
+            Object data = e.data;
+            if (data instanceof MemorySegment seg) {
+                flush(out, buf);
+                for (long o = 0; o < seg.byteSize(); o += buf.capacity()) {
+                    int n = (int) Math.min(buf.capacity(), seg.byteSize() - o);
+                    MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, o, buf.array(), 0, n);
+                    out.write(buf.array(), 0, n);
+                }
+                continue;
+            }
+            if (data instanceof Converted c) {
+                float[] chunk = new float[4096];
+                long n = c.bytes().byteSize() / c.from().bytes;
+                for (long j0 = 0; j0 < n; j0 += chunk.length) {
+                    int m = (int) Math.min(chunk.length, n - j0);
+                    TensorData.convert(c.bytes(), c.from(), j0 * c.from().bytes, chunk, 0, m);
+                    for (int j = 0; j < m; j++) {
+                        if (buf.remaining() < 8) flush(out, buf);
+                        put(buf, e, chunk[j]);
                     }
                 }
+                continue;
             }
-            out.write(buf.array(), 0, buf.position());
-        });
+            if (data instanceof Lazy lazy) {
+                data = lazy.get();  // dropped again after this tensor: only one is alive at a time
+                if (!(data instanceof float[] f) || f.length != e.numel())
+                    throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": lazy data does not have the " + e.numel() + " elements of its shape");
+            }
+            int n = data instanceof float[] f ? f.length : ((double[]) data).length;
+            for (int j = 0; j < n; j++) {
+                if (buf.remaining() < 8) flush(out, buf);
+                put(buf, e, data instanceof float[] f ? f[j] : ((double[]) data)[j]);
+            }
+        }
+        flush(out, buf);
+    }
+
+    private static void put(java.nio.ByteBuffer buf, Entry e, double x) {
+        switch (e.dtype) {
+            case F32 -> buf.putFloat((float) x);
+            case F64 -> buf.putDouble(x);
+            case BF16 -> buf.putShort(toBf16((float) x));
+            case F16 -> buf.putShort(Float.floatToFloat16((float) x));
+            default -> throw new IllegalArgumentException("tensor " + Msg.q(e.name) + ": cannot write dtype " + e.dtype);
+        }
+    }
+
+    private static void flush(java.io.OutputStream out, java.nio.ByteBuffer buf) throws IOException {
+        out.write(buf.array(), 0, buf.position());
+        buf.clear();
     }
 
     /** float32 -> bfloat16 bits with round-to-nearest-even (NaN kept a quiet NaN). */

@@ -11,6 +11,7 @@ final class Initialiser {
      * normConst. Each tensor draws from its own stream (seed, index), so adding a layer does not shift the others.
      */
     static void standard(Params p, long seed, float std, float normConst) {
+        if (p.hasOffHeap()) throw new IllegalStateException("cannot initialise a model whose weights are off-heap (loaded with --dtype bf16 or --mmap)");
         int idx = 0;
         for (Params.View v : p.views()) {
             SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + idx++);

@@ -1,7 +1,14 @@
 package org.cottention.model;
 
 import org.cottention.io.Checkpoint;
+import org.cottention.io.DType;
+import org.cottention.io.SafeTensors;
 import org.cottention.io.TensorSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -29,11 +36,24 @@ public final class ModelStore {
     }
 
     public static GptJ loadGptJ(Path dir, AttentionType attention, Checkpoint.Format format) throws IOException {
+        return loadGptJ(dir, attention, format, WeightStorage.HEAP);
+    }
+
+    /**
+     * A GPT-J model whose matrices live as {@code storage} says. For MAPPED and BF16 the checkpoint stays mapped for
+     * the life of the process (the model's matrices are views into it when the file's dtype fits; otherwise they are
+     * converted once into off-heap memory and the file is closed).
+     */
+    public static GptJ loadGptJ(Path dir, AttentionType attention, Checkpoint.Format format, WeightStorage storage) throws IOException {
         GptJConfig cfg = GptJConfig.read(dir.resolve("config.json"));
-        try (TensorSource src = Checkpoint.open(dir, format)) {
-            GptJ m = new GptJ(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)));
-            loadWeights(m.params, src);
+        TensorSource src = Checkpoint.open(dir, format);
+        boolean keepOpen = false;
+        try {
+            GptJ m = new GptJ(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)), 64, storage);
+            keepOpen = loadWeights(m.params, src);
             return m;
+        } finally {
+            if (!keepOpen) src.close();
         }
     }
 
@@ -47,19 +67,25 @@ public final class ModelStore {
      * Copies every parameter from the source, or fails listing all missing, unexpected and mis-shaped tensors.
      * Names in {@code ignorable} (e.g. buffers HF saves but we derive) may be present without being parameters.
      */
-    public static void loadWeights(Params p, TensorSource src, String... ignorable) throws IOException {
-        loadWeights(p, src, n -> false, n -> {
+    public static boolean loadWeights(Params p, TensorSource src, String... ignorable) throws IOException {
+        return loadWeights(p, src, n -> false, n -> {
             for (String ig : ignorable) if (n.endsWith(ig)) return true;
             return false;
-        });
+        }).mapped();
     }
+
+    /**
+     * What {@link #loadWeights(Params, TensorSource, Predicate, Predicate)} did: the optional parameters it did not
+     * load, and whether some matrices are views into the source's mapping (then the source must stay open).
+     */
+    public record Loaded(Set<String> skipped, boolean mapped) {}
 
     /**
      * Like {@link #loadWeights(Params, TensorSource, String...)}, except that parameters matching {@code optional}
      * may be missing or mis-shaped (they keep their current values: the caller initialised them) and source tensors
-     * matching {@code ignorable} are skipped. Returns the optional parameters that were not loaded.
+     * matching {@code ignorable} are skipped.
      */
-    public static Set<String> loadWeights(Params p, TensorSource src, Predicate<String> optional, Predicate<String> ignorable) throws IOException {
+    public static Loaded loadWeights(Params p, TensorSource src, Predicate<String> optional, Predicate<String> ignorable) throws IOException {
         List<String> missing = new ArrayList<>(), shape = new ArrayList<>(), unexpected = new ArrayList<>();
         Set<String> skipped = new LinkedHashSet<>();
         for (Params.View v : p.views()) {
@@ -85,15 +111,19 @@ public final class ModelStore {
             if (!unexpected.isEmpty()) sb.append(" unexpected ").append(summary(unexpected)).append(';');
             throw new IOException(sb.substring(0, sb.length() - 1));
         }
+        boolean mapped = false;
         for (Params.View v : p.views()) {
             if (skipped.contains(v.name())) continue;
+            Params.Slot slot = p.slot(v.name());
+            if (slot != null) {
+                mapped |= loadOffHeap(slot, v, src);
+                continue;
+            }
             float[] x = src.floats(v.name());
-            for (int i = 0; i < x.length; i++)
-                if (!Float.isFinite(x[i]))
-                    throw new IOException("weight " + v.name() + " in " + src.path() + " holds a non-finite value (" + x[i] + ") at flat index " + i);
+            checkFinite(v.name(), src, x);
             System.arraycopy(x, 0, p.data, v.offset(), v.size());
         }
-        return skipped;
+        return new Loaded(skipped, mapped);
     }
 
     // ------------------------------------------------------------------------------------------------ BERT
@@ -138,12 +168,58 @@ public final class ModelStore {
             cfg = adjust.apply(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)));
             Bert m = new Bert(cfg, heads);
             Predicate<String> isHead = n -> !n.startsWith("bert.embeddings.") && !n.startsWith("bert.encoder.");
-            Set<String> fresh = loadWeights(m.params, src, isHead, n -> bertIgnorable(n) || (isHead.test(n) && !m.params.has(n)));
+            Set<String> fresh = loadWeights(m.params, src, isHead, n -> bertIgnorable(n) || (isHead.test(n) && !m.params.has(n))).skipped();
             if (!fresh.isEmpty()) {
                 m.initialiseOnly(fresh, seed);
                 log.info("{}: initialised new head parameters {}", dir, fresh);
             }
             return m;
+        }
+    }
+
+    private static void checkFinite(String name, TensorSource src, float[] x) throws IOException {
+        for (int i = 0; i < x.length; i++)
+            if (!Float.isFinite(x[i]))
+                throw new IOException("weight " + name + " in " + src.path() + " holds a non-finite value (" + x[i] + ") at flat index " + i);
+    }
+
+    /**
+     * Fills an off-heap slot (the storage was chosen by the model: BF16 or F32): a view into the mapping when the file
+     * holds the tensor contiguously in that dtype (returns true: the source must stay open), else a one-time
+     * conversion into off-heap memory, one tensor on the heap at a time. Finiteness is checked either way.
+     */
+    private static boolean loadOffHeap(Params.Slot slot, Params.View v, TensorSource src) throws IOException {
+        boolean bf16 = slot.bf16Wanted();
+        DType want = bf16 ? DType.BF16 : DType.F32;
+        var info = src.info(v.name());
+        MemorySegment raw = info.dtype() == want ? src.raw(v.name()) : null;
+        if (raw != null) {
+            checkFinite(v.name(), src, raw, bf16);
+            slot.set(raw, bf16);
+            return true;
+        }
+        float[] x = src.floats(v.name());
+        checkFinite(v.name(), src, x);
+        MemorySegment seg = Arena.ofAuto().allocate((long) x.length * want.bytes, 64);
+        for (int i = 0; i < x.length; i++) {
+            if (bf16) seg.set(BF16, 2L * i, SafeTensors.toBf16(x[i]));
+            else seg.set(F32, 4L * i, x[i]);
+        }
+        slot.set(seg, bf16);
+        return false;
+    }
+
+    private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Scans mapped weights for NaN/infinity by exponent bits (all ones), without widening them onto the heap. */
+    private static void checkFinite(String name, TensorSource src, MemorySegment raw, boolean bf16) throws IOException {
+        long n = raw.byteSize() / (bf16 ? 2 : 4);
+        for (long i = 0; i < n; i++) {
+            // exponent bits all ones: infinity or NaN
+            boolean bad = bf16 ? (raw.get(BF16, 2 * i) & 0x7f80) == 0x7f80 : (raw.get(I32, 4 * i) & 0x7f800000) == 0x7f800000;
+            if (bad) throw new IOException("weight " + name + " in " + src.path() + " holds a non-finite value at flat index " + i);
         }
     }
 

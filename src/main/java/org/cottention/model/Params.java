@@ -39,10 +39,61 @@ public final class Params {
         }
     }
 
+    /**
+     * Where an off-heap parameter's values live: a row-major segment in BF16 or F32 (a view into a memory-mapped
+     * checkpoint, or an off-heap copy), set once by the loader. Such a parameter has no room in {@link #data}
+     * (its view's offset is -1), so the model is inference-only.
+     */
+    public static final class Slot {
+        private java.lang.foreign.MemorySegment segment;
+        private boolean bf16;
+        private final boolean bf16Wanted;
+
+        Slot(boolean bf16Wanted) {
+            this.bf16Wanted = bf16Wanted;
+        }
+
+        /** The dtype the model asked for this slot: BF16 (true) or F32. */
+        public boolean bf16Wanted() {
+            return bf16Wanted;
+        }
+
+        public void set(java.lang.foreign.MemorySegment segment, boolean bf16) {
+            this.segment = segment;
+            this.bf16 = bf16;
+        }
+
+        public java.lang.foreign.MemorySegment segment() {
+            if (segment == null) throw new IllegalStateException("off-heap weights were not loaded");
+            return segment;
+        }
+
+        public boolean bf16() {
+            return bf16;
+        }
+    }
+
     /** Collects views in order; {@link #build()} allocates the buffers. */
     public static final class Builder {
         private final List<View> views = new ArrayList<>();
+        private final Map<String, Slot> slots = new LinkedHashMap<>();
+        private boolean offHeapMatrices, offHeapBf16;
         private long total;
+
+        /**
+         * From now on, 2-D parameters (the matrices: embeddings and projections, nearly all the bytes) get no room in
+         * the flat buffer but an off-heap {@link Slot}, for inference from memory-mapped or BF16 weights.
+         */
+        public Builder offHeapMatrices(boolean on, boolean bf16) {
+            offHeapMatrices = on;
+            offHeapBf16 = bf16;
+            return this;
+        }
+
+        /** The slot of an off-heap parameter, or null for one in the flat buffer. */
+        public Slot slot(View v) {
+            return slots.get(v.name());
+        }
 
         /** Adds a parameter; {@code decay} says whether AdamW's weight decay applies (matrices yes; biases, norms no). */
         public View add(String name, boolean decay, int... shape) {
@@ -53,6 +104,12 @@ public final class Params {
             }
             if (total + n > Integer.MAX_VALUE - 16)
                 throw new IllegalArgumentException("model has more than 2^31 parameters; not supported by the flat-buffer trainer");
+            if (offHeapMatrices && shape.length == 2) {
+                View v = new View(name, -1, shape.clone(), decay);
+                views.add(v);
+                slots.put(name, new Slot(offHeapBf16));
+                return v;
+            }
             View v = new View(name, (int) total, shape.clone(), decay);
             views.add(v);
             total += n;
@@ -60,11 +117,14 @@ public final class Params {
         }
 
         public Params build() {
-            return new Params(views, new float[(int) total]);
+            Params p = new Params(views, new float[(int) total]);
+            p.slots.putAll(slots);
+            return p;
         }
     }
 
     private final List<View> views;
+    private final Map<String, Slot> slots = new LinkedHashMap<>();
     private final Map<String, View> byName;
     public final float[] data;
     private float[] grad;
@@ -97,12 +157,36 @@ public final class Params {
         return byName.containsKey(name);
     }
 
+    /** The off-heap slot of a parameter, or null when it lives in {@link #data}. */
+    public Slot slot(String name) {
+        return slots.get(name);
+    }
+
+    /** True when some parameters live off-heap (memory-mapped or BF16): inference only. */
+    public boolean hasOffHeap() {
+        return !slots.isEmpty();
+    }
+
+    /** Bytes of parameter values: the flat buffer plus the off-heap segments. */
+    public long valueBytes() {
+        long b = 4L * data.length;
+        for (Slot s : slots.values()) if (s.segment != null) b += s.segment.byteSize();
+        return b;
+    }
+
+    private void requireOnHeap(String what) {
+        if (hasOffHeap())
+            throw new IllegalStateException(what + " needs f32 weights on the heap; this model was loaded with off-heap weights "
+                    + "(--dtype bf16 or --mmap), which serve inference only");
+    }
+
     public int size() {
         return data.length;
     }
 
     /** The gradient buffer, allocated on first use (inference never needs it). */
     public float[] grad() {
+        requireOnHeap("training (gradients)");
         if (grad == null) grad = new float[data.length];
         return grad;
     }
@@ -118,11 +202,18 @@ public final class Params {
     /** A copy of one parameter's values. */
     public float[] copyOf(String name) {
         View v = view(name);
+        Slot s = slots.get(name);
+        if (s != null) {
+            float[] out = new float[v.size()];
+            org.cottention.kernels.SegmentMatmul.widen(s.segment(), s.bf16(), 0, out, 0, out.length);
+            return out;
+        }
         return Arrays.copyOfRange(data, v.offset, v.offset + v.size());
     }
 
     /** Writes all parameters (or their gradients) to a safetensors file under their names, atomically. */
     public void save(Path file, boolean gradients, DType dtype, Map<String, String> metadata) throws IOException {
+        requireOnHeap("saving");
         float[] src = gradients ? grad() : data;
         List<SafeTensors.Entry> entries = new ArrayList<>();
         for (View v : views) {

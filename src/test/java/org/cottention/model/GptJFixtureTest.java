@@ -2,18 +2,22 @@ package org.cottention.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.io.Checkpoint;
 import org.cottention.io.SafeTensors;
 import org.cottention.testutil.Shared;
 import org.cottention.train.Batch;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The GPT-J fixtures (authors' formulation, PyTorch) reproduced from model.safetensors: logits, hidden states, gradients. */
+/**
+ * The GPT-J fixtures (authors' formulation, PyTorch) reproduced from model.safetensors alone and from pytorch_model.bin
+ * alone (issue 5 §4): logits, hidden states, gradients, greedy continuation.
+ */
 class GptJFixtureTest {
     static final ObjectMapper JSON = new ObjectMapper();
 
@@ -32,10 +36,10 @@ class GptJFixtureTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gptj_small_s0", "gptj_tiny_grad_s2"})
-    void logitsAndHiddenStates(String name) throws IOException {
+    @CsvSource({"gptj_small_s0,SAFETENSORS", "gptj_small_s0,PYTORCH", "gptj_tiny_grad_s2,SAFETENSORS", "gptj_tiny_grad_s2,PYTORCH"})
+    void logitsAndHiddenStates(String name, Checkpoint.Format format) throws IOException {
         Path dir = Shared.fixture(name);
-        GptJ m = ModelStore.loadGptJ(dir, null);
+        GptJ m = ModelStore.loadGptJ(dir, null, format);
         assertEquals(AttentionType.COSINE, m.cfg.attentionType());
         JsonNode in = JSON.readTree(dir.resolve("inputs.json").toFile());
         try (SafeTensors exp = SafeTensors.open(dir.resolve("expected.safetensors"))) {
@@ -56,10 +60,10 @@ class GptJFixtureTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gptj_small_s0", "gptj_tiny_grad_s2"})
-    void lossAndEveryParameterGradient(String name) throws IOException {
+    @CsvSource({"gptj_small_s0,SAFETENSORS", "gptj_small_s0,PYTORCH", "gptj_tiny_grad_s2,SAFETENSORS", "gptj_tiny_grad_s2,PYTORCH"})
+    void lossAndEveryParameterGradient(String name, Checkpoint.Format format) throws IOException {
         Path dir = Shared.fixture(name);
-        GptJ m = ModelStore.loadGptJ(dir, null);
+        GptJ m = ModelStore.loadGptJ(dir, null, format);
         JsonNode g = JSON.readTree(dir.resolve("inputs.json").toFile()).get("grad_batch");
         int b = g.get("input_ids").size(), t = g.get("input_ids").get(0).size();
         Batch batch = Batch.lm(b, t, flat(g.get("input_ids")), flat(g.get("attention_mask")), flat(g.get("labels")));
@@ -82,10 +86,10 @@ class GptJFixtureTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {1, 3, 64})
-    void greedyGenerationThroughStateHandOver(int segment) throws IOException {
+    @CsvSource({"1,SAFETENSORS", "3,SAFETENSORS", "64,SAFETENSORS", "1,PYTORCH", "64,PYTORCH"})
+    void greedyGenerationThroughStateHandOver(int segment, Checkpoint.Format format) throws IOException {
         Path dir = Shared.fixture("gptj_small_s0");
-        GptJ m = ModelStore.loadGptJ(dir, null);
+        GptJ m = ModelStore.loadGptJ(dir, null, format);
         JsonNode g = JSON.readTree(dir.resolve("inputs.json").toFile()).get("generate");
         int[] prompt = new int[g.get("prompt").size()];
         for (int i = 0; i < prompt.length; i++) prompt[i] = g.get("prompt").get(i).asInt();

@@ -1,0 +1,172 @@
+package org.cottention.bench;
+
+import org.cottention.io.Checkpoint;
+import org.cottention.io.DType;
+import org.cottention.io.SafeTensors;
+import org.cottention.kernels.Ops;
+import org.cottention.kernels.Parallel;
+import org.cottention.model.AttentionType;
+import org.cottention.model.GptJ;
+import org.cottention.model.GptJConfig;
+import org.cottention.model.GptJSession;
+import org.cottention.model.ModelStore;
+import org.cottention.model.Params;
+import org.cottention.model.WeightStorage;
+import org.cottention.generate.Sampler;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The paper's GPT sizes at full scale (issue 5 §5): writes a randomly initialised model as safetensors, one tensor in
+ * memory at a time; loads it memory-mapped (matrices stay in the file's pages, off the heap); prefills and decodes;
+ * and compares decoding speed with the memory-bandwidth bound: every decoded token reads every weight matrix once
+ * (plus one embedding row), so tokens/s cannot exceed read bandwidth ÷ weight bytes per token.
+ */
+public final class ScaleBench {
+    private ScaleBench() {}
+
+    /** 300m: E 1024, 20 layers, inner 3072; 1.2b: E 2048, 20 layers, inner 8192; both 16 heads, rotary 64, vocab 50400, context 1024. */
+    public static GptJConfig config(String size) {
+        return switch (size.trim().toLowerCase(Locale.ROOT)) {
+            case "300m" -> GptJConfig.of(50400, 1024, 1024, 20, 16, 3072, 64, 50256, AttentionType.COSINE);
+            case "1.2b" -> GptJConfig.of(50400, 1024, 2048, 20, 16, 8192, 64, 50256, AttentionType.COSINE);
+            default -> throw new IllegalArgumentException("--size must be 300m or 1.2b, got \"" + size + "\"");
+        };
+    }
+
+    public record Result(String size, String dtype, long parameters, long fileBytes, double writeSeconds, double loadSeconds,
+                         long heapBytes, int prefillTokens, double prefillTokensPerSec, int decodeTokens, double decodeTokensPerSec,
+                         long weightBytesPerToken, double measuredReadBandwidth, double boundTokensPerSec, double fractionOfBound,
+                         int threads) {}
+
+    /**
+     * Writes config.json and model.safetensors (F32 or BF16) of a random model into dir. Matrices ~ U(-a, a) with
+     * the std 0.02 of HF's init (a uniform draw is ten times cheaper than a Gaussian, and a benchmark does not care).
+     */
+    public static void writeRandom(GptJConfig cfg, DType dtype, Path dir, long seed) throws IOException {
+        // an off-heap model allocates no matrix: only its names and shapes are needed here
+        GptJ shapes = new GptJ(cfg, 64, WeightStorage.MAPPED);
+        List<SafeTensors.Entry> entries = new ArrayList<>();
+        int idx = 0;
+        for (Params.View v : shapes.params.views()) {
+            long s = seed * 0x9E3779B97F4A7C15L + idx++;
+            String n = v.name();
+            entries.add(new SafeTensors.Entry(n, dtype, v.shapeLong(), (SafeTensors.Lazy) () -> {
+                float[] x = new float[v.size()];
+                if (n.endsWith("norm_const")) java.util.Arrays.fill(x, 0.5f);
+                else if (n.contains("ln_") && n.endsWith(".weight")) java.util.Arrays.fill(x, 1f);
+                else if (v.shape().length == 2) {
+                    SplittableRandom r = new SplittableRandom(s);
+                    float a = 0.02f * (float) Math.sqrt(3);
+                    for (int i = 0; i < x.length; i++) x[i] = a * (2 * r.nextFloat() - 1);
+                }
+                return x;
+            }));
+        }
+        Files.createDirectories(dir);
+        cfg.write(dir.resolve("config.json"));
+        SafeTensors.write(dir.resolve("model.safetensors"), entries, Map.of("format", "pt"));
+    }
+
+    /**
+     * Bytes per second of a parallel streaming read (a vector sum) over an off-heap buffer of {@code bytes}, best of
+     * {@code reps}: the same kind of access as decoding's matrix-vector products, on the same threads.
+     */
+    public static double readBandwidth(long bytes, int reps) {
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment seg = arena.allocate(bytes, 64);
+            long floats = bytes / 4;
+            Parallel.forRange((int) (floats / 4096), 1, (lo, hi) -> {
+                for (long i = (long) lo * 4096; i < (long) hi * 4096; i++) seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, i % 7);
+            });
+            int chunks = (int) (bytes / (1 << 20));  // 1 MiB per task
+            double best = 0;
+            float[] sink = new float[chunks];
+            for (int r = 0; r < reps; r++) {
+                long t0 = System.nanoTime();
+                Parallel.forRange(chunks, 1, (lo, hi) -> {
+                    for (int c = lo; c < hi; c++) sink[c] = sumChunk(seg, (long) c << 20, 1 << 20);
+                });
+                double s = (System.nanoTime() - t0) / 1e9;
+                best = Math.max(best, (double) chunks * (1 << 20) / s);
+            }
+            if (Float.isNaN(sink[0])) throw new IllegalStateException();  // keep the sums alive
+            return best;
+        }
+    }
+
+    /** Sum of the floats in seg[off, off + len): an int-counted loop of four independent vector adds (as the kernels use). */
+    private static float sumChunk(MemorySegment seg, long off, int len) {
+        VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int vb = F.vectorByteSize();
+        for (int b = 0; b <= len - 4 * vb; b += 4 * vb) {
+            a0 = a0.add(FloatVector.fromMemorySegment(F, seg, off + b, ByteOrder.LITTLE_ENDIAN));
+            a1 = a1.add(FloatVector.fromMemorySegment(F, seg, off + b + vb, ByteOrder.LITTLE_ENDIAN));
+            a2 = a2.add(FloatVector.fromMemorySegment(F, seg, off + b + 2 * vb, ByteOrder.LITTLE_ENDIAN));
+            a3 = a3.add(FloatVector.fromMemorySegment(F, seg, off + b + 3 * vb, ByteOrder.LITTLE_ENDIAN));
+        }
+        return Ops.sumLanes(a0.add(a1).add(a2.add(a3)));
+    }
+
+    public static Result run(String size, DType dtype, Path dir, int prefillTokens, int decodeTokens, long bandwidthBytes) throws IOException {
+        return run(size, config(size), dtype, dir, prefillTokens, decodeTokens, bandwidthBytes);
+    }
+
+    public static Result run(String size, GptJConfig cfg, DType dtype, Path dir, int prefillTokens, int decodeTokens, long bandwidthBytes)
+            throws IOException {
+        long t0 = System.nanoTime();
+        writeRandom(cfg, dtype, dir, 1);
+        double write = (System.nanoTime() - t0) / 1e9;
+        long fileBytes = Files.size(dir.resolve("model.safetensors"));
+
+        t0 = System.nanoTime();
+        GptJ m = ModelStore.loadGptJ(dir, null, Checkpoint.Format.SAFETENSORS, dtype == DType.BF16 ? WeightStorage.BF16 : WeightStorage.MAPPED);
+        double load = (System.nanoTime() - t0) / 1e9;
+        long heap = liveHeap();
+
+        int[] prompt = new int[prefillTokens];
+        SplittableRandom r = new SplittableRandom(3);
+        for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(cfg.vocabSize());
+        // warm-up (JIT) on a short prompt in a session of its own, so the timings below are steady-state
+        GptJSession warm = new GptJSession(m, 512);
+        float[] wl = warm.prefill(new int[][]{java.util.Arrays.copyOf(prompt, Math.min(8, prompt.length))});
+        for (int i = 0; i < 2; i++) wl = warm.step(new int[]{Sampler.argmax(wl)});
+        GptJSession s = new GptJSession(m, 512);
+        t0 = System.nanoTime();
+        float[] logits = s.prefill(new int[][]{prompt});
+        double prefill = (System.nanoTime() - t0) / 1e9;
+        t0 = System.nanoTime();
+        for (int i = 0; i < decodeTokens; i++) logits = s.step(new int[]{Sampler.argmax(logits)});
+        double decode = (System.nanoTime() - t0) / 1e9;
+
+        // every matrix is read once per token, except the embedding table, of which one row is read
+        long matrixBytes = m.params.valueBytes() - 4L * m.params.data.length;
+        int eb = dtype == DType.BF16 ? 2 : 4;
+        long wte = (long) cfg.vocabSize() * cfg.nEmbd() * eb;
+        long perToken = matrixBytes - wte + (long) cfg.nEmbd() * eb + 4L * m.params.data.length;
+        double bw = readBandwidth(bandwidthBytes, 10);
+        double bound = bw / perToken, tps = decodeTokens / decode;
+        long params = m.params.views().stream().mapToLong(Params.View::size).sum();
+        return new Result(size, dtype.name(), params, fileBytes, write, load, heap, prefillTokens,
+                prefillTokens / prefill, decodeTokens, tps, perToken, bw, bound, tps / bound, Parallel.threads());
+    }
+
+    static long liveHeap() {
+        Runtime rt = Runtime.getRuntime();
+        for (int i = 0; i < 3; i++) System.gc();
+        return rt.totalMemory() - rt.freeMemory();
+    }
+}

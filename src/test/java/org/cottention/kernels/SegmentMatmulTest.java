@@ -1,0 +1,61 @@
+package org.cottention.kernels;
+
+import org.cottention.io.SafeTensors;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Off-heap BF16/F32 matmul against a scalar double reference, on sizes that are not multiples of the vector width. */
+class SegmentMatmulTest {
+    @ParameterizedTest
+    @CsvSource({"1,1,1", "1,7,13", "1,33,65", "1,130,257", "2,5,3", "3,70,129", "17,65,31", "5,129,1000"})
+    void matchesScalarReference(int n, int rows, int cols) {
+        SplittableRandom r = new SplittableRandom(n * 1000L + rows * 10L + cols);
+        int ldx = cols + 3, ldy = rows + 2;
+        float[] x = new float[n * ldx];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        float[] wf = new float[rows * cols];
+        for (int i = 0; i < wf.length; i++) wf[i] = (float) r.nextGaussian();
+        try (Arena arena = Arena.ofShared()) {
+            // odd byte offsets: mapped tensors need not be aligned
+            MemorySegment bf = arena.allocate(2L * wf.length + 2).asSlice(2), f32 = arena.allocate(4L * wf.length + 2).asSlice(2);
+            for (int i = 0; i < wf.length; i++) {
+                bf.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i, SafeTensors.toBf16(wf[i]));
+                f32.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 4L * i, wf[i]);
+            }
+            for (boolean bf16 : new boolean[]{true, false}) {
+                float[] y = new float[n * ldy];
+                java.util.Arrays.fill(y, 42f);  // gaps between rows stay untouched
+                SegmentMatmul.matmulT(x, 0, ldx, n, bf16 ? bf : f32, bf16, rows, cols, y, 0, ldy);
+                for (int i = 0; i < n; i++) {
+                    for (int j = 0; j < rows; j++) {
+                        double want = 0, mag = 0;
+                        for (int c = 0; c < cols; c++) {
+                            float w = bf16 ? SegmentMatmul.bf16ToFloat(SafeTensors.toBf16(wf[j * cols + c])) : wf[j * cols + c];
+                            want += (double) x[i * ldx + c] * w;
+                            mag += Math.abs((double) x[i * ldx + c] * w);
+                        }
+                        assertEquals(want, y[i * ldy + j], 1e-5 * (mag + 1), (bf16 ? "bf16" : "f32") + " y[" + i + "," + j + "]");
+                    }
+                    for (int j = rows; j < ldy; j++) assertEquals(42f, y[i * ldy + j], "gap");
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"0", "1", "-1", "3.14159", "-2.5e-30", "65504", "1e38"})
+    void bf16WideningIsExact(float v) {
+        short b = SafeTensors.toBf16(v);
+        float w = SegmentMatmul.bf16ToFloat(b);
+        assertEquals(Float.floatToRawIntBits(w) >>> 16, b & 0xffff);
+        assertTrue(Math.abs(w - v) <= Math.abs(v) * 0x1p-8f);
+    }
+}
