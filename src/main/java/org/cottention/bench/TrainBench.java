@@ -15,6 +15,9 @@ public final class TrainBench {
     public record Result(String attention, int context, int batch, int steps, double medianStepMs, double tokensPerSec,
                          double flopsPerToken, double gflops, long parameters) {}
 
+    /** Untimed steps first (JIT warm-up). */
+    static final int WARMUP_STEPS = 2;
+
     private TrainBench() {}
 
     public static Result run(GptJ model, int context, int batch, int steps, long seed) {
@@ -22,7 +25,7 @@ public final class TrainBench {
         int n = batch * context, v = model.cfg.vocabSize();
         AdamW adam = new AdamW(AdamW.Config.defaults(0.1f), model.params.size());
         double[] ms = new double[steps];
-        for (int s = -1; s < steps; s++) {
+        for (int s = -WARMUP_STEPS; s < steps; s++) {
             int[] ids = new int[n], tg = new int[n];
             for (int i = 0; i < n; i++) {
                 ids[i] = r.nextInt(v);
