@@ -103,6 +103,9 @@ public final class CheckpointConverter {
                     files.add(f);
                 }
             }
+            // temp folders are created owner-only; the published folder is an ordinary rwxr-xr-x one
+            if (staging.getFileSystem().supportedFileAttributeViews().contains("posix"))
+                Files.setPosixFilePermissions(staging, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
             publish(staging, absOut);
             return new Result(r.tensors(), r.dropped(), List.copyOf(files), r.weightBytes());
         } finally {
