@@ -20,7 +20,7 @@ public final class DecodeBench {
                          long heapBytes, long heapAfterDecodeBytes, String prefill, double prefillMs) {}
 
     /** Untimed decoding steps before timing, so the first context measured is not the JIT's warm-up. */
-    static final int WARMUP_STEPS = 24;
+    static final int WARMUP_STEPS = 96;
 
     private DecodeBench() {}
 
