@@ -129,8 +129,8 @@ public final class AttentionBench {
         }
         // warm-up: repeat a short problem until the JIT has compiled the kernels, then run the real one once
         Op small = build(variant, new AttnShape(B, Math.min(T, 512), H, D));
-        long until = System.nanoTime() + 1_500_000_000L;
-        for (int i = 0; i < 30 && (i < 5 || System.nanoTime() < until); i++) small.backward(small.forward());
+        long until = System.nanoTime() + 2_000_000_000L;
+        for (int i = 0; i < 500 && (i < 5 || System.nanoTime() < until); i++) small.backward(small.forward());
         small = null;
         Op op = build(variant, shape);
         op.backward(op.forward());

@@ -509,7 +509,7 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
             byte[] all = new byte[pending.length + b.length];
             System.arraycopy(pending, 0, all, 0, pending.length);
             System.arraycopy(b, 0, all, pending.length, b.length);
-            int keep = incompleteTail(all);
+            int keep = all.length - Utf8.completePrefixLength(all, 0, all.length);
             pending = Arrays.copyOfRange(all, all.length - keep, all.length);
             return new String(all, 0, all.length - keep, StandardCharsets.UTF_8);
         }
@@ -519,18 +519,6 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
             String s = new String(pending, StandardCharsets.UTF_8);
             pending = new byte[0];
             return s;
-        }
-
-        /** Length of a trailing, so far valid but unfinished UTF-8 sequence. */
-        private static int incompleteTail(byte[] a) {
-            int n = a.length;
-            for (int k = 1; k <= 3 && k <= n; k++) {
-                int b = a[n - k] & 0xFF;
-                if ((b & 0xC0) == 0x80) continue; // continuation byte: look further back
-                int need = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xC2 && b <= 0xDF ? 2 : 1;
-                return need > k ? k : 0;
-            }
-            return 0;
         }
     }
 

@@ -74,6 +74,21 @@ public final class Utf8 {
         return out.toString();
     }
 
+    /**
+     * For decoding a large file in chunks: the length of the longest prefix of bytes[off, off+len) that does not end
+     * inside a multi-byte character (drops at most 3 trailing bytes of a started sequence; the caller carries them
+     * into the next chunk). Invalid bytes are left in, for {@link #decode} to report.
+     */
+    public static int completePrefixLength(byte[] bytes, int off, int len) {
+        for (int k = 1; k <= 3 && k <= len; k++) {
+            int b = bytes[off + len - k] & 0xFF;
+            if ((b & 0xC0) == 0x80) continue; // continuation byte: look further back for the lead byte
+            int need = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xC2 && b <= 0xDF ? 2 : 1;
+            return need > k ? len - k : len;
+        }
+        return len;
+    }
+
     private static String describe(CoderResult r) {
         return (r.isMalformed() ? "malformed or truncated sequence" : "unmappable sequence") + " of " + r.length() + " byte(s)";
     }

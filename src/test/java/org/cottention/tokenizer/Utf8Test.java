@@ -44,6 +44,25 @@ class Utf8Test {
     }
 
     @Test
+    void chunkedDecodingAtCharacterBoundaries() throws IOException {
+        String s = "aé中😀b".repeat(50);
+        byte[] b = s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        for (int chunk = 1; chunk <= 7; chunk++) {
+            StringBuilder sb = new StringBuilder();
+            int pos = 0;
+            while (pos < b.length) {
+                int len = Math.min(chunk + 3, b.length - pos); // a chunk must hold at least one whole character
+                int ok = pos + len == b.length ? len : Utf8.completePrefixLength(b, pos, len);
+                sb.append(Utf8.decode(b, pos, ok, "t", pos));
+                pos += ok;
+            }
+            assertEquals(s, sb.toString());
+        }
+        assertEquals(1, Utf8.completePrefixLength(new byte[] {'a', (byte) 0xF0, (byte) 0x9F, (byte) 0x98}, 0, 4));
+        assertEquals(5, Utf8.completePrefixLength(new byte[] {'a', (byte) 0xF0, (byte) 0x9F, (byte) 0x98, (byte) 0x80}, 0, 5));
+    }
+
+    @Test
     void loneSurrogateCannotBeEncoded() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Utf8.encode("x\uDC00"));
         assertTrue(e.getMessage().contains("index 1"), e.getMessage());
