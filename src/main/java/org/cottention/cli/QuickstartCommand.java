@@ -60,12 +60,17 @@ public final class QuickstartCommand implements Callable<Integer> {
         CommandLine root = spec.root().commandLine();
         int code = 0;
         if (!train.contains("--resume") || !finished(model)) {
-            System.err.println("$ ./cottention " + String.join(" ", train));
+            System.err.println("$ ./cottention " + shellWords(train));
             code = root.execute(train.toArray(String[]::new));
             if (code != 0) return code;
         }
-        System.err.println("$ ./cottention " + String.join(" ", gen));
+        System.err.println("$ ./cottention " + shellWords(gen));
         return root.execute(gen.toArray(String[]::new));
+    }
+
+    /** The arguments as a shell would need them typed (quoted where they hold spaces). */
+    static String shellWords(List<String> args) {
+        return String.join(" ", args.stream().map(a -> a.matches("[\\w./:=,+-]+") ? a : "'" + a.replace("'", "'\\''") + "'").toList());
     }
 
     private boolean finished(Path model) throws Exception {
