@@ -109,6 +109,24 @@ class CausalLmCommandsTest {
     }
 
     @Test
+    void evalOverTokenIdsMatchesTheFixtureLogProbs() throws IOException {
+        Path dir = Shared.fixture("gptj_small_s0");
+        JsonNode ids = JSON.readTree(dir.resolve("inputs.json").toFile()).get("long").get("input_ids");
+        Path file = tmp.resolve("ids.json");
+        Files.writeString(file, JSON.writeValueAsString(ids));
+        Cli.Result r = Cli.run("eval", "--model", dir.toString(), "--ids", file.toString(), "--context", "128");
+        assertEquals(0, r.code(), r.err());
+        JsonNode ev = JSON.readTree(r.out());
+        try (SafeTensors exp = SafeTensors.open(dir.resolve("expected.safetensors"))) {
+            double[] lp = exp.doubles("long.next_token_logprobs");
+            double nll = 0;
+            for (double x : lp) nll -= x;
+            assertEquals(lp.length, ev.get("tokens").asInt());
+            assertEquals(nll / lp.length, ev.get("loss").asDouble(), 1e-5, "mean negative log-likelihood");
+        }
+    }
+
+    @Test
     void badInputGetsOneClearLine() throws IOException {
         Path empty = Files.writeString(tmp.resolve("empty.txt"), "");
         Cli.Result r = Cli.run("train", empty.toString(), "--tokenizer", Shared.data("tokenizers", "gpt2").toString(), "--out", tmp.resolve("e").toString(),
