@@ -1,16 +1,20 @@
 package org.cottention.kernels;
 
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The one thread pool every kernel uses. Work is split statically into contiguous ranges, one per thread, so a
  * computation whose per-index work is independent gives bit-identical results for a given thread count.
  * Calls made from inside a parallel region run serially on the calling thread (no nested fan-out), which lets a
  * kernel that parallelises over (batch, head) call a GEMM that would otherwise parallelise itself.
+ *
+ * <p>The workers spin for a short while after each part before they park: decoding issues hundreds of small
+ * parallel calls per token, and waking a parked thread for each (tens of microseconds) cost more than the work.
+ * Every part of a region runs on its own thread at the same time (GEMM's packing threads meet at a barrier);
+ * regions from different callers take turns.
  */
 public final class Parallel {
     /** Body over a half-open index range [lo, hi). */
@@ -26,7 +30,10 @@ public final class Parallel {
     }
 
     private static volatile int threads = Runtime.getRuntime().availableProcessors();
-    private static volatile ExecutorService pool;
+    private static volatile Worker[] workers;
+    private static final ReentrantLock DISPATCH = new ReentrantLock();
+    /** How long an idle worker spins for its next part before parking. */
+    private static final long SPIN_NANOS = 200_000;
     private static final ThreadLocal<Boolean> IN_REGION = ThreadLocal.withInitial(() -> false);
 
     private Parallel() {}
@@ -37,13 +44,18 @@ public final class Parallel {
     }
 
     /** Sets the thread count for all kernels; the `--threads` option of every command lands here. */
-    public static synchronized void setThreads(int n) {
+    public static void setThreads(int n) {
         if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
         if (n == threads) return;
-        threads = n;
-        ExecutorService old = pool;
-        pool = null;
-        if (old != null) old.shutdown();
+        DISPATCH.lock();  // not while a region runs on the old workers
+        try {
+            threads = n;
+            Worker[] old = workers;
+            workers = null;
+            if (old != null) for (Worker w : old) w.shutdown();
+        } finally {
+            DISPATCH.unlock();
+        }
     }
 
     /** True on a thread that is already running part of a parallel region. */
@@ -51,26 +63,69 @@ public final class Parallel {
         return IN_REGION.get();
     }
 
-    private static ExecutorService pool() {
-        ExecutorService p = pool;
-        if (p == null) {
-            synchronized (Parallel.class) {
-                p = pool;
-                if (p == null) {
-                    AtomicInteger id = new AtomicInteger();
-                    p = Executors.newFixedThreadPool(Math.max(1, threads - 1), r -> {
-                        Thread t = new Thread(() -> {
-                            IN_REGION.set(true);
-                            r.run();
-                        }, "cottention-worker-" + id.incrementAndGet());
-                        t.setDaemon(true);
-                        return t;
-                    });
-                    pool = p;
+    /** The workers for the current thread count, started on first use; call with DISPATCH held. */
+    private static Worker[] workers() {
+        Worker[] w = workers;
+        if (w == null) {
+            w = new Worker[Math.max(0, threads - 1)];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = new Worker("cottention-worker-" + (i + 1));
+                w[i].start();
+            }
+            workers = w;
+        }
+        return w;
+    }
+
+    /** One region's bookkeeping: parts still running and the first failure. */
+    private record Region(IndexBody body, AtomicInteger remaining, AtomicReference<Throwable> error) {}
+
+    /** A pool thread: runs the part it is handed, spinning briefly for the next one before parking. */
+    private static final class Worker extends Thread {
+        private volatile Region region;
+        private volatile int part;
+        private volatile boolean stop;
+
+        Worker(String name) {
+            super(name);
+            setDaemon(true);
+        }
+
+        void submit(Region r, int p) {
+            part = p;
+            region = r;  // volatile write publishes part too
+            LockSupport.unpark(this);
+        }
+
+        void shutdown() {
+            stop = true;
+            LockSupport.unpark(this);
+        }
+
+        @Override
+        public void run() {
+            IN_REGION.set(true);
+            while (!stop) {
+                Region r = region;
+                if (r == null) {
+                    long idleSince = System.nanoTime();
+                    while ((r = region) == null && !stop) {
+                        if (System.nanoTime() - idleSince < SPIN_NANOS) Thread.onSpinWait();
+                        else LockSupport.park(this);
+                    }
+                    if (r == null) return;
+                }
+                int p = part;
+                region = null;
+                try {
+                    r.body().run(p);
+                } catch (Throwable e) {
+                    r.error().compareAndSet(null, e);
+                } finally {
+                    r.remaining().decrementAndGet();
                 }
             }
         }
-        return p;
     }
 
     /**
@@ -113,38 +168,31 @@ public final class Parallel {
     }
 
     private static void runParts(int parts, IndexBody part) {
-        ExecutorService p = pool();
-        CountDownLatch done = new CountDownLatch(parts - 1);
-        AtomicReference<Throwable> error = new AtomicReference<>();
-        for (int k = 1; k < parts; k++) {
-            int kk = k;
-            p.execute(() -> {
-                try {
-                    part.run(kk);
-                } catch (Throwable e) {
-                    error.compareAndSet(null, e);
-                } finally {
-                    done.countDown();
-                }
-            });
-        }
-        IN_REGION.set(true);
+        DISPATCH.lock();
         try {
-            part.run(0);
-        } catch (Throwable e) {
-            error.compareAndSet(null, e);
+            Worker[] w = workers();
+            int onWorkers = Math.min(parts - 1, w.length);  // fewer only if --threads changed mid-call
+            Region region = new Region(part, new AtomicInteger(onWorkers), new AtomicReference<>());
+            for (int k = 1; k <= onWorkers; k++) w[k - 1].submit(region, k);
+            IN_REGION.set(true);
+            try {
+                part.run(0);
+                for (int k = onWorkers + 1; k < parts; k++) part.run(k);
+            } catch (Throwable e) {
+                region.error().compareAndSet(null, e);
+            } finally {
+                IN_REGION.set(false);
+            }
+            for (int spins = 0; region.remaining().get() > 0; spins++) {
+                if (spins < 1 << 14) Thread.onSpinWait();
+                else Thread.yield();  // a worker was descheduled: let it run
+            }
+            Throwable e = region.error().get();
+            if (e instanceof RuntimeException re) throw re;
+            if (e instanceof Error err) throw err;
+            if (e != null) throw new RuntimeException(e);
         } finally {
-            IN_REGION.set(false);
+            DISPATCH.unlock();
         }
-        try {
-            done.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for parallel work", e);
-        }
-        Throwable e = error.get();
-        if (e instanceof RuntimeException re) throw re;
-        if (e instanceof Error err) throw err;
-        if (e != null) throw new RuntimeException(e);
     }
 }
