@@ -288,15 +288,30 @@ public final class GptJ implements TrainableModel {
         return Math.max(1, Math.min(n, (4 << 20) / cfg.vocabSize()));
     }
 
+    private float[] headLogits, headGrad;
+
+    /** The [rows, V] logits block of the chunked head, kept between steps. */
+    private float[] headLogits(int size) {
+        if (headLogits == null || headLogits.length != size) headLogits = new float[size];
+        return headLogits;
+    }
+
+    /** dL/d(ln_f output) [n, E], zeroed, kept between steps. */
+    private float[] headGrad(int size) {
+        if (headGrad == null || headGrad.length != size) headGrad = new float[size];
+        else Arrays.fill(headGrad, 0f);
+        return headGrad;
+    }
+
     @Override
     public Loss trainStep(Batch batch, float gradScale) {
         params.grad();  // fails clearly, before any work, when the weights are off-heap (inference only)
         int n = batch.size() * batch.seqLen(), e = cfg.nEmbd(), v = cfg.vocabSize();
         Acts a = forward(batch.size(), batch.seqLen(), batch.inputIds(), batch.attentionMask());
         int count = CrossEntropy.countTargets(batch.targets(), 0, n, v);
-        float[] dlnf = new float[n * e], w = params.data, g = params.grad();
+        float[] dlnf = headGrad(n * e), w = params.data, g = params.grad();
         int rows = headRows(n);
-        float[] logits = new float[rows * v];
+        float[] logits = headLogits(rows * v);
         double sum = 0;
         for (int r0 = 0; r0 < n; r0 += rows) {
             int r = Math.min(rows, n - r0);
@@ -315,7 +330,7 @@ public final class GptJ implements TrainableModel {
         Acts a = forward(batch.size(), batch.seqLen(), batch.inputIds(), batch.attentionMask());
         int count = CrossEntropy.countTargets(batch.targets(), 0, n, v);
         int rows = headRows(n);
-        float[] logits = new float[rows * v];
+        float[] logits = headLogits(rows * v);
         double sum = 0;
         for (int r0 = 0; r0 < n; r0 += rows) {
             int r = Math.min(rows, n - r0);
