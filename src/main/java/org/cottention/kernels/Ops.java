@@ -5,6 +5,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -350,20 +351,48 @@ public final class Ops {
     private static final int SUMSQ_BLOCK = 1024;
 
     /**
-     * Sum of a vector's lanes in a fixed order (lane 0 first). Not {@code reduceLanes(ADD)}: its floating-point
-     * order is unspecified and differs between interpreted and compiled code, which breaks bit-identical results
-     * (across thread counts, and between a run and its resumption).
+     * Sum of a vector's lanes by a fixed pairwise tree: lane i is added to lane i xor n/2, then i xor n/4, and so on.
+     * Not {@code reduceLanes(ADD)}: its floating-point order is unspecified and differs between interpreted and
+     * compiled code, which breaks bit-identical results (across thread counts, and between a run and its
+     * resumption). Not {@code toArray()} either: that allocates on every call (a row norm per token adds up to tens
+     * of megabytes per attention call).
      */
     public static float sumLanes(FloatVector v) {
-        float s = 0f;
-        for (float x : v.toArray()) s += x;
-        return s;
+        if (v.species() != S) {
+            float s = 0f;
+            for (float x : v.toArray()) s += x;
+            return s;
+        }
+        int n = S.length(); // a constant: the unused steps fold away
+        if (n > 8) v = v.add(v.rearrange(F8));
+        if (n > 4) v = v.add(v.rearrange(F4));
+        if (n > 2) v = v.add(v.rearrange(F2));
+        if (n > 1) v = v.add(v.rearrange(F1));
+        if (n > 16) throw new IllegalStateException("vectors of " + n + " floats are not supported");
+        return v.lane(0);
     }
 
     /** {@link #sumLanes(FloatVector)} for doubles. */
-    public static double sumLanes(jdk.incubator.vector.DoubleVector v) {
-        double s = 0;
-        for (double x : v.toArray()) s += x;
-        return s;
+    public static double sumLanes(DoubleVector v) {
+        if (v.species() != DS) {
+            double s = 0;
+            for (double x : v.toArray()) s += x;
+            return s;
+        }
+        int n = DS.length();
+        if (n > 4) v = v.add(v.rearrange(D4));
+        if (n > 2) v = v.add(v.rearrange(D2));
+        if (n > 1) v = v.add(v.rearrange(D1));
+        if (n > 8) throw new IllegalStateException("vectors of " + n + " doubles are not supported");
+        return v.lane(0);
+    }
+
+    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    /** Lane i -> lane i xor x (identity where x is not below the lane count). */
+    private static final VectorShuffle<Float> F8 = xor(S, 8), F4 = xor(S, 4), F2 = xor(S, 2), F1 = xor(S, 1);
+    private static final VectorShuffle<Double> D4 = xor(DS, 4), D2 = xor(DS, 2), D1 = xor(DS, 1);
+
+    private static <E> VectorShuffle<E> xor(VectorSpecies<E> species, int x) {
+        return VectorShuffle.fromOp(species, i -> x < species.length() ? i ^ x : i);
     }
 }

@@ -167,6 +167,65 @@ public final class Parallel {
         });
     }
 
+    /**
+     * Runs body(0..parts-1) at the same time, one part per thread, for pipelines whose parts wait for each other at
+     * a {@link Barrier}. parts is clipped to the thread count, and to 1 inside a parallel region (where parts would
+     * run one after another); the body must work for any count, so it is handed the count it gets.
+     */
+    public static void together(int parts, TogetherBody body) {
+        int n = IN_REGION.get() ? 1 : Math.max(1, Math.min(parts, threads));
+        Barrier barrier = new Barrier(n);
+        if (n == 1) {
+            body.run(0, 1, barrier);
+            return;
+        }
+        runParts(n, part -> {
+            try {
+                body.run(part, n, barrier);
+            } catch (Throwable e) {
+                barrier.breakDown(e); // the other parts would wait for this one forever
+                throw e;
+            }
+        });
+    }
+
+    public interface TogetherBody {
+        void run(int part, int parts, Barrier barrier);
+    }
+
+    /** A reusable spin barrier for the parts of {@link #together}; a part that fails breaks it for the others. */
+    public static final class Barrier {
+        private final int parties;
+        private final AtomicInteger arrived = new AtomicInteger();
+        private volatile int generation;
+        private volatile Throwable broken;
+
+        Barrier(int parties) {
+            this.parties = parties;
+        }
+
+        /** Waits until every part has called await the same number of times. */
+        public void await() {
+            if (parties == 1) return;
+            int g = generation;
+            if (arrived.incrementAndGet() == parties) {
+                arrived.set(0);
+                generation = g + 1;
+                return;
+            }
+            for (int spins = 0; generation == g; spins++) {
+                Throwable cause = broken;
+                if (cause != null) throw new IllegalStateException("another part of the parallel region failed: " + cause, cause);
+                if (spins < 1 << 14) Thread.onSpinWait();
+                else Thread.yield(); // a part was descheduled: let it run
+            }
+        }
+
+        void breakDown(Throwable cause) {
+            broken = cause;
+        }
+    }
+
     private static void runParts(int parts, IndexBody part) {
         DISPATCH.lock();
         try {
