@@ -85,6 +85,13 @@ final class BlockMm {
             tile2x4(j, kLo, kHi, a, a0, a1, acs, b, bOff, ldb, c, c0, c1, accumulate);
             tile2x4(j, kLo, kHi, a, a2, a3, acs, b, bOff, ldb, c, c2, c3, accumulate);
         }
+        if (j + 3 * VL <= n) {
+            tile4x3(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
+            j += 3 * VL;
+        } else if (j + 2 * VL <= n) {
+            tile4x2(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
+            j += 2 * VL;
+        }
         for (; j + VL <= n; j += VL) {
             FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
             for (int p = kLo; p < kHi; p++) {
@@ -133,6 +140,58 @@ final class BlockMm {
         }
         s00.intoArray(c, c0 + j); s01.intoArray(c, c0 + j + VL); s02.intoArray(c, c0 + j + 2 * VL); s03.intoArray(c, c0 + j + 3 * VL);
         s10.intoArray(c, c1 + j); s11.intoArray(c, c1 + j + VL); s12.intoArray(c, c1 + j + 2 * VL); s13.intoArray(c, c1 + j + 3 * VL);
+    }
+
+    /** 4 rows x 3 vectors (12 accumulators): the causal products' row groups that end short of full width. */
+    private static void tile4x3(int j, int kLo, int kHi, float[] a, int a0, int acs, int ars, float[] b, int bOff, int ldb,
+                                float[] c, int c0, int ldc, boolean accumulate) {
+        FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s10 = s00, s11 = s00, s12 = s00;
+        FloatVector s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00;
+        int a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars;
+        for (int p = kLo; p < kHi; p++) {
+            int bp = bOff + p * ldb + j;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp);
+            FloatVector b1 = FloatVector.fromArray(F, b, bp + VL);
+            FloatVector b2 = FloatVector.fromArray(F, b, bp + 2 * VL);
+            FloatVector x = FloatVector.broadcast(F, a[a0 + p * acs]);
+            s00 = b0.fma(x, s00); s01 = b1.fma(x, s01); s02 = b2.fma(x, s02);
+            x = FloatVector.broadcast(F, a[a1 + p * acs]);
+            s10 = b0.fma(x, s10); s11 = b1.fma(x, s11); s12 = b2.fma(x, s12);
+            x = FloatVector.broadcast(F, a[a2 + p * acs]);
+            s20 = b0.fma(x, s20); s21 = b1.fma(x, s21); s22 = b2.fma(x, s22);
+            x = FloatVector.broadcast(F, a[a3 + p * acs]);
+            s30 = b0.fma(x, s30); s31 = b1.fma(x, s31); s32 = b2.fma(x, s32);
+        }
+        int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        store(s00, c, c0 + j, accumulate); store(s01, c, c0 + j + VL, accumulate); store(s02, c, c0 + j + 2 * VL, accumulate);
+        store(s10, c, c1 + j, accumulate); store(s11, c, c1 + j + VL, accumulate); store(s12, c, c1 + j + 2 * VL, accumulate);
+        store(s20, c, c2 + j, accumulate); store(s21, c, c2 + j + VL, accumulate); store(s22, c, c2 + j + 2 * VL, accumulate);
+        store(s30, c, c3 + j, accumulate); store(s31, c, c3 + j + VL, accumulate); store(s32, c, c3 + j + 2 * VL, accumulate);
+    }
+
+    /** 4 rows x 2 vectors (8 accumulators). */
+    private static void tile4x2(int j, int kLo, int kHi, float[] a, int a0, int acs, int ars, float[] b, int bOff, int ldb,
+                                float[] c, int c0, int ldc, boolean accumulate) {
+        FloatVector s00 = FloatVector.zero(F), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+        int a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars;
+        for (int p = kLo; p < kHi; p++) {
+            int bp = bOff + p * ldb + j;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp);
+            FloatVector b1 = FloatVector.fromArray(F, b, bp + VL);
+            FloatVector x = FloatVector.broadcast(F, a[a0 + p * acs]);
+            s00 = b0.fma(x, s00); s01 = b1.fma(x, s01);
+            x = FloatVector.broadcast(F, a[a1 + p * acs]);
+            s10 = b0.fma(x, s10); s11 = b1.fma(x, s11);
+            x = FloatVector.broadcast(F, a[a2 + p * acs]);
+            s20 = b0.fma(x, s20); s21 = b1.fma(x, s21);
+            x = FloatVector.broadcast(F, a[a3 + p * acs]);
+            s30 = b0.fma(x, s30); s31 = b1.fma(x, s31);
+        }
+        int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        store(s00, c, c0 + j, accumulate); store(s01, c, c0 + j + VL, accumulate);
+        store(s10, c, c1 + j, accumulate); store(s11, c, c1 + j + VL, accumulate);
+        store(s20, c, c2 + j, accumulate); store(s21, c, c2 + j + VL, accumulate);
+        store(s30, c, c3 + j, accumulate); store(s31, c, c3 + j + VL, accumulate);
     }
 
     private static void row1(int i, int n, int kLo, int kHi, float[] a, int aOff, int ars, int acs, float[] b, int bOff, int ldb,

@@ -167,13 +167,26 @@ public final class CosineCausal {
                     toFloat(st, sf[m * H + j] = new float[D * D]);
                 }
             }
+            // Step s prepares chunks s*per.. while it runs the products of chunks (s-1)*per..; the two are interleaved
+            // in small slices so that the hardware prefetcher streams the next rows in while the FMAs run.
             for (int step = 0; step <= nSteps; step++) {
-                if (step < nSteps)
-                    for (int n = step * per; n < Math.min(nChunks, (step + 1) * per); n++) prepare(n, part, parts, ks);
-                if (step > 0)
-                    for (int m = 0; m < mine; m++)
-                        for (int n = (step - 1) * per; n < Math.min(nChunks, step * per); n++)
-                            products(n, part + m * parts, sd, sf, m * H, p, kv, oc);
+                for (int idx = 0; idx < per; idx++) {
+                    int nPrep = step < nSteps ? step * per + idx : nChunks, nProd = step > 0 ? (step - 1) * per + idx : nChunks;
+                    int slices = 0, slice = 0;
+                    if (nProd < nChunks) for (int m = 0; m < mine; m++) slices += groups.end(part + m * parts) - groups.first(part + m * parts);
+                    if (slices == 0) {
+                        if (nPrep < nChunks) prepare(nPrep, part, parts, 0, 1, ks);
+                        continue;
+                    }
+                    for (int m = 0; m < mine; m++) {
+                        int w = part + m * parts;
+                        for (int j = 0; j < groups.end(w) - groups.first(w); j++) {
+                            productsHead(nProd, w, j, sd[m * H + j], sf[m * H + j], p, kv, oc);
+                            if (nPrep < nChunks) prepare(nPrep, part, parts, slice++, slices, ks);
+                        }
+                        writeOut(nProd, w, oc);
+                    }
+                }
                 barrier.await();
             }
             for (int m = 0; m < mine; m++) {
@@ -188,10 +201,14 @@ public final class CosineCausal {
             return ((b * H + h) * per + n % per) * C * D;
         }
 
-        /** This part's share of chunk n's rows (over all batch rows), every head, into buffer (n / per) % 2. */
-        private void prepare(int n, int part, int parts, float[] ks) {
+        /**
+         * Slice {@code slice} of {@code slices} of this part's share of chunk n's rows (over all batch rows), every
+         * head, into buffer (n / per) % 2.
+         */
+        private void prepare(int n, int part, int parts, int slice, int slices, float[] ks) {
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn, buf = (n / per) % 2;
-            final int lo = (int) ((long) rows * part / parts), hi = (int) ((long) rows * (part + 1) / parts);
+            final int sLo = (int) ((long) rows * part / parts), sHi = (int) ((long) rows * (part + 1) / parts);
+            final int lo = sLo + (int) ((long) (sHi - sLo) * slice / slices), hi = sLo + (int) ((long) (sHi - sLo) * (slice + 1) / slices);
             final float[] qd = qb[buf], kd = kb[buf], vd = vb[buf];
             for (int x0 = lo; x0 < hi; ) { // one batch row's stretch of the share at a time
                 final int b = x0 / cn, i0 = x0 % cn, i1 = Math.min(cn, i0 + (hi - x0));
@@ -220,25 +237,26 @@ public final class CosineCausal {
             }
         }
 
-        /** Chunk n of item w (batch row, head group) from its step's buffer; states at sd/sf[at + j]. */
-        private void products(int n, int w, double[][] sd, float[][] sf, int at, float[] p, float[] kv, float[] oc) {
-            final int b = groups.batch(w), h0 = groups.first(w), g = groups.end(w) - h0, ldo = g * D;
-            final int r0 = n * C, cn = Math.min(C, T - r0), buf = (n / per) % 2;
+        /** Chunk n of head j of item w (batch row, head group) from its step's buffer into oc; s, f = its state. */
+        private void productsHead(int n, int w, int j, double[] s, float[] f, float[] p, float[] kv, float[] oc) {
+            final int b = groups.batch(w), h0 = groups.first(w), ldo = (groups.end(w) - h0) * D;
+            final int cn = Math.min(C, T - n * C), buf = (n / per) % 2, o = block(n, b, h0 + j);
             final float[] qh = qb[buf], kt = kb[buf], vs = vb[buf];
-            for (int j = 0; j < g; j++) {
-                int o = block(n, b, h0 + j);
-                mmCausal(cn, D, qh, o, D, kt, o, C, p, 0, C);
-                keepLower(cn, p, 0, C);
-                mm(cn, D, D, qh, o, D, sf[at + j], 0, D, oc, j * D, ldo, false, FULL);
-                mm(cn, D, cn, p, 0, C, vs, o, D, oc, j * D, ldo, true, A_LOWER);
-                mm(D, D, cn, kt, o, C, vs, o, D, kv, 0, D, false, FULL);
-                double[] s = sd[at + j];
-                float[] f = sf[at + j];
-                for (int i = 0; i < D * D; i++) {
-                    s[i] += kv[i];
-                    f[i] = (float) s[i];
-                }
+            mmCausal(cn, D, qh, o, D, kt, o, C, p, 0, C);
+            keepLower(cn, p, 0, C);
+            mm(cn, D, D, qh, o, D, f, 0, D, oc, j * D, ldo, false, FULL);
+            mm(cn, D, cn, p, 0, C, vs, o, D, oc, j * D, ldo, true, A_LOWER);
+            mm(D, D, cn, kt, o, C, vs, o, D, kv, 0, D, false, FULL);
+            for (int i = 0; i < D * D; i++) {
+                s[i] += kv[i];
+                f[i] = (float) s[i];
             }
+        }
+
+        /** Item w's output rows of chunk n, from oc [cn, g*D], each row's g slices in one piece. */
+        private void writeOut(int n, int w, float[] oc) {
+            final int b = groups.batch(w), h0 = groups.first(w), ldo = (groups.end(w) - h0) * D;
+            final int r0 = n * C, cn = Math.min(C, T - r0);
             float[] od = out.data();
             for (int i = 0; i < cn; i++) System.arraycopy(oc, i * ldo, od, out.at(T, D, b, r0 + i, h0), ldo);
         }

@@ -10,6 +10,7 @@ import org.cottention.attention.CosineState;
 import org.cottention.attention.FlashAttention;
 import org.cottention.attention.Heads;
 import org.cottention.attention.SoftmaxAttention;
+import org.cottention.kernels.Gemm;
 import org.cottention.kernels.Parallel;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
@@ -44,7 +45,7 @@ public final class AttentionBench {
             "cosine-causal-quadratic", "softmax-causal", "softmax-causal-flash", "softmax-bidir", "softmax-bidir-flash");
 
     public record Options(List<String> variants, List<Integer> seqs, int batch, int heads, int headDim, int chunk,
-                          int runs, boolean json, Path plot) {}
+                          int runs, boolean json, Path plot, boolean vsGemm) {}
 
     private final Options opt;
     private final PrintStream out;
@@ -141,7 +142,8 @@ public final class AttentionBench {
         op.backward(ctx);
         long afterBwd = allocatedBytes();
         ctx = null;
-        double[] fwd = new double[opt.runs()], fb = new double[opt.runs()];
+        double[] fwd = new double[opt.runs()], fb = new double[opt.runs()], gemm = new double[opt.runs()];
+        if (opt.vsGemm()) GemmReference.time();
         for (int i = 0; i < opt.runs(); i++) {
             long t0 = System.nanoTime();
             Object c = op.forward();
@@ -150,6 +152,10 @@ public final class AttentionBench {
             t0 = System.nanoTime();
             op.backward(op.forward());
             fb[i] = (System.nanoTime() - t0) / 1e6;
+            if (opt.vsGemm()) {
+                GemmReference.time(); // once to bring its operands back into cache, as in a run of bench gemm
+                gemm[i] = GemmReference.time();
+            }
         }
         double fwdMs = median(fwd), fbMs = median(fb);
         row.put("fwdMs", round(fwdMs));
@@ -159,6 +165,31 @@ public final class AttentionBench {
         double[] flops = flops(variant, shape, opt.chunk());
         row.put("fwdGflops", round(flops[0] / fwdMs / 1e6));
         row.put("fwdBwdGflops", round(flops[1] / fbMs / 1e6));
+        if (opt.vsGemm()) {
+            double gemmGflops = GemmReference.FLOPS / median(gemm) / 1e6;
+            row.put("gemmGflops", round(gemmGflops));
+            row.put("fwdVsGemm", round(flops[0] / fwdMs / 1e6 / gemmGflops));
+            if (flops[1] > 0) row.put("fwdBwdVsGemm", round(flops[1] / fbMs / 1e6 / gemmGflops));
+        }
+    }
+
+    /** The reference rate for --vs-gemm: one 1024^3 SGEMM on fixed random operands, timed in milliseconds. */
+    private static final class GemmReference {
+        static final int N = 1024;
+        static final double FLOPS = 2.0 * N * N * N;
+        private static float[] a, b, c;
+
+        static double time() {
+            if (a == null) {
+                Random r = new Random(7);
+                a = randn(r, N * N);
+                b = randn(r, N * N);
+                c = new float[N * N];
+            }
+            long t0 = System.nanoTime();
+            Gemm.sgemm(false, false, N, N, N, 1f, a, 0, N, b, 0, N, 0f, c, 0, N);
+            return (System.nanoTime() - t0) / 1e6;
+        }
     }
 
     /** Allocates random inputs and outputs for the shape (outside any measurement) and returns the operation on them. */

@@ -42,13 +42,18 @@ public final class BenchAttentionCommand implements Callable<Integer> {
     @Option(names = "--json", description = "One JSON object per line.")
     boolean json;
 
+    @Option(names = "--vs-gemm", description = {"Also time a 1024x1024x1024 GEMM after every timed run (same threads) and report",
+            "gemmGflops and the variant's FLOP rate as a fraction of it (fwdVsGemm, fwdBwdVsGemm): a ratio measured",
+            "side by side, so a shared machine's drift affects both."})
+    boolean vsGemm;
+
     @Option(names = "--plot", paramLabel = "FILE.png", description = "Draw time and memory against length (log-log) into FILE.png.")
     Path plot;
 
     @Override
     public Integer call() throws Exception {
         threads.apply();
-        new AttentionBench(new AttentionBench.Options(variants, seqs, batch, heads, headDim, chunk, runs, json, plot), System.out).run();
+        new AttentionBench(new AttentionBench.Options(variants, seqs, batch, heads, headDim, chunk, runs, json, plot, vsGemm), System.out).run();
         return 0;
     }
 }
