@@ -40,6 +40,11 @@ public final class CosineCausal {
     public static final int DEFAULT_CHUNK = 64;
     /** Most heads one worker handles together (their chunk scratch, about 100 KB per head, stays in L2). */
     static final int MAX_GROUP = 4;
+    /**
+     * Bytes of one prepared pipeline step (Q, K, V of every head, 1 MB: about L2) — big enough that steps and their
+     * barriers are few, small enough to stay in cache; tests lower it to run many steps.
+     */
+    static int stepBytes = Integer.getInteger("cottention.cosine.stepBytes", 1 << 20);
 
     private CosineCausal() {}
 
@@ -122,8 +127,6 @@ public final class CosineCausal {
      * rows, every head) into buffer n % 2; products of chunk n-1 from buffer (n-1) % 2 for this part's items; barrier.
      */
     private static final class ForwardPipeline {
-        /** Bytes of one prepared step (Q, K, V of every head): big enough that steps (and barriers) are few. */
-        static final int STEP_BYTES = Integer.getInteger("cottention.cosine.stepBytes", 1 << 20);
         final Context ctx;
         final Heads q, k, v, out;
         final double[] s0;
@@ -141,7 +144,7 @@ public final class CosineCausal {
             AttnShape s = ctx.shape;
             B = s.batch(); T = s.seq(); H = s.heads(); D = s.headDim(); E = s.width(); C = ctx.chunk;
             nChunks = (T + C - 1) / C;
-            per = (int) Math.max(1, Math.min(nChunks, STEP_BYTES / (12L * B * H * C * D)));
+            per = (int) Math.max(1, Math.min(nChunks, stepBytes / (12L * B * H * C * D)));
             nSteps = (nChunks + per - 1) / per;
             groups = Groups.of(s);
             for (int i = 0; i < 2; i++) {

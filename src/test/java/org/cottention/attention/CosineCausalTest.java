@@ -49,6 +49,45 @@ class CosineCausalTest {
         }
     }
 
+    /**
+     * The forward pipeline splits rows over threads and heads into groups by thread count, and runs one step per
+     * chunk when steps are small: none of that may change a bit of the result (forward or backward), across batch
+     * rows with padding and a head count that does not divide into groups.
+     */
+    @Test
+    void threadCountsAndPipelineStepsGiveBitIdenticalResults() {
+        int B = 3, T = 100, H = 5, D = 12, chunk = 16;
+        Case c = Case.random(21, B, T, H, D, mask(B, T, 0, 1, 2));
+        Random r = new Random(22);
+        float[] g = randn(r, B * T * H * D);
+        int savedThreads = org.cottention.kernels.Parallel.threads(), savedStep = CosineCausal.stepBytes;
+        float[][] first = null;
+        try {
+            for (int threads : new int[]{1, 2, 3})
+                for (int step : new int[]{1, savedStep}) {
+                    org.cottention.kernels.Parallel.setThreads(threads);
+                    CosineCausal.stepBytes = step;
+                    float[] out = new float[B * T * H * D], dq = new float[out.length], dk = new float[out.length], dv = new float[out.length];
+                    float[] dm = new float[H];
+                    CosineCausal.Context ctx = CosineCausal.forward(c.shape(), c.view(c.q), c.view(c.k), c.view(c.v), c.mask, c.m,
+                            c.view(out), chunk, null, null);
+                    CosineCausal.backward(ctx, c.view(g), c.view(dq), c.view(dk), c.view(dv), dm);
+                    float[][] now = {out, dq, dk, dv, dm};
+                    if (first == null) {
+                        first = now;
+                        double err = maxAbsDiff(out, c.reference());
+                        assertTrue(err < 2e-5, "max |chunked - reference| = " + err);
+                    } else {
+                        for (int i = 0; i < now.length; i++)
+                            assertArrayEquals(first[i], now[i], "output " + i + " with " + threads + " threads, step bytes " + step);
+                    }
+                }
+        } finally {
+            org.cottention.kernels.Parallel.setThreads(savedThreads);
+            CosineCausal.stepBytes = savedStep;
+        }
+    }
+
     @Test
     void longSequenceOddHeadDim() {
         int B = 1, T = 1100, H = 2, D = 20;

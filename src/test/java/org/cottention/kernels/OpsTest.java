@@ -99,6 +99,29 @@ class OpsTest {
         });
     }
 
+    /** sumLanes adds the lanes by a fixed pairwise tree (lane i with lane i xor n/2, ...), identically every time. */
+    @Test
+    void sumLanesFollowsTheFixedTree() {
+        var sp = Ops.S;
+        Random rnd = new Random(11);
+        for (int trial = 0; trial < 200; trial++) {
+            float[] x = new float[sp.length()];
+            for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(7) - 3));
+            float[] t = x.clone();
+            for (int h = t.length / 2; h >= 1; h /= 2) {
+                float[] next = new float[t.length];
+                for (int i = 0; i < t.length; i++) next[i] = t[i] + t[i ^ h];
+                t = next;
+            }
+            var v = jdk.incubator.vector.FloatVector.fromArray(sp, x, 0);
+            assertEquals(Float.floatToIntBits(t[0]), Float.floatToIntBits(Ops.sumLanes(v)), "trial " + trial);
+        }
+        double[] d = new double[jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED.length()];
+        for (int i = 0; i < d.length; i++) d[i] = i + 1;
+        assertEquals(d.length * (d.length + 1) / 2.0, Ops.sumLanes(jdk.incubator.vector.DoubleVector.fromArray(
+                jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED, d, 0)));
+    }
+
     @Test
     void badArgumentsNameTheArgument() {
         float[] a = new float[10];
