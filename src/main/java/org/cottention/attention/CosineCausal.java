@@ -10,6 +10,7 @@ import static org.cottention.attention.BlockMm.FULL;
 import static org.cottention.attention.BlockMm.keepLower;
 import static org.cottention.attention.BlockMm.mm;
 import static org.cottention.attention.BlockMm.mmCausal;
+import static org.cottention.attention.BlockMm.mmPlusLower;
 import static org.cottention.attention.BlockMm.mmTransA;
 import static org.cottention.attention.BlockMm.transpose;
 
@@ -247,8 +248,7 @@ public final class CosineCausal {
             final float[] qh = qb[buf], kt = kb[buf], vs = vb[buf];
             mmCausal(cn, D, qh, o, D, kt, o, C, p, 0, C);
             keepLower(cn, p, 0, C);
-            mm(cn, D, D, qh, o, D, f, 0, D, oc, j * D, ldo, false, FULL);
-            mm(cn, D, cn, p, 0, C, vs, o, D, oc, j * D, ldo, true, A_LOWER);
+            mmPlusLower(cn, D, D, qh, o, D, f, 0, D, cn, p, 0, C, vs, o, D, oc, j * D, ldo); // O = Q S + P V
             mm(D, D, cn, kt, o, C, vs, o, D, kv, 0, D, false, FULL);
             for (int i = 0; i < D * D; i++) {
                 s[i] += kv[i];
