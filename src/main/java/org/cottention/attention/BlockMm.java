@@ -55,46 +55,46 @@ final class BlockMm {
             return;
         }
         int i = 0;
-        for (; i + 2 <= m; i += 2) {
-            int r0 = a1Off + i * lda1, q0 = a2Off + i * lda2, c0 = cOff + i * ldc;
-            tile2x4Sum(k1, a1, r0, r0 + lda1, b1, b1Off, ldb1, Math.min(k2, i + 2), a2, q0, q0 + lda2, b2, b2Off, ldb2,
-                    c, c0, c0 + ldc);
-        }
-        if (i < m) {
+        for (; i + 4 <= m; i += 4)
+            tile4x4Sum(k1, a1, a1Off + i * lda1, lda1, b1, b1Off, ldb1, Math.min(k2, i + 4), a2, a2Off + i * lda2, lda2,
+                    b2, b2Off, ldb2, c, cOff + i * ldc, ldc);
+        for (; i < m; i++) {
             mm(1, n, k1, a1, a1Off + i * lda1, lda1, b1, b1Off, ldb1, c, cOff + i * ldc, ldc, false, FULL);
             mm(1, n, Math.min(k2, i + 1), a2, a2Off + i * lda2, lda2, b2, b2Off, ldb2, c, cOff + i * ldc, ldc, true, FULL);
         }
     }
 
-    /** Rows c0, c1 (4 vectors wide) = A1 rows x B1 over k1 + A2 rows x B2 over k2. */
-    private static void tile2x4Sum(int k1, float[] a, int a0, int a1, float[] b, int bOff, int ldb,
-                                   int k2, float[] e, int e0, int e1, float[] f, int fOff, int ldf,
-                                   float[] c, int c0, int c1) {
+    /** Rows c0..c0+3*ldc (4 vectors wide) = 4 rows of A1 x B1 over k1 + 4 rows of A2 x B2 over k2. */
+    private static void tile4x4Sum(int k1, float[] a, int a0, int lda, float[] b, int bOff, int ldb,
+                                   int k2, float[] e, int e0, int lde, float[] f, int fOff, int ldf, float[] c, int c0, int ldc) {
         FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-        for (int p = 0; p < k1; p++) {
-            int bp = bOff + p * ldb;
-            FloatVector b0 = FloatVector.fromArray(F, b, bp);
-            FloatVector b1 = FloatVector.fromArray(F, b, bp + VL);
-            FloatVector b2 = FloatVector.fromArray(F, b, bp + 2 * VL);
-            FloatVector b3 = FloatVector.fromArray(F, b, bp + 3 * VL);
-            FloatVector x = FloatVector.broadcast(F, a[a0 + p]);
-            s00 = b0.fma(x, s00); s01 = b1.fma(x, s01); s02 = b2.fma(x, s02); s03 = b3.fma(x, s03);
-            x = FloatVector.broadcast(F, a[a1 + p]);
-            s10 = b0.fma(x, s10); s11 = b1.fma(x, s11); s12 = b2.fma(x, s12); s13 = b3.fma(x, s13);
+        FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+        for (int pass = 0; pass < 2; pass++) {
+            // pass 0: A1 B1 over k1; pass 1: A2 B2 over k2 (the same loop on the other operands)
+            float[] x0 = pass == 0 ? a : e, y = pass == 0 ? b : f;
+            int r0 = pass == 0 ? a0 : e0, ld = pass == 0 ? lda : lde, yOff = pass == 0 ? bOff : fOff, ldy = pass == 0 ? ldb : ldf;
+            int r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld, kk = pass == 0 ? k1 : k2;
+            for (int p = 0; p < kk; p++) {
+                int bp = yOff + p * ldy;
+                FloatVector b0 = FloatVector.fromArray(F, y, bp);
+                FloatVector b1 = FloatVector.fromArray(F, y, bp + VL);
+                FloatVector b2 = FloatVector.fromArray(F, y, bp + 2 * VL);
+                FloatVector b3 = FloatVector.fromArray(F, y, bp + 3 * VL);
+                FloatVector x = FloatVector.broadcast(F, x0[r0 + p]);
+                s00 = b0.fma(x, s00); s01 = b1.fma(x, s01); s02 = b2.fma(x, s02); s03 = b3.fma(x, s03);
+                x = FloatVector.broadcast(F, x0[r1 + p]);
+                s10 = b0.fma(x, s10); s11 = b1.fma(x, s11); s12 = b2.fma(x, s12); s13 = b3.fma(x, s13);
+                x = FloatVector.broadcast(F, x0[r2 + p]);
+                s20 = b0.fma(x, s20); s21 = b1.fma(x, s21); s22 = b2.fma(x, s22); s23 = b3.fma(x, s23);
+                x = FloatVector.broadcast(F, x0[r3 + p]);
+                s30 = b0.fma(x, s30); s31 = b1.fma(x, s31); s32 = b2.fma(x, s32); s33 = b3.fma(x, s33);
+            }
         }
-        for (int p = 0; p < k2; p++) {
-            int bp = fOff + p * ldf;
-            FloatVector b0 = FloatVector.fromArray(F, f, bp);
-            FloatVector b1 = FloatVector.fromArray(F, f, bp + VL);
-            FloatVector b2 = FloatVector.fromArray(F, f, bp + 2 * VL);
-            FloatVector b3 = FloatVector.fromArray(F, f, bp + 3 * VL);
-            FloatVector x = FloatVector.broadcast(F, e[e0 + p]);
-            s00 = b0.fma(x, s00); s01 = b1.fma(x, s01); s02 = b2.fma(x, s02); s03 = b3.fma(x, s03);
-            x = FloatVector.broadcast(F, e[e1 + p]);
-            s10 = b0.fma(x, s10); s11 = b1.fma(x, s11); s12 = b2.fma(x, s12); s13 = b3.fma(x, s13);
-        }
+        int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         s00.intoArray(c, c0); s01.intoArray(c, c0 + VL); s02.intoArray(c, c0 + 2 * VL); s03.intoArray(c, c0 + 3 * VL);
         s10.intoArray(c, c1); s11.intoArray(c, c1 + VL); s12.intoArray(c, c1 + 2 * VL); s13.intoArray(c, c1 + 3 * VL);
+        s20.intoArray(c, c2); s21.intoArray(c, c2 + VL); s22.intoArray(c, c2 + 2 * VL); s23.intoArray(c, c2 + 3 * VL);
+        s30.intoArray(c, c3); s31.intoArray(c, c3 + VL); s32.intoArray(c, c3 + 2 * VL); s33.intoArray(c, c3 + 3 * VL);
     }
 
     /**
@@ -134,12 +134,7 @@ final class BlockMm {
         int a0 = aOff + i * ars, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars;
         int c0 = cOff + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         int j = 0;
-        for (; j + 4 * VL <= n; j += 4 * VL) {
-            // 2 rows x 4 vectors at a time: 8 accumulators. A 4 x 4 tile inlines more Vector API code than C2's
-            // per-method budget allows, and the calls left out then allocate a heap object per vector.
-            tile2x4(j, kLo, kHi, a, a0, a1, acs, b, bOff, ldb, c, c0, c1, accumulate);
-            tile2x4(j, kLo, kHi, a, a2, a3, acs, b, bOff, ldb, c, c2, c3, accumulate);
-        }
+        for (; j + 4 * VL <= n; j += 4 * VL) tile4x4(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
         if (j + 3 * VL <= n) {
             tile4x3(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
             j += 3 * VL;
@@ -170,10 +165,17 @@ final class BlockMm {
         }
     }
 
-    private static void tile2x4(int j, int kLo, int kHi, float[] a, int a0, int a1, int acs, float[] b, int bOff, int ldb,
-                                float[] c, int c0, int c1, boolean accumulate) {
-        // Zero start and C added at the end: a start from C (vectors merged from two branches) ran 15% slower.
+    /**
+     * 4 rows x 4 vectors (16 accumulators, 4 loads and 4 broadcasts per 16 FMAs): the full-width tile. The tiles
+     * start from zero and add C at the end (a start from C, vectors merged from two branches, ran 15% slower), and
+     * their stores are written out: a helper taking a FloatVector that C2 leaves out of an inlining budget gets every
+     * vector boxed on the heap.
+     */
+    private static void tile4x4(int j, int kLo, int kHi, float[] a, int a0, int acs, int ars, float[] b, int bOff, int ldb,
+                                float[] c, int c0, int ldc, boolean accumulate) {
         FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+        int a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars;
         for (int p = kLo; p < kHi; p++) {
             int bp = bOff + p * ldb + j;
             FloatVector b0 = FloatVector.fromArray(F, b, bp);
@@ -184,7 +186,12 @@ final class BlockMm {
             s00 = b0.fma(x, s00); s01 = b1.fma(x, s01); s02 = b2.fma(x, s02); s03 = b3.fma(x, s03);
             x = FloatVector.broadcast(F, a[a1 + p * acs]);
             s10 = b0.fma(x, s10); s11 = b1.fma(x, s11); s12 = b2.fma(x, s12); s13 = b3.fma(x, s13);
+            x = FloatVector.broadcast(F, a[a2 + p * acs]);
+            s20 = b0.fma(x, s20); s21 = b1.fma(x, s21); s22 = b2.fma(x, s22); s23 = b3.fma(x, s23);
+            x = FloatVector.broadcast(F, a[a3 + p * acs]);
+            s30 = b0.fma(x, s30); s31 = b1.fma(x, s31); s32 = b2.fma(x, s32); s33 = b3.fma(x, s33);
         }
+        int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         if (accumulate) {
             s00.add(FloatVector.fromArray(F, c, c0 + j)).intoArray(c, c0 + j);
             s01.add(FloatVector.fromArray(F, c, c0 + j + VL)).intoArray(c, c0 + j + VL);
@@ -194,9 +201,19 @@ final class BlockMm {
             s11.add(FloatVector.fromArray(F, c, c1 + j + VL)).intoArray(c, c1 + j + VL);
             s12.add(FloatVector.fromArray(F, c, c1 + j + 2 * VL)).intoArray(c, c1 + j + 2 * VL);
             s13.add(FloatVector.fromArray(F, c, c1 + j + 3 * VL)).intoArray(c, c1 + j + 3 * VL);
+            s20.add(FloatVector.fromArray(F, c, c2 + j)).intoArray(c, c2 + j);
+            s21.add(FloatVector.fromArray(F, c, c2 + j + VL)).intoArray(c, c2 + j + VL);
+            s22.add(FloatVector.fromArray(F, c, c2 + j + 2 * VL)).intoArray(c, c2 + j + 2 * VL);
+            s23.add(FloatVector.fromArray(F, c, c2 + j + 3 * VL)).intoArray(c, c2 + j + 3 * VL);
+            s30.add(FloatVector.fromArray(F, c, c3 + j)).intoArray(c, c3 + j);
+            s31.add(FloatVector.fromArray(F, c, c3 + j + VL)).intoArray(c, c3 + j + VL);
+            s32.add(FloatVector.fromArray(F, c, c3 + j + 2 * VL)).intoArray(c, c3 + j + 2 * VL);
+            s33.add(FloatVector.fromArray(F, c, c3 + j + 3 * VL)).intoArray(c, c3 + j + 3 * VL);
         } else {
             s00.intoArray(c, c0 + j); s01.intoArray(c, c0 + j + VL); s02.intoArray(c, c0 + j + 2 * VL); s03.intoArray(c, c0 + j + 3 * VL);
             s10.intoArray(c, c1 + j); s11.intoArray(c, c1 + j + VL); s12.intoArray(c, c1 + j + 2 * VL); s13.intoArray(c, c1 + j + 3 * VL);
+            s20.intoArray(c, c2 + j); s21.intoArray(c, c2 + j + VL); s22.intoArray(c, c2 + j + 2 * VL); s23.intoArray(c, c2 + j + 3 * VL);
+            s30.intoArray(c, c3 + j); s31.intoArray(c, c3 + j + VL); s32.intoArray(c, c3 + j + 2 * VL); s33.intoArray(c, c3 + j + 3 * VL);
         }
     }
 
@@ -221,10 +238,24 @@ final class BlockMm {
             s30 = b0.fma(x, s30); s31 = b1.fma(x, s31); s32 = b2.fma(x, s32);
         }
         int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
-        store(s00, c, c0 + j, accumulate); store(s01, c, c0 + j + VL, accumulate); store(s02, c, c0 + j + 2 * VL, accumulate);
-        store(s10, c, c1 + j, accumulate); store(s11, c, c1 + j + VL, accumulate); store(s12, c, c1 + j + 2 * VL, accumulate);
-        store(s20, c, c2 + j, accumulate); store(s21, c, c2 + j + VL, accumulate); store(s22, c, c2 + j + 2 * VL, accumulate);
-        store(s30, c, c3 + j, accumulate); store(s31, c, c3 + j + VL, accumulate); store(s32, c, c3 + j + 2 * VL, accumulate);
+        if (accumulate) {
+            s00.add(FloatVector.fromArray(F, c, c0 + j)).intoArray(c, c0 + j);
+            s01.add(FloatVector.fromArray(F, c, c0 + j + VL)).intoArray(c, c0 + j + VL);
+            s02.add(FloatVector.fromArray(F, c, c0 + j + 2 * VL)).intoArray(c, c0 + j + 2 * VL);
+            s10.add(FloatVector.fromArray(F, c, c1 + j)).intoArray(c, c1 + j);
+            s11.add(FloatVector.fromArray(F, c, c1 + j + VL)).intoArray(c, c1 + j + VL);
+            s12.add(FloatVector.fromArray(F, c, c1 + j + 2 * VL)).intoArray(c, c1 + j + 2 * VL);
+            s20.add(FloatVector.fromArray(F, c, c2 + j)).intoArray(c, c2 + j);
+            s21.add(FloatVector.fromArray(F, c, c2 + j + VL)).intoArray(c, c2 + j + VL);
+            s22.add(FloatVector.fromArray(F, c, c2 + j + 2 * VL)).intoArray(c, c2 + j + 2 * VL);
+            s30.add(FloatVector.fromArray(F, c, c3 + j)).intoArray(c, c3 + j);
+            s31.add(FloatVector.fromArray(F, c, c3 + j + VL)).intoArray(c, c3 + j + VL);
+            s32.add(FloatVector.fromArray(F, c, c3 + j + 2 * VL)).intoArray(c, c3 + j + 2 * VL);
+        } else {
+            s00.intoArray(c, c0 + j); s01.intoArray(c, c0 + j + VL); s02.intoArray(c, c0 + j + 2 * VL); s10.intoArray(c, c1 + j);
+            s11.intoArray(c, c1 + j + VL); s12.intoArray(c, c1 + j + 2 * VL); s20.intoArray(c, c2 + j); s21.intoArray(c, c2 + j + VL);
+            s22.intoArray(c, c2 + j + 2 * VL); s30.intoArray(c, c3 + j); s31.intoArray(c, c3 + j + VL); s32.intoArray(c, c3 + j + 2 * VL);
+        }
     }
 
     /** 4 rows x 2 vectors (8 accumulators). */
@@ -246,10 +277,19 @@ final class BlockMm {
             s30 = b0.fma(x, s30); s31 = b1.fma(x, s31);
         }
         int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
-        store(s00, c, c0 + j, accumulate); store(s01, c, c0 + j + VL, accumulate);
-        store(s10, c, c1 + j, accumulate); store(s11, c, c1 + j + VL, accumulate);
-        store(s20, c, c2 + j, accumulate); store(s21, c, c2 + j + VL, accumulate);
-        store(s30, c, c3 + j, accumulate); store(s31, c, c3 + j + VL, accumulate);
+        if (accumulate) {
+            s00.add(FloatVector.fromArray(F, c, c0 + j)).intoArray(c, c0 + j);
+            s01.add(FloatVector.fromArray(F, c, c0 + j + VL)).intoArray(c, c0 + j + VL);
+            s10.add(FloatVector.fromArray(F, c, c1 + j)).intoArray(c, c1 + j);
+            s11.add(FloatVector.fromArray(F, c, c1 + j + VL)).intoArray(c, c1 + j + VL);
+            s20.add(FloatVector.fromArray(F, c, c2 + j)).intoArray(c, c2 + j);
+            s21.add(FloatVector.fromArray(F, c, c2 + j + VL)).intoArray(c, c2 + j + VL);
+            s30.add(FloatVector.fromArray(F, c, c3 + j)).intoArray(c, c3 + j);
+            s31.add(FloatVector.fromArray(F, c, c3 + j + VL)).intoArray(c, c3 + j + VL);
+        } else {
+            s00.intoArray(c, c0 + j); s01.intoArray(c, c0 + j + VL); s10.intoArray(c, c1 + j); s11.intoArray(c, c1 + j + VL);
+            s20.intoArray(c, c2 + j); s21.intoArray(c, c2 + j + VL); s30.intoArray(c, c3 + j); s31.intoArray(c, c3 + j + VL);
+        }
     }
 
     private static void row1(int i, int n, int kLo, int kHi, float[] a, int aOff, int ars, int acs, float[] b, int bOff, int ldb,
