@@ -30,16 +30,18 @@ import static org.cottention.attention.BlockMm.transpose;
  *
  * <p>Memory traffic decides the speed as much as the block products do: one head's 256-byte slice of every 2 KB row
  * of a [B,T,H,D] tensor defeats the hardware prefetcher, and read that way q, k, v cost as much as all the products.
- * So the forward is a pipeline over chunks run by all threads together: at step n every thread normalises its share
- * of chunk n's WHOLE rows (all heads) into a shared double buffer, then runs the products of chunk n-1 for its
- * (batch row, group of up to {@link #MAX_GROUP} adjacent heads) items, then all meet at a barrier. Backward (2.5x the
- * arithmetic) works per item, reading the group's adjacent slices row by row.
+ * So the forward is a pipeline over steps of a few chunks (about 1 MB of prepared rows), run by all threads together
+ * ({@link Parallel#together}): at step s every thread normalises its share of the WHOLE rows (all heads) of step s's
+ * chunks into a shared double buffer, and runs the block products of step s-1's chunks for its items (batch row, group
+ * of up to {@link #MAX_GROUP} adjacent heads) — the two interleaved in small slices, so the prefetcher streams rows in
+ * while the FMAs run — then all meet at a barrier. Backward (2.5x the arithmetic) works per item, reading the group's
+ * adjacent slices row by row.
  *
  * <p>Gradient convention: backward ADDS into dq, dk, dv (llm.c convention: zero them first) and adds into dm.
  */
 public final class CosineCausal {
     public static final int DEFAULT_CHUNK = 64;
-    /** Most heads one worker handles together (their chunk scratch, about 100 KB per head, stays in L2). */
+    /** Most heads one work item holds (backward keeps about 100 KB of chunk scratch per head, which should stay in L2). */
     static final int MAX_GROUP = 4;
     /**
      * Bytes of one prepared pipeline step (Q, K, V of every head, 1 MB: about L2) — big enough that steps and their
@@ -124,8 +126,9 @@ public final class CosineCausal {
     }
 
     /**
-     * The forward as a pipeline over chunks (see the class comment). Step n: prepare chunk n (this part's share of its
-     * rows, every head) into buffer n % 2; products of chunk n-1 from buffer (n-1) % 2 for this part's items; barrier.
+     * The forward as a pipeline (see the class comment). Step s: prepare the chunks of step s (this part's share of
+     * their rows, every head) into buffer s % 2, interleaved with the products of step s-1's chunks from buffer
+     * (s-1) % 2 for this part's items; then a barrier.
      */
     private static final class ForwardPipeline {
         final Context ctx;
