@@ -108,47 +108,36 @@ public final class Gemm {
         if (s.b.length < kcMax * ncMax) s.b = new float[kcMax * ncMax];
         float[] pb = s.b;
         int mStrips = (m + MR - 1) / MR;
-        SpinBarrier barrier = new SpinBarrier(threads);
-        Parallel.forRange(threads, 1, (lo, hi) -> {
-            if (hi - lo != 1) { // the pool ran the parts serially after all (not expected): do it all here
-                serial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
-                return;
-            }
-            int me = lo;
-            try {
-                for (int jc = 0; jc < n; jc += NC) {
-                    int nc = Math.min(NC, n - jc);
-                    int nStrips = (nc + NR - 1) / NR;
-                    for (int pc = 0; pc < k; pc += KC) {
-                        int kc = Math.min(KC, k - pc);
-                        if (jc + pc > 0) barrier.await(); // everyone is done reading the previous panel
-                        int s0 = share(nStrips, me, threads), s1 = share(nStrips, me + 1, threads);
-                        if (s1 > s0) packB(transB, b, bOff, ldb, pc, jc + s0 * NR, kc, Math.min(nc, s1 * NR) - s0 * NR, pb, s0 * NR * kc);
-                        barrier.await(); // the panel is complete
-                        float betaHere = pc == 0 ? beta : 1f;
-                        float[] pa = scratchA(kc, m);
-                        float[] tile = SCRATCH.get().tile;
-                        if (mStrips >= 2 * threads || nStrips < threads) {
-                            int i0 = share(mStrips, me, threads) * MR, i1 = Math.min(m, share(mStrips, me + 1, threads) * MR);
-                            for (int ic = i0; ic < i1; ic += MC) {
-                                int mc = Math.min(MC, i1 - ic);
-                                int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pc, mc, kc, pa);
-                                macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
-                            }
-                        } else {
-                            int j0 = share(nStrips, me, threads) * NR, w = Math.min(nc, share(nStrips, me + 1, threads) * NR) - j0;
-                            if (w <= 0) continue;
-                            for (int ic = 0; ic < m; ic += MC) {
-                                int mc = Math.min(MC, m - ic);
-                                int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pc, mc, kc, pa);
-                                macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jc + j0, ldc, tile);
-                            }
+        Parallel.together(threads, (me, parts, barrier) -> {
+            for (int jc = 0; jc < n; jc += NC) {
+                int nc = Math.min(NC, n - jc);
+                int nStrips = (nc + NR - 1) / NR;
+                for (int pc = 0; pc < k; pc += KC) {
+                    int kc = Math.min(KC, k - pc);
+                    if (jc + pc > 0) barrier.await(); // everyone is done reading the previous panel
+                    int s0 = share(nStrips, me, parts), s1 = share(nStrips, me + 1, parts);
+                    if (s1 > s0) packB(transB, b, bOff, ldb, pc, jc + s0 * NR, kc, Math.min(nc, s1 * NR) - s0 * NR, pb, s0 * NR * kc);
+                    barrier.await(); // the panel is complete
+                    float betaHere = pc == 0 ? beta : 1f;
+                    float[] pa = scratchA(kc, m);
+                    float[] tile = SCRATCH.get().tile;
+                    if (mStrips >= 2 * parts || nStrips < parts) {
+                        int i0 = share(mStrips, me, parts) * MR, i1 = Math.min(m, share(mStrips, me + 1, parts) * MR);
+                        for (int ic = i0; ic < i1; ic += MC) {
+                            int mc = Math.min(MC, i1 - ic);
+                            int aDirect = packAOrNot(transA, nc, a, aOff, lda, ic, pc, mc, kc, pa);
+                            macroKernel(mc, nc, kc, alpha, pa, a, aDirect, lda, pb, 0, betaHere, c, cOff + ic * ldc + jc, ldc, tile);
+                        }
+                    } else {
+                        int j0 = share(nStrips, me, parts) * NR, w = Math.min(nc, share(nStrips, me + 1, parts) * NR) - j0;
+                        if (w <= 0) continue;
+                        for (int ic = 0; ic < m; ic += MC) {
+                            int mc = Math.min(MC, m - ic);
+                            int aDirect = packAOrNot(transA, w, a, aOff, lda, ic, pc, mc, kc, pa);
+                            macroKernel(mc, w, kc, alpha, pa, a, aDirect, lda, pb, j0 * kc, betaHere, c, cOff + ic * ldc + jc + j0, ldc, tile);
                         }
                     }
                 }
-            } catch (Throwable e) {
-                barrier.breakIt(); // release the other parties instead of leaving them spinning
-                throw e;
             }
         });
     }
@@ -156,39 +145,6 @@ public final class Gemm {
     /** Start of part {@code part} of {@code parts} of [0, n): the same split as {@link Parallel#forRange}. */
     private static int share(int n, int part, int parts) {
         return (int) ((long) n * part / parts);
-    }
-
-    /**
-     * Barrier for the fixed set of parties of one GEMM call. Spins (the waits are short: the gap between two parties
-     * finishing equal shares), yielding after a while so an oversubscribed machine still makes progress.
-     */
-    private static final class SpinBarrier {
-        private final int parties;
-        private final java.util.concurrent.atomic.AtomicInteger arrived = new java.util.concurrent.atomic.AtomicInteger();
-        private volatile int generation;
-        private volatile boolean broken;
-
-        SpinBarrier(int parties) {
-            this.parties = parties;
-        }
-
-        void await() {
-            int g = generation;
-            if (arrived.incrementAndGet() == parties) {
-                arrived.set(0);
-                generation = g + 1;
-                return;
-            }
-            for (int spins = 0; generation == g; spins++) {
-                if (broken) throw new IllegalStateException("gemm: another thread of this call failed");
-                if (spins < 2_000) Thread.onSpinWait();
-                else Thread.yield();
-            }
-        }
-
-        void breakIt() {
-            broken = true;
-        }
     }
 
     /** This thread's A-block buffer, big enough for an MC x kc block. */

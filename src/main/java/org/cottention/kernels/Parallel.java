@@ -193,8 +193,13 @@ public final class Parallel {
         void run(int part, int parts, Barrier barrier);
     }
 
-    /** A reusable spin barrier for the parts of {@link #together}; a part that fails breaks it for the others. */
+    /**
+     * A reusable spin barrier for the parts of {@link #together}; a part that fails breaks it for the others. It spins
+     * (the waits are short: the gap between parts finishing equal shares), yielding after a while so that an
+     * oversubscribed machine still makes progress.
+     */
     public static final class Barrier {
+        private static final int SPINS_BEFORE_YIELD = 2_000;
         private final int parties;
         private final AtomicInteger arrived = new AtomicInteger();
         private volatile int generation;
@@ -216,7 +221,7 @@ public final class Parallel {
             for (int spins = 0; generation == g; spins++) {
                 Throwable cause = broken;
                 if (cause != null) throw new IllegalStateException("another part of the parallel region failed: " + cause, cause);
-                if (spins < 1 << 14) Thread.onSpinWait();
+                if (spins < SPINS_BEFORE_YIELD) Thread.onSpinWait();
                 else Thread.yield(); // a part was descheduled: let it run
             }
         }

