@@ -126,40 +126,129 @@ public final class CosineCausal {
     }
 
     /**
-     * The forward as a pipeline (see the class comment). Step s: prepare the chunks of step s (this part's share of
-     * their rows, every head) into buffer s % 2, interleaved with the products of step s-1's chunks from buffer
-     * (s-1) % 2 for this part's items; then a barrier.
+     * What the forward and backward pipelines share: the sizes, the work items, the layout of the shared step buffers
+     * and the preparation of whole rows. Chunks are visited in "positions" (the forward's order: pos = n; the
+     * backward's: pos = nChunks - 1 - n); step s holds positions [s*per, (s+1)*per).
      */
-    private static final class ForwardPipeline {
+    private abstract static class Pipeline {
         final Context ctx;
-        final Heads q, k, v, out;
-        final double[] s0;
+        final Heads q, k, v;
         final Groups groups;
         final int B, T, H, D, E, C, nChunks, per, nSteps; // per = chunks per step
-        final float[][] qb = new float[2][], kb = new float[2][], vb = new float[2][]; // [B, H, per*C, D]; kb: per chunk [D, C]
 
-        ForwardPipeline(Context ctx, Heads q, Heads k, Heads v, Heads out, double[] s0) {
+        /** @param arrays how many [B, H, C, D] arrays one step's preparation fills (sizes the step to stepBytes) */
+        Pipeline(Context ctx, Heads q, Heads k, Heads v, int arrays) {
             this.ctx = ctx;
             this.q = q;
             this.k = k;
             this.v = v;
-            this.out = out;
-            this.s0 = s0;
             AttnShape s = ctx.shape;
             B = s.batch(); T = s.seq(); H = s.heads(); D = s.headDim(); E = s.width(); C = ctx.chunk;
             nChunks = (T + C - 1) / C;
-            per = (int) Math.max(1, Math.min(nChunks, stepBytes / (12L * B * H * C * D)));
+            per = (int) Math.max(1, Math.min(nChunks, stepBytes / (4L * arrays * B * H * C * D)));
             nSteps = (nChunks + per - 1) / per;
             groups = Groups.of(s);
+        }
+
+        /** A fresh step buffer of [B, H, per*C, D] floats (or [B, H, per*C] rows with width 1). */
+        float[] stepBuffer(int width) {
+            return new float[B * H * per * C * width];
+        }
+
+        /** Offset of position pos's rows of head (b, h) in a step buffer of row width D (the same in all of them). */
+        int block(int pos, int b, int h) {
+            return ((b * H + h) * per + pos % per) * C * D;
+        }
+
+        /** The same for a step buffer of one value per row (norms, value scales). */
+        int rowBlock(int pos, int b, int h) {
+            return ((b * H + h) * per + pos % per) * C;
+        }
+
+        /** The items of this part: part, part + parts, ... */
+        int mine(int part, int parts) {
+            return (groups.count() - part + parts - 1) / parts;
+        }
+
+        /** Heads in this part's items (the products per chunk, each followed by a slice of the next preparation). */
+        int headsOf(int part, int parts) {
+            int n = 0;
+            for (int w = part; w < groups.count(); w += parts) n += groups.end(w) - groups.first(w);
+            return n;
+        }
+
+        /**
+         * Slice {@code slice} of {@code slices} of this part's share of chunk n's rows (over all batch rows), every
+         * head, into position pos's blocks: qd = N(q), vd = v / max(c^a, 1) (rows of 0 at padding), and kd = N(k)
+         * either row-major or, with kTransposed, as [D, C] per block (what Q K^T and K^T V read in the forward).
+         * rq, rk, ig (when not null) get ||q||, ||k|| and the value scale per row.
+         */
+        void prepare(int n, int pos, int part, int parts, int slice, int slices, float[] qd, float[] kd, boolean kTransposed,
+                     float[] vd, float[] rq, float[] rk, float[] ig, float[] ks) {
+            final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
+            final int sLo = (int) ((long) rows * part / parts), sHi = (int) ((long) rows * (part + 1) / parts);
+            final int lo = sLo + (int) ((long) (sHi - sLo) * slice / slices), hi = sLo + (int) ((long) (sHi - sLo) * (slice + 1) / slices);
+            for (int x0 = lo; x0 < hi; ) { // one batch row's stretch of the share at a time
+                final int b = x0 / cn, i0 = x0 % cn, i1 = Math.min(cn, i0 + (hi - x0));
+                for (int i = i0; i < i1; i++) {
+                    int t = r0 + i;
+                    boolean pad = ctx.mask != null && ctx.mask[b * T + t] == 0;
+                    float nl = ctx.negLnC[b * T + t];
+                    int oq = q.at(T, D, b, t, 0), ok = k.at(T, D, b, t, 0), ov = v.at(T, D, b, t, 0);
+                    int ko = (i - i0) * E;
+                    for (int h = 0; h < H; h++, oq += D, ok += D, ov += D, ko += D) {
+                        int o = block(pos, b, h) + i * D, r = rowBlock(pos, b, h) + i;
+                        float[] kDst = kTransposed ? ks : kd;
+                        int kAt = kTransposed ? ko : o;
+                        float nq = 0f, nk = 0f, inv = 0f;
+                        if (pad) {
+                            java.util.Arrays.fill(qd, o, o + D, 0f);
+                            java.util.Arrays.fill(kDst, kAt, kAt + D, 0f);
+                            java.util.Arrays.fill(vd, o, o + D, 0f);
+                        } else {
+                            nq = L2Norm.forward(q.data(), oq, qd, o, D, 1f);
+                            nk = L2Norm.forward(k.data(), ok, kDst, kAt, D, 1f);
+                            // c^a = exp(a ln c) >= 1 for c >= 1, so 1 / max(c^a, 1) = exp(-a ln c) (= 1 for c <= 1)
+                            inv = CosinePrep.invDivisor(nl, ctx.a[h]);
+                            CosinePrep.scale(v.data(), ov, inv, vd, o, D);
+                        }
+                        if (rq != null) {
+                            rq[r] = nq;
+                            rk[r] = nk;
+                            ig[r] = inv;
+                        }
+                    }
+                }
+                if (kTransposed)
+                    for (int h = 0; h < H; h++) transpose(i1 - i0, D, ks, h * D, E, kd, block(pos, b, h) + i0, C);
+                x0 += i1 - i0;
+            }
+        }
+    }
+
+    /**
+     * The forward (see the class comment). Step s: prepare the chunks of step s (this part's share of their rows,
+     * every head) into buffer s % 2, interleaved with the products of step s-1's chunks from buffer (s-1) % 2 for
+     * this part's items; then a barrier.
+     */
+    private static final class ForwardPipeline extends Pipeline {
+        final Heads out;
+        final double[] s0;
+        final float[][] qb = new float[2][], kb = new float[2][], vb = new float[2][]; // [B, H, per*C, D]; kb: per chunk [D, C]
+
+        ForwardPipeline(Context ctx, Heads q, Heads k, Heads v, Heads out, double[] s0) {
+            super(ctx, q, k, v, 3);
+            this.out = out;
+            this.s0 = s0;
             for (int i = 0; i < 2; i++) {
-                qb[i] = new float[B * H * per * C * D];
-                kb[i] = new float[B * H * per * C * D];
-                vb[i] = new float[B * H * per * C * D];
+                qb[i] = stepBuffer(D);
+                kb[i] = stepBuffer(D);
+                vb[i] = stepBuffer(D);
             }
         }
 
         void run(int part, int parts, Barrier barrier) {
-            int mine = (groups.count() - part + parts - 1) / parts; // items part, part + parts, ...
+            int mine = mine(part, parts);
             double[][] sd = new double[mine * H][];  // S per head of my items (key-first, float64)
             float[][] sf = new float[mine * H][];    // its float32 copy for the block products
             float[] p = new float[C * C];            // (Q_n K_n^T) .* M
@@ -179,8 +268,7 @@ public final class CosineCausal {
             for (int step = 0; step <= nSteps; step++) {
                 for (int idx = 0; idx < per; idx++) {
                     int nPrep = step < nSteps ? step * per + idx : nChunks, nProd = step > 0 ? (step - 1) * per + idx : nChunks;
-                    int slices = 0, slice = 0;
-                    if (nProd < nChunks) for (int m = 0; m < mine; m++) slices += groups.end(part + m * parts) - groups.first(part + m * parts);
+                    int slices = nProd < nChunks ? headsOf(part, parts) : 0, slice = 0;
                     if (slices == 0) {
                         if (nPrep < nChunks) prepare(nPrep, part, parts, 0, 1, ks);
                         continue;
@@ -203,45 +291,9 @@ public final class CosineCausal {
             }
         }
 
-        /** Offset of chunk n's rows of head (b, h) in its step's buffer (the same in qb, kb, vb). */
-        private int block(int n, int b, int h) {
-            return ((b * H + h) * per + n % per) * C * D;
-        }
-
-        /**
-         * Slice {@code slice} of {@code slices} of this part's share of chunk n's rows (over all batch rows), every
-         * head, into buffer (n / per) % 2.
-         */
         private void prepare(int n, int part, int parts, int slice, int slices, float[] ks) {
-            final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn, buf = (n / per) % 2;
-            final int sLo = (int) ((long) rows * part / parts), sHi = (int) ((long) rows * (part + 1) / parts);
-            final int lo = sLo + (int) ((long) (sHi - sLo) * slice / slices), hi = sLo + (int) ((long) (sHi - sLo) * (slice + 1) / slices);
-            final float[] qd = qb[buf], kd = kb[buf], vd = vb[buf];
-            for (int x0 = lo; x0 < hi; ) { // one batch row's stretch of the share at a time
-                final int b = x0 / cn, i0 = x0 % cn, i1 = Math.min(cn, i0 + (hi - x0));
-                for (int i = i0; i < i1; i++) {
-                    int t = r0 + i;
-                    boolean pad = ctx.mask != null && ctx.mask[b * T + t] == 0;
-                    float nl = ctx.negLnC[b * T + t];
-                    int oq = q.at(T, D, b, t, 0), ok = k.at(T, D, b, t, 0), ov = v.at(T, D, b, t, 0);
-                    int ko = (i - i0) * E;
-                    for (int h = 0; h < H; h++, oq += D, ok += D, ov += D, ko += D) {
-                        int o = block(n, b, h) + i * D;
-                        if (pad) {
-                            java.util.Arrays.fill(qd, o, o + D, 0f);
-                            java.util.Arrays.fill(ks, ko, ko + D, 0f);
-                            java.util.Arrays.fill(vd, o, o + D, 0f);
-                            continue;
-                        }
-                        L2Norm.forward(q.data(), oq, qd, o, D, 1f);
-                        L2Norm.forward(k.data(), ok, ks, ko, D, 1f);
-                        // c^a = exp(a ln c) >= 1 for c >= 1, so 1 / max(c^a, 1) = exp(-a ln c) (= 1 for c <= 1)
-                        CosinePrep.scale(v.data(), ov, CosinePrep.invDivisor(nl, ctx.a[h]), vd, o, D);
-                    }
-                }
-                for (int h = 0; h < H; h++) transpose(i1 - i0, D, ks, h * D, E, kd, block(n, b, h) + i0, C);
-                x0 += i1 - i0;
-            }
+            int buf = (n / per) % 2;
+            prepare(n, n, part, parts, slice, slices, qb[buf], kb[buf], true, vb[buf], null, null, null, ks);
         }
 
         /** Chunk n of head j of item w (batch row, head group) from its step's buffer into oc; s, f = its state. */
@@ -277,178 +329,186 @@ public final class CosineCausal {
         AttnShape shape = ctx.shape;
         shape.checkBackward(dOut, dq, dk, dv);
         shape.checkStabiliser("dm", dm);
-        final int B = shape.batch(), H = shape.heads();
-        double[] da = new double[B * H];
-        Groups groups = Groups.of(shape);
-        Parallel.forEachDynamic(groups.count(), w ->
-                backwardGroup(ctx, groups.batch(w), groups.first(w), groups.end(w), dOut, dq, dk, dv, da));
-        for (int h = 0; h < H; h++) {
+        final int B = shape.batch(), T = shape.seq(), H = shape.heads();
+        BackwardPipeline pipeline = new BackwardPipeline(ctx, dOut, dq, dk, dv);
+        Parallel.together(pipeline.groups.count(), pipeline::run);
+        for (int h = 0; h < H; h++) { // in a fixed order, whatever the split over threads
             double s = 0;
-            for (int b = 0; b < B; b++) s += da[b * H + h];
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) s += pipeline.daRow[(b * H + h) * T + t];
             float a = ctx.a[h];
             dm[h] += (float) (a * (1.0 - a) * s);
         }
     }
 
     /**
-     * Heads [h0, h1) of batch row b, chunks in reverse order. Each chunk's gradients of (Q, K, V) go through the
-     * normalisation and value-scaling backward at once, so no [T, D] gradient buffer is needed. Each head's part of
-     * dL/da goes to da[b*H + h].
+     * The backward, chunks in reverse order, as a pipeline like the forward's. Step s: prepare step s+1's chunks
+     * (Q, K, V recomputed from the inputs, and dO — whole rows) into prep buffer (s+1) % 3; run the products of step
+     * s's chunks for this part's items (dQ, dK, dV of every head into gradient buffer s % 2); push step s-1's
+     * gradients through the normalisation and value-scaling backward into dq, dk, dv, whole rows at a time (this
+     * needs step s-1's prepared rows: hence three prep buffers); then a barrier.
      */
-    private static void backwardGroup(Context ctx, int b, int h0, int h1, Heads dOut, Heads dq, Heads dk, Heads dv, double[] da) {
-        AttnShape shape = ctx.shape;
-        final int T = shape.seq(), H = shape.heads(), D = shape.headDim(), C = ctx.chunk, g = h1 - h0, ld = g * D;
-        ChunkRows rows = new ChunkRows(g, C, D);
-        double[][] sd = new double[g][];      // S_{n+1}, then S_n (key-first, float64)
-        double[][] dsd = new double[g][D * D]; // dS accumulated in float64
-        float[][] dsf = new float[g][D * D];  // dS (key-first), float32
-        float[][] dsfT = new float[g][D * D]; // dS^T
-        for (int j = 0; j < g; j++) {
-            int at = (b * H + h0 + j) * D * D;
-            sd[j] = java.util.Arrays.copyOfRange(ctx.sEnd, at, at + D * D);
-        }
-        float[] sfT = new float[D * D];       // S_n^T (value-first), float32
-        float[] kt = new float[D * C], vt = new float[D * C];
-        float[] p = new float[C * C], dp = new float[C * C];
-        float[] kv = new float[D * D];
-        float[] dO = new float[C * ld];       // the group's dO rows [cn, g*D]
-        float[] dqh = new float[C * ld], dkh = new float[C * ld], dvs = new float[C * ld];
-        final float[] dOutData = dOut.data();
-        int nChunks = (T + C - 1) / C;
-        for (int n = nChunks - 1; n >= 0; n--) {
-            int r0 = n * C, cn = Math.min(C, T - r0);
-            rows.load(ctx, b, h0, r0, cn, false);
-            for (int i = 0; i < cn; i++) System.arraycopy(dOutData, dOut.at(T, D, b, r0 + i, h0), dO, i * ld, ld);
-            for (int j = 0; j < g; j++) {
-                float[] qh = rows.q[j], kh = rows.k[j], vs = rows.v[j];
-                double[] s = sd[j], ds = dsd[j];
-                int go = j * D;
-                transpose(cn, D, kh, 0, D, kt, 0, C);
-                transpose(cn, D, vs, 0, D, vt, 0, C);
-                // S_n = S_{n+1} - K_n^T V_n (float64), and its float32 transpose for dQ = dO S^T
-                mm(D, D, cn, kt, 0, C, vs, 0, D, kv, 0, D, false, FULL);
-                for (int i = 0; i < D; i++)
-                    for (int c = 0; c < D; c++) {
-                        double x = s[i * D + c] - kv[i * D + c];
-                        s[i * D + c] = x;
-                        sfT[c * D + i] = (float) x;
-                    }
-                // P = (Q K^T) .* M, dP = (dO V^T) .* M (their transposes are read in place by mmTransA)
-                mmCausal(cn, D, qh, 0, D, kt, 0, C, p, 0, C);
-                keepLower(cn, p, 0, C);
-                mmCausal(cn, D, dO, go, ld, vt, 0, C, dp, 0, C);
-                keepLower(cn, dp, 0, C);
-                // dQ = dO S^T + dP K ; dK = V dS^T + dP^T Q ; dV = K dS + P^T dO
-                mm(cn, D, D, dO, go, ld, sfT, 0, D, dqh, go, ld, false, FULL);
-                mm(cn, D, cn, dp, 0, C, kh, 0, D, dqh, go, ld, true, A_LOWER);
-                mm(cn, D, D, vs, 0, D, dsfT[j], 0, D, dkh, go, ld, false, FULL);
-                mmTransA(cn, D, cn, dp, 0, C, qh, 0, D, dkh, go, ld, true, A_UPPER);
-                mm(cn, D, D, kh, 0, D, dsf[j], 0, D, dvs, go, ld, false, FULL);
-                mmTransA(cn, D, cn, p, 0, C, dO, go, ld, dvs, go, ld, true, A_UPPER);
-                // dS += Q_n^T dO_n
-                mmTransA(D, D, cn, qh, 0, D, dO, go, ld, kv, 0, D, false, FULL);
-                float[] f = dsf[j], fT = dsfT[j];
-                for (int i = 0; i < D; i++)
-                    for (int c = 0; c < D; c++) {
-                        double x = ds[i * D + c] + kv[i * D + c];
-                        ds[i * D + c] = x;
-                        f[i * D + c] = (float) x;
-                        fT[c * D + i] = (float) x;
-                    }
+    private static final class BackwardPipeline extends Pipeline {
+        final Heads dOut, dq, dk, dv;
+        final double[] daRow; // [B, H, T] each row's part of dL/da, summed in a fixed order at the end
+        final float[][] qb = new float[3][], kb = new float[3][], vb = new float[3][], gb = new float[3][]; // gb: dO
+        final float[][] rqb = new float[3][], rkb = new float[3][], igb = new float[3][];
+        final float[][] dqb = new float[2][], dkb = new float[2][], dvb = new float[2][];
+
+        BackwardPipeline(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv) {
+            super(ctx, ctx.q, ctx.k, ctx.v, 4);
+            this.dOut = dOut;
+            this.dq = dq;
+            this.dk = dk;
+            this.dv = dv;
+            daRow = new double[B * H * T];
+            for (int i = 0; i < 3; i++) {
+                qb[i] = stepBuffer(D);
+                kb[i] = stepBuffer(D);
+                vb[i] = stepBuffer(D);
+                gb[i] = stepBuffer(D);
+                rqb[i] = stepBuffer(1);
+                rkb[i] = stepBuffer(1);
+                igb[i] = stepBuffer(1);
             }
-            da(rows.backward(ctx, b, h0, r0, cn, dqh, dkh, dvs, ld, dq, dk, dv), da, b * H + h0);
-        }
-    }
-
-    private static void da(double[] chunkDa, double[] da, int at) {
-        for (int j = 0; j < chunkDa.length; j++) da[at + j] += chunkDa[j];
-    }
-
-    /**
-     * One chunk of rows of a head group, prepared as the products need them: Q = mu N(q), K = mu N(k) (row-major, or
-     * transposed [D, C] for the forward's Q K^T and K^T V), V = mu v / max(c^a, 1); plus what the backward of that
-     * preprocessing needs (norms, value scales).
-     */
-    private static final class ChunkRows {
-        final int g, C, D;
-        final float[][] q, k, v;  // [g][C*D] ([g][D*C] for k transposed)
-        final float[] rq, rk, ig; // [g*C] ||q_t||, ||k_t||, mu_t / max(c_t^a, 1)
-        final float[] row;        // [D] one normalised k row on its way into the transposed layout
-        final double[] da;        // [g] the chunk's part of dL/da per head
-
-        ChunkRows(int g, int C, int D) {
-            this.g = g;
-            this.C = C;
-            this.D = D;
-            q = new float[g][C * D];
-            k = new float[g][C * D];
-            v = new float[g][C * D];
-            rq = new float[g * C];
-            rk = new float[g * C];
-            ig = new float[g * C];
-            row = new float[D];
-            da = new double[g];
+            for (int i = 0; i < 2; i++) {
+                dqb[i] = stepBuffer(D);
+                dkb[i] = stepBuffer(D);
+                dvb[i] = stepBuffer(D);
+            }
         }
 
-        /** Rows [r0, r0 + cn) of heads [h0, h0 + g) of batch row b, one row at a time (its g slices are adjacent). */
-        void load(Context ctx, int b, int h0, int r0, int cn, boolean kTransposed) {
-            final int T = ctx.shape.seq();
-            final float[] xq = ctx.q.data(), xk = ctx.k.data(), xv = ctx.v.data();
-            for (int i = 0; i < cn; i++) {
-                int t = r0 + i;
-                boolean pad = ctx.mask != null && ctx.mask[b * T + t] == 0;
-                float nl = ctx.negLnC[b * T + t];
-                int oq = ctx.q.at(T, D, b, t, h0), ok = ctx.k.at(T, D, b, t, h0), ov = ctx.v.at(T, D, b, t, h0);
-                for (int j = 0; j < g; j++, oq += D, ok += D, ov += D) {
-                    int o = i * D, r = j * C + i;
-                    if (pad) {
-                        java.util.Arrays.fill(q[j], o, o + D, 0f);
-                        java.util.Arrays.fill(v[j], o, o + D, 0f);
-                        if (kTransposed) for (int d = 0; d < D; d++) k[j][d * C + i] = 0f;
-                        else java.util.Arrays.fill(k[j], o, o + D, 0f);
-                        rq[r] = 0f;
-                        rk[r] = 0f;
-                        ig[r] = 0f;
-                        continue;
-                    }
-                    rq[r] = L2Norm.forward(xq, oq, q[j], o, D, 1f);
-                    if (kTransposed) {
-                        rk[r] = L2Norm.forward(xk, ok, row, 0, D, 1f);
-                        float[] kt = k[j];
-                        for (int d = 0; d < D; d++) kt[d * C + i] = row[d];
-                    } else {
-                        rk[r] = L2Norm.forward(xk, ok, k[j], o, D, 1f);
-                    }
-                    // c^a = exp(a ln c) >= 1 for c >= 1, so 1 / max(c^a, 1) = exp(-a ln c) (= 1 for c <= 1)
-                    float inv = CosinePrep.invDivisor(nl, ctx.a[h0 + j]);
-                    ig[r] = inv;
-                    CosinePrep.scale(xv, ov, inv, v[j], o, D);
+        void run(int part, int parts, Barrier barrier) {
+            int mine = mine(part, parts);
+            double[][] sd = new double[mine * H][];   // S_{n+1}, then S_n per head (key-first, float64)
+            double[][] dsd = new double[mine * H][];  // dS accumulated in float64
+            float[][] dsf = new float[mine * H][];    // dS (key-first), float32
+            float[][] dsfT = new float[mine * H][];   // dS^T
+            Scratch x = new Scratch(C, D);
+            float[] ks = new float[C * E];
+            for (int m = 0; m < mine; m++) {
+                int w = part + m * parts, b = groups.batch(w), h0 = groups.first(w);
+                for (int j = 0; j < groups.end(w) - h0; j++) {
+                    int at = (b * H + h0 + j) * D * D, i = m * H + j;
+                    sd[i] = java.util.Arrays.copyOfRange(ctx.sEnd, at, at + D * D);
+                    dsd[i] = new double[D * D];
+                    dsf[i] = new float[D * D];
+                    dsfT[i] = new float[D * D];
                 }
+            }
+            for (int step = 0; step <= nSteps + 1; step++) {
+                for (int idx = 0; idx < per; idx++) {
+                    int pPrep = step < nSteps ? step * per + idx : nChunks;
+                    int pProd = step >= 1 && step <= nSteps ? (step - 1) * per + idx : nChunks;
+                    int pBack = step >= 2 ? (step - 2) * per + idx : nChunks;
+                    int slices = pProd < nChunks ? headsOf(part, parts) : 1, slice = 0;
+                    if (pProd < nChunks)
+                        for (int m = 0; m < mine; m++) {
+                            int w = part + m * parts;
+                            for (int j = 0; j < groups.end(w) - groups.first(w); j++) {
+                                int i = m * H + j;
+                                productsHead(pProd, w, j, sd[i], dsd[i], dsf[i], dsfT[i], x);
+                                if (pPrep < nChunks) prepare(pPrep, part, parts, slice++, slices, ks);
+                            }
+                        }
+                    else if (pPrep < nChunks) prepare(pPrep, part, parts, 0, 1, ks);
+                    if (pBack < nChunks) preprocessingBackward(pBack, part, parts);
+                }
+                barrier.await();
+            }
+        }
+
+        /** Scratch of one part's products. */
+        private record Scratch(float[] sfT, float[] kt, float[] vt, float[] p, float[] dp, float[] kv) {
+            Scratch(int C, int D) {
+                this(new float[D * D], new float[D * C], new float[D * C], new float[C * C], new float[C * C], new float[D * D]);
+            }
+        }
+
+        private int chunk(int pos) {
+            return nChunks - 1 - pos;
+        }
+
+        /** Position pos's rows (this part's share, slice of slices): Q, K, V with their norms and scales, and dO. */
+        private void prepare(int pos, int part, int parts, int slice, int slices, float[] ks) {
+            int n = chunk(pos), buf = (pos / per) % 3;
+            prepare(n, pos, part, parts, slice, slices, qb[buf], kb[buf], false, vb[buf], rqb[buf], rkb[buf], igb[buf], ks);
+            // dO rows, every head, for the same share
+            final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
+            final int sLo = (int) ((long) rows * part / parts), sHi = (int) ((long) rows * (part + 1) / parts);
+            final int lo = sLo + (int) ((long) (sHi - sLo) * slice / slices), hi = sLo + (int) ((long) (sHi - sLo) * (slice + 1) / slices);
+            final float[] g = gb[buf], src = dOut.data();
+            for (int x0 = lo; x0 < hi; x0++) {
+                int b = x0 / cn, i = x0 % cn, o = dOut.at(T, D, b, r0 + i, 0);
+                for (int h = 0; h < H; h++, o += D) System.arraycopy(src, o, g, block(pos, b, h) + i * D, D);
             }
         }
 
         /**
-         * The chunk's dQ, dK, dV (group layout [cn, g*D], row stride ld) through the preprocessing backward into the
-         * caller's dq, dk, dv (added), row by row; returns the chunk's part of dL/da per head.
+         * Chunk at position pos, head j of item w: recovers S_n from S_{n+1}, writes dQ, dK, dV of the chunk into the
+         * gradient buffers and adds Q_n^T dO_n to dS.
          */
-        double[] backward(Context ctx, int b, int h0, int r0, int cn, float[] dqh, float[] dkh, float[] dvs, int ld,
-                          Heads dq, Heads dk, Heads dv) {
-            final int T = ctx.shape.seq();
-            java.util.Arrays.fill(da, 0.0);
-            for (int i = 0; i < cn; i++) {
-                int t = r0 + i;
+        private void productsHead(int pos, int w, int j, double[] s, double[] ds, float[] dsf, float[] dsfT, Scratch x) {
+            final int n = chunk(pos), b = groups.batch(w), h = groups.first(w) + j;
+            final int cn = Math.min(C, T - n * C), buf = (pos / per) % 3, o = block(pos, b, h), go = (pos / per) % 2;
+            final float[] qh = qb[buf], kh = kb[buf], vs = vb[buf], dO = gb[buf];
+            final float[] dqh = dqb[go], dkh = dkb[go], dvs = dvb[go];
+            final float[] sfT = x.sfT, kt = x.kt, vt = x.vt, p = x.p, dp = x.dp, kv = x.kv;
+            transpose(cn, D, kh, o, D, kt, 0, C);
+            transpose(cn, D, vs, o, D, vt, 0, C);
+            // S_n = S_{n+1} - K_n^T V_n (float64), and its float32 transpose for dQ = dO S^T
+            mm(D, D, cn, kt, 0, C, vs, o, D, kv, 0, D, false, FULL);
+            for (int i = 0; i < D; i++)
+                for (int c = 0; c < D; c++) {
+                    double y = s[i * D + c] - kv[i * D + c];
+                    s[i * D + c] = y;
+                    sfT[c * D + i] = (float) y;
+                }
+            // P = (Q K^T) .* M, dP = (dO V^T) .* M (their transposes are read in place by mmTransA)
+            mmCausal(cn, D, qh, o, D, kt, 0, C, p, 0, C);
+            keepLower(cn, p, 0, C);
+            mmCausal(cn, D, dO, o, D, vt, 0, C, dp, 0, C);
+            keepLower(cn, dp, 0, C);
+            // dQ = dO S^T + dP K ; dK = V dS^T + dP^T Q ; dV = K dS + P^T dO
+            mmPlusLower(cn, D, D, dO, o, D, sfT, 0, D, cn, dp, 0, C, kh, o, D, dqh, o, D);
+            mm(cn, D, D, vs, o, D, dsfT, 0, D, dkh, o, D, false, FULL);
+            mmTransA(cn, D, cn, dp, 0, C, qh, o, D, dkh, o, D, true, A_UPPER);
+            mm(cn, D, D, kh, o, D, dsf, 0, D, dvs, o, D, false, FULL);
+            mmTransA(cn, D, cn, p, 0, C, dO, o, D, dvs, o, D, true, A_UPPER);
+            // dS += Q_n^T dO_n
+            mmTransA(D, D, cn, qh, o, D, dO, o, D, kv, 0, D, false, FULL);
+            for (int i = 0; i < D; i++)
+                for (int c = 0; c < D; c++) {
+                    double y = ds[i * D + c] + kv[i * D + c];
+                    ds[i * D + c] = y;
+                    dsf[i * D + c] = (float) y;
+                    dsfT[c * D + i] = (float) y;
+                }
+        }
+
+        /**
+         * This part's share of position pos's rows, whole rows at a time: dQ, dK, dV of every head through the
+         * normalisation and value-scaling backward into dq, dk, dv (added), and each row's part of dL/da.
+         */
+        private void preprocessingBackward(int pos, int part, int parts) {
+            final int n = chunk(pos), r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
+            final int buf = (pos / per) % 3, go = (pos / per) % 2;
+            final int lo = (int) ((long) rows * part / parts), hi = (int) ((long) rows * (part + 1) / parts);
+            final float[] qh = qb[buf], kh = kb[buf], vs = vb[buf], rq = rqb[buf], rk = rkb[buf], ig = igb[buf];
+            final float[] dqh = dqb[go], dkh = dkb[go], dvs = dvb[go];
+            for (int x0 = lo; x0 < hi; x0++) {
+                int b = x0 / cn, i = x0 % cn, t = r0 + i;
                 if (ctx.mask != null && ctx.mask[b * T + t] == 0) continue;
                 float nl = ctx.negLnC[b * T + t];
-                int oq = dq.at(T, D, b, t, h0), ok = dk.at(T, D, b, t, h0), ov = dv.at(T, D, b, t, h0);
-                for (int j = 0; j < g; j++, oq += D, ok += D, ov += D) {
-                    int o = i * ld + j * D, u = i * D, r = j * C + i;
-                    L2Norm.backward(dqh, o, q[j], u, rq[r], dq.data(), oq, D, 1f);
-                    L2Norm.backward(dkh, o, k[j], u, rk[r], dk.data(), ok, D, 1f);
+                int oq = dq.at(T, D, b, t, 0), ok = dk.at(T, D, b, t, 0), ov = dv.at(T, D, b, t, 0);
+                for (int h = 0; h < H; h++, oq += D, ok += D, ov += D) {
+                    int o = block(pos, b, h) + i * D, r = rowBlock(pos, b, h) + i;
+                    L2Norm.backward(dqh, o, qh, o, rq[r], dq.data(), oq, D, 1f);
+                    L2Norm.backward(dkh, o, kh, o, rk[r], dk.data(), ok, D, 1f);
                     CosinePrep.axpy(ig[r], dvs, o, dv.data(), ov, D);
-                    if (nl != 0f) da[j] += nl * (double) L2Norm.dot(dvs, o, v[j], u, D);
+                    if (nl != 0f) daRow[(b * H + h) * T + t] = nl * (double) L2Norm.dot(dvs, o, vs, o, D);
                 }
             }
-            return da;
         }
     }
 
