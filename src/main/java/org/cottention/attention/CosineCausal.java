@@ -24,7 +24,7 @@ import static org.cottention.attention.BlockMm.transpose;
  * drift however long the sequence; backward walks the chunks in reverse and recovers S_n = S_{n+1} - K_n^T V_n (in
  * float64) instead of storing the states.
  *
- * <p>Memory: Q, K, V exist a chunk at a time, in scratch. The context keeps the counts and the final state and
+ * <p>Memory: Q, K, V exist a few chunks at a time, in step buffers. The context keeps the counts and the final state and
  * REFERENCES the caller's q, k, v, from which backward recomputes each chunk's Q, K, V bit for bit — so q, k and v must
  * not change between forward and backward (the models keep them as activations for their own backward).
  *
@@ -34,14 +34,14 @@ import static org.cottention.attention.BlockMm.transpose;
  * ({@link Parallel#together}): at step s every thread normalises its share of the WHOLE rows (all heads) of step s's
  * chunks into a shared double buffer, and runs the block products of step s-1's chunks for its items (batch row, group
  * of up to {@link #MAX_GROUP} adjacent heads) — the two interleaved in small slices, so the prefetcher streams rows in
- * while the FMAs run — then all meet at a barrier. Backward (2.5x the arithmetic) works per item, reading the group's
- * adjacent slices row by row.
+ * while the FMAs run — then all meet at a barrier. Backward is the same kind of pipeline, over the chunks in reverse,
+ * with a third stage that takes each chunk's gradients back through the preprocessing, whole rows at a time.
  *
  * <p>Gradient convention: backward ADDS into dq, dk, dv (llm.c convention: zero them first) and adds into dm.
  */
 public final class CosineCausal {
     public static final int DEFAULT_CHUNK = 64;
-    /** Most heads one work item holds (backward keeps about 100 KB of chunk scratch per head, which should stay in L2). */
+    /** Most heads in one work item; fewer when that would leave a thread without an item. */
     static final int MAX_GROUP = 4;
     /**
      * Bytes of one prepared pipeline step (Q, K, V of every head, 1 MB: about L2) — big enough that steps and their
@@ -170,6 +170,16 @@ public final class CosineCausal {
             return (groups.count() - part + parts - 1) / parts;
         }
 
+        /**
+         * Start of slice {@code slice} of {@code slices} of this part's share of {@code rows} rows (the parts split the
+         * rows evenly, each part's share is cut into slices to interleave with its products); slice = slices gives the
+         * end of the share.
+         */
+        static int sliceStart(int rows, int part, int parts, int slice, int slices) {
+            int lo = (int) ((long) rows * part / parts), hi = (int) ((long) rows * (part + 1) / parts);
+            return lo + (int) ((long) (hi - lo) * slice / slices);
+        }
+
         /** Heads in this part's items (the products per chunk, each followed by a slice of the next preparation). */
         int headsOf(int part, int parts) {
             int n = 0;
@@ -186,8 +196,7 @@ public final class CosineCausal {
         void prepare(int n, int pos, int part, int parts, int slice, int slices, float[] qd, float[] kd, boolean kTransposed,
                      float[] vd, float[] rq, float[] rk, float[] ig, float[] ks) {
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
-            final int sLo = (int) ((long) rows * part / parts), sHi = (int) ((long) rows * (part + 1) / parts);
-            final int lo = sLo + (int) ((long) (sHi - sLo) * slice / slices), hi = sLo + (int) ((long) (sHi - sLo) * (slice + 1) / slices);
+            final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
             for (int x0 = lo; x0 < hi; ) { // one batch row's stretch of the share at a time
                 final int b = x0 / cn, i0 = x0 % cn, i1 = Math.min(cn, i0 + (hi - x0));
                 for (int i = i0; i < i1; i++) {
@@ -435,8 +444,7 @@ public final class CosineCausal {
             prepare(n, pos, part, parts, slice, slices, qb[buf], kb[buf], false, vb[buf], rqb[buf], rkb[buf], igb[buf], ks);
             // dO rows, every head, for the same share
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
-            final int sLo = (int) ((long) rows * part / parts), sHi = (int) ((long) rows * (part + 1) / parts);
-            final int lo = sLo + (int) ((long) (sHi - sLo) * slice / slices), hi = sLo + (int) ((long) (sHi - sLo) * (slice + 1) / slices);
+            final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
             final float[] g = gb[buf], src = dOut.data();
             for (int x0 = lo; x0 < hi; x0++) {
                 int b = x0 / cn, i = x0 % cn, o = dOut.at(T, D, b, r0 + i, 0);
@@ -493,7 +501,7 @@ public final class CosineCausal {
         private void preprocessingBackward(int pos, int part, int parts) {
             final int n = chunk(pos), r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
             final int buf = (pos / per) % 3, go = (pos / per) % 2;
-            final int lo = (int) ((long) rows * part / parts), hi = (int) ((long) rows * (part + 1) / parts);
+            final int lo = sliceStart(rows, part, parts, 0, 1), hi = sliceStart(rows, part, parts, 1, 1);
             final float[] qh = qb[buf], kh = kb[buf], vs = vb[buf], rq = rqb[buf], rk = rkb[buf], ig = igb[buf];
             final float[] dqh = dqb[go], dkh = dkb[go], dvs = dvb[go];
             for (int x0 = lo; x0 < hi; x0++) {
