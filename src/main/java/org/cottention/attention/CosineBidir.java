@@ -34,10 +34,15 @@ public final class CosineBidir {
 
     /** Forward: out [B,T,H,D] overwritten (0 at padding rows). mask [B*T] or null; m [H] raw stabiliser. */
     public static Context forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out) {
+        return forward(null, shape, q, k, v, mask, m, out);
+    }
+
+    /** As {@link #forward(AttnShape, Heads, Heads, Heads, int[], float[], Heads)}, reusing reuse's buffers when the sizes match. */
+    public static Context forward(Context reuse, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out) {
         shape.checkForward(q, k, v, out, mask);
         shape.checkStabiliser("m", m);
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim();
-        Context ctx = new Context();
+        Context ctx = reuse != null ? reuse : new Context();
         ctx.shape = shape;
         ctx.mask = mask == null ? null : mask.clone();
         ctx.count = new int[B * T];
@@ -46,22 +51,28 @@ public final class CosineBidir {
             for (int t = 0; t < T; t++) n += mask == null ? 1 : mask[b * T + t];
             java.util.Arrays.fill(ctx.count, b * T, b * T + T, n);
         }
-        ctx.negLnC = CosinePrep.negLogCounts(ctx.count, null);
-        ctx.invG = new float[B * H * T];
+        ctx.negLnC = CosinePrep.negLogCounts(ctx.count, ctx.negLnC);
         ctx.a = new float[H];
         for (int h = 0; h < H; h++) ctx.a[h] = CosinePrep.sigmoid(m[h]);
-        int n = B * H * T * D;
-        ctx.qh = new float[n];
-        ctx.kh = new float[n];
-        ctx.vs = new float[n];
-        ctx.rq = new float[B * H * T];
-        ctx.rk = new float[B * H * T];
-        ctx.st = new float[B * H * D * D];
+        int n = B * H * T * D, rows = B * H * T;
+        if (ctx.qh == null || ctx.qh.length != n) { ctx.qh = new float[n]; ctx.kh = new float[n]; ctx.vs = new float[n]; }
+        if (ctx.rq == null || ctx.rq.length != rows) { ctx.rq = new float[rows]; ctx.rk = new float[rows]; ctx.invG = new float[rows]; }
+        if (ctx.st == null || ctx.st.length != B * H * D * D) ctx.st = new float[B * H * D * D];
+        // Rows are read whole (all heads at once): one head's slice of every row, read head by head, defeats the
+        // hardware prefetcher and costs as much as the products (see CosineCausal).
+        Parallel.forRange(B * T, 64, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int b = r / T, t = r % T;
+                for (int h = 0; h < H; h++) {
+                    int bh = b * H + h, base = bh * T * D;
+                    CosinePrep.normalizeRows(shape, q, b, h, ctx.mask, t, t + 1, ctx.qh, base, ctx.rq, bh * T);
+                    CosinePrep.normalizeRows(shape, k, b, h, ctx.mask, t, t + 1, ctx.kh, base, ctx.rk, bh * T);
+                    CosinePrep.scaleValueRows(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], t, t + 1, ctx.invG, bh * T, ctx.vs, base);
+                }
+            }
+        });
         Parallel.forEachDynamic(B * H, bh -> {
             int b = bh / H, h = bh % H, base = bh * T * D;
-            CosinePrep.normalizeHead(shape, q, b, h, ctx.mask, ctx.qh, base, ctx.rq, bh * T);
-            CosinePrep.normalizeHead(shape, k, b, h, ctx.mask, ctx.kh, base, ctx.rk, bh * T);
-            CosinePrep.scaleValues(shape, v, b, h, ctx.mask, ctx.negLnC, ctx.a[h], ctx.invG, bh * T, ctx.vs, base);
             transposedProduct(T, D, ctx.kh, ctx.vs, base, D, ctx.st, bh * D * D);
             mm(T, D, D, ctx.qh, base, D, ctx.st, bh * D * D, D, out.data(), out.at(T, D, b, 0, h), out.rowStride(), false, FULL);
         });

@@ -30,7 +30,7 @@ public final class SelfAttention {
     public void forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out) {
         if (type == AttentionType.SOFTMAX) softmaxCtx = FlashAttention.forward(shape, q, k, v, mask, causal, out);
         else if (causal) causalCtx = CosineCausal.forward(causalCtx, shape, q, k, v, mask, m, out, chunk, null, null);
-        else bidirCtx = CosineBidir.forward(shape, q, k, v, mask, m, out);
+        else bidirCtx = CosineBidir.forward(bidirCtx, shape, q, k, v, mask, m, out);
     }
 
     /** Adds the gradients into dq, dk, dv (and dm [H] for cosine), given dOut. */
