@@ -36,14 +36,20 @@ public final class BertModelOptions {
     @Option(names = "--max-length", description = "Longest input in tokens, [CLS]/[SEP] included; absolute positions: max_position_embeddings (default ${DEFAULT-VALUE}).")
     int maxLength = 128;
 
-    @Option(names = "--attention", description = "cosine or softmax (default ${DEFAULT-VALUE}).")
-    String attention = "cosine";
+    @Option(names = "--attention", description = {"cosine or softmax (default: cosine for a new model; a model loaded with",
+            "--model keeps its own unless this is given, e.g. to fine-tune a cosine checkpoint with softmax attention)."})
+    String attention;
 
     @Option(names = "--position", description = "absolute (learned table, BERT) or rotary (no length limit) (default ${DEFAULT-VALUE}).")
     String position = "absolute";
 
     @Option(names = "--rotary-dim", description = "Rotary dims per head (default: the whole head).")
     Integer rotaryDim;
+
+    /** The attention a loaded model should use: --attention when given, else null (the model's own). */
+    AttentionType attentionOverride() {
+        return attention == null ? null : AttentionType.parse(attention);
+    }
 
     /** The tokenizer from --tokenizer, or one trained on the texts (--vocab-size). */
     WordPieceTokenizer tokenizer(List<String> trainingTexts) throws IOException {
@@ -77,7 +83,7 @@ public final class BertModelOptions {
         };
         int inner = nInner != null ? nInner : 4 * nEmbd;
         int hd = nEmbd / nHead;
-        BertConfig c = BertConfig.of(tok.vocabSize(), nEmbd, nLayer, nHead, inner, maxLength, tok.padId(), AttentionType.parse(attention), rotary);
+        BertConfig c = BertConfig.of(tok.vocabSize(), nEmbd, nLayer, nHead, inner, maxLength, tok.padId(), AttentionType.parse(attention != null ? attention : "cosine"), rotary);
         if (rotaryDim != null)
             c = new BertConfig(c.vocabSize(), nEmbd, nLayer, nHead, inner, maxLength, 2, c.layerNormEps(), "gelu", c.padTokenId(),
                     c.attentionType(), rotary, rotaryDim, List.of(), false);

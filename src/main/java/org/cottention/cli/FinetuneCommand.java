@@ -92,7 +92,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(ck + " is not a classifier over the labels " + labels + " of " + trainFile);
         } else if (modelDir != null) {
             tok = BertModelOptions.wordPiece(modelDir);
-            model = ModelStore.loadBert(modelDir, null, Bert.HeadSet.CLASSIFIER, c -> c.withTask(labels, regression), train.seed);
+            model = ModelStore.loadBert(modelDir, shape.attentionOverride(), Bert.HeadSet.CLASSIFIER, c -> c.withTask(labels, regression), train.seed);
         } else {
             List<String> texts = new ArrayList<>();
             for (LabeledTexts.Example e : tr.examples()) {

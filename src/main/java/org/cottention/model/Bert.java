@@ -117,7 +117,7 @@ public final class Bert {
 
     /** HF's initialisation: N(0, 0.02) weights and embeddings, zero biases (and the padding row), unit LayerNorms, norm_const 0.5. */
     public Bert initialise(long seed) {
-        Initialiser.standard(params, seed, 0.02f, 0.5f);
+        Initialiser.standard(params, seed, 0.02f, Initialiser.NORM_CONST);
         int e = cfg.hiddenSize();
         Arrays.fill(params.data, wordEmb.offset() + cfg.padTokenId() * e, wordEmb.offset() + (cfg.padTokenId() + 1) * e, 0f);
         return this;

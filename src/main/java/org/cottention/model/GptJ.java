@@ -93,7 +93,7 @@ public final class GptJ implements TrainableModel {
 
     /** HF's initialisation: N(0, 0.02) weights and embeddings, zero biases, unit LayerNorms, norm_const 0.5. */
     public GptJ initialise(long seed) {
-        Initialiser.standard(params, seed, 0.02f, 0.5f);
+        Initialiser.standard(params, seed, 0.02f, Initialiser.NORM_CONST);
         return this;
     }
 

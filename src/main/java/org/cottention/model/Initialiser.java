@@ -4,6 +4,9 @@ import java.util.SplittableRandom;
 
 /** Initial weights for a new model, deterministic by seed, following HF's conventions by parameter name. */
 final class Initialiser {
+    /** The cosine stabiliser m (norm_const) starts at 0.5 (math doc §1). */
+    static final float NORM_CONST = 0.5f;
+
     private Initialiser() {}
 
     /**

@@ -50,10 +50,43 @@ public final class ModelStore {
         boolean keepOpen = false;
         try {
             GptJ m = new GptJ(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)), 64, storage);
-            keepOpen = loadWeights(m.params, src);
+            AttentionSwitch sw = AttentionSwitch.of(m.cfg.attentionType(), src, dir);
+            Loaded loaded = loadWeights(m.params, src, sw::optional, sw::ignorable);
+            sw.initialise(m.params, loaded.skipped());
+            keepOpen = loaded.mapped();
             return m;
         } finally {
             if (!keepOpen) src.close();
+        }
+    }
+
+    /**
+     * Weights of one attention type loaded into a model of the other (an explicit --attention): a softmax model skips
+     * the checkpoint's norm_const tensors, and a cosine model whose checkpoint has none starts them at the initial
+     * value, as a new model would. The other weights are the same in both.
+     */
+    record AttentionSwitch(boolean dropNormConst, boolean addNormConst) {
+        static AttentionSwitch of(AttentionType model, TensorSource src, Path dir) {
+            boolean has = src.names().stream().anyMatch(n -> n.endsWith("norm_const"));
+            AttentionSwitch sw = new AttentionSwitch(model == AttentionType.SOFTMAX && has, model == AttentionType.COSINE && !has);
+            if (sw.dropNormConst) log.info("{}: cosine weights used with softmax attention: norm_const ignored", dir);
+            if (sw.addNormConst) log.info("{}: softmax weights used with cosine attention: norm_const starts at {}", dir, Initialiser.NORM_CONST);
+            return sw;
+        }
+
+        boolean ignorable(String name) {
+            return dropNormConst && name.endsWith("norm_const");
+        }
+
+        boolean optional(String name) {
+            return addNormConst && name.endsWith("norm_const");
+        }
+
+        /** Sets the norm_const parameters among {@code skipped} (not in the checkpoint) to their initial value. */
+        void initialise(Params p, Set<String> skipped) {
+            for (Params.View v : p.views())
+                if (skipped.contains(v.name()) && optional(v.name()))
+                    Arrays.fill(p.data, v.offset(), v.offset() + v.size(), Initialiser.NORM_CONST);
         }
     }
 
@@ -167,11 +200,13 @@ public final class ModelStore {
             Bert.HeadSet heads = wanted != null ? wanted : present;
             cfg = adjust.apply(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)));
             Bert m = new Bert(cfg, heads);
+            AttentionSwitch sw = AttentionSwitch.of(cfg.attentionType(), src, dir);
             Predicate<String> isHead = n -> !n.startsWith("bert.embeddings.") && !n.startsWith("bert.encoder.");
-            Set<String> fresh = loadWeights(m.params, src, isHead, n -> bertIgnorable(n) || (isHead.test(n) && !m.params.has(n))).skipped();
+            Set<String> fresh = loadWeights(m.params, src, n -> isHead.test(n) || sw.optional(n),
+                    n -> bertIgnorable(n) || sw.ignorable(n) || (isHead.test(n) && !m.params.has(n))).skipped();
             if (!fresh.isEmpty()) {
-                m.initialiseOnly(fresh, seed);
-                log.info("{}: initialised new head parameters {}", dir, fresh);
+                m.initialiseOnly(fresh, seed); // norm_const included: the initialiser gives it its initial value
+                log.info("{}: initialised parameters the checkpoint does not have {}", dir, fresh);
             }
             return m;
         }

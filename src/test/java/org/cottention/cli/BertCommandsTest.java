@@ -121,6 +121,13 @@ class BertCommandsTest {
         Run again = run(cmd("finetune", "--train-dir", task.toString(), "--model", tmp.resolve("run/best").toString(),
                 "--epochs", "1", "--batch", "8", "--out", tmp.resolve("run2").toString()));
         assertEquals(0, again.code, again.err);
+        assertEquals("softmax", JSON.readTree(tmp.resolve("run2/best/config.json").toFile()).get("attention_type").asText(),
+                "a loaded model keeps its attention");
+        // --attention switches a loaded model's attention (the weights are the same; cosine adds norm_const)
+        Run switched = run(cmd("finetune", "--train-dir", task.toString(), "--model", tmp.resolve("run/best").toString(),
+                "--attention", "cosine", "--epochs", "1", "--batch", "8", "--out", tmp.resolve("run3").toString()));
+        assertEquals(0, switched.code, switched.err);
+        assertEquals("cosine", JSON.readTree(tmp.resolve("run3/best/config.json").toFile()).get("attention_type").asText());
     }
 
     @Test
