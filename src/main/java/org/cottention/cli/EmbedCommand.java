@@ -8,6 +8,7 @@ import org.cottention.io.AtomicFiles;
 import org.cottention.io.DType;
 import org.cottention.io.SafeTensors;
 import org.cottention.model.Bert;
+import org.cottention.model.AttentionType;
 import org.cottention.model.ModelStore;
 import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.Truncation;
@@ -37,6 +38,9 @@ import java.util.concurrent.Callable;
 public final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "BERT model folder (any heads; only the encoder is used).")
     Path modelDir;
+
+    @Option(names = "--attention", paramLabel = "TYPE", description = "Run the model with this attention: cosine or softmax (default: its own).")
+    String attention;
 
     static final class Input {
         @Option(names = "--input", description = "Texts, one per line (.jsonl: a \"text\" field per line).")
@@ -78,7 +82,7 @@ public final class EmbedCommand implements Callable<Integer> {
         boolean jsonl = name.endsWith(".jsonl");
         if (!jsonl && !name.endsWith(".safetensors")) throw new IllegalArgumentException("--out must end in .jsonl or .safetensors, got " + out);
         WordPieceTokenizer tok = BertModelOptions.wordPiece(modelDir);
-        Bert model = ModelStore.loadBert(modelDir, null);
+        Bert model = ModelStore.loadBert(modelDir, attention == null ? null : AttentionType.parse(attention));
         List<String> texts = texts();
         int e = model.cfg.hiddenSize();
         int limit = model.cfg.rotary() ? 0 : model.cfg.maxPositionEmbeddings();

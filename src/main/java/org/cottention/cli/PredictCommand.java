@@ -5,6 +5,7 @@ import org.cottention.data.LabeledTexts;
 import org.cottention.data.SequenceBatches;
 import org.cottention.data.TextSources;
 import org.cottention.model.Bert;
+import org.cottention.model.AttentionType;
 import org.cottention.model.ModelStore;
 import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.WordPieceTokenizer;
@@ -29,6 +30,9 @@ import java.util.concurrent.Callable;
 public final class PredictCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "Fine-tuned model folder (e.g. the finetune --out or its best/).")
     Path modelDir;
+
+    @Option(names = "--attention", paramLabel = "TYPE", description = "Run the model with this attention: cosine or softmax (default: its own).")
+    String attention;
 
     static final class Input {
         @Option(names = "--input", description = "TSV file (GLUE style; the label column, if present, gives accuracy too).")
@@ -66,7 +70,7 @@ public final class PredictCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         threads.apply();
         WordPieceTokenizer tok = BertModelOptions.wordPiece(modelDir);
-        Bert model = ModelStore.loadBert(modelDir, null);
+        Bert model = ModelStore.loadBert(modelDir, attention == null ? null : AttentionType.parse(attention));
         if (!model.heads.classifier()) throw new IllegalArgumentException(modelDir + " has no classifier head (train one with `cottention finetune`)");
         List<LabeledTexts.Example> ex;
         Path file;

@@ -116,6 +116,12 @@ class BertCommandsTest {
         assertEquals(0, q.code, q.err);
         assertEquals(List.of("1", "3"), q.out.lines().map(l -> l.split("\t")[0]).toList(), "input line numbers kept");
         assertTrue(q.err.contains("skipped 1 empty line"), q.err);
+        // the same (softmax) weights run with cosine attention: other probabilities, same shape of output
+        Run c = run("predict", "--model", tmp.resolve("run/best").toString(), "--input", task.resolve("dev.tsv").toString(),
+                "--json", "--threads", "1", "--attention", "cosine");
+        assertEquals(0, c.code, c.err);
+        assertEquals(40, c.out.lines().count());
+        assertNotEquals(p.out, c.out);
 
         // fine-tuning the fine-tuned model again (e.g. on more data) reuses its classifier; resume continues the run
         Run again = run(cmd("finetune", "--train-dir", task.toString(), "--model", tmp.resolve("run/best").toString(),
