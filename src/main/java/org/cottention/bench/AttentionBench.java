@@ -333,7 +333,8 @@ public final class AttentionBench {
         long n = (long) s.batch() * s.seq() * s.width(), T = s.seq(), th = Parallel.threads();
         long bhtt = 4L * s.batch() * s.heads() * T * T;
         return switch (variant) {
-            case "cosine-causal", "cosine-bidir" -> 4 * 3 * n + 4L * 3 * s.batch() * s.heads() * T;
+            case "cosine-causal" -> (8L + 8L * s.heads()) * s.batch() * T + (16L << 20); // per-token counts and dL/dm terms, step buffers
+            case "cosine-bidir" -> 4 * 3 * n + 4L * 3 * s.batch() * s.heads() * T;
             case "cosine-causal-quadratic" -> 4 * 3 * n + th * (8 * T * T + 12 * T * s.headDim());
             case "softmax-causal", "softmax-bidir" -> bhtt + th * 4 * T * T;
             default -> 4L * 2 * s.batch() * s.heads() * T;
