@@ -8,8 +8,6 @@ import org.cottention.io.AtomicFiles;
 import org.cottention.io.DType;
 import org.cottention.io.SafeTensors;
 import org.cottention.model.Bert;
-import org.cottention.model.AttentionType;
-import org.cottention.model.ModelStore;
 import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.Truncation;
 import org.cottention.tokenizer.WordPieceTokenizer;
@@ -36,11 +34,8 @@ import java.util.concurrent.Callable;
         description = {"Embed texts with a BERT encoder: mean-pooled or [CLS] vectors, written as JSONL or safetensors.",
                 "Texts of any length with rotary positions; absolute positions truncate at max_position_embeddings."})
 public final class EmbedCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "BERT model folder (any heads; only the encoder is used).")
-    Path modelDir;
-
-    @Option(names = "--attention", paramLabel = "TYPE", description = "Run the model with this attention: cosine or softmax (default: its own).")
-    String attention;
+    @Mixin
+    ModelOptions model;
 
     static final class Input {
         @Option(names = "--input", description = "Texts, one per line (.jsonl: a \"text\" field per line).")
@@ -81,11 +76,11 @@ public final class EmbedCommand implements Callable<Integer> {
         String name = out.getFileName().toString();
         boolean jsonl = name.endsWith(".jsonl");
         if (!jsonl && !name.endsWith(".safetensors")) throw new IllegalArgumentException("--out must end in .jsonl or .safetensors, got " + out);
-        WordPieceTokenizer tok = BertModelOptions.wordPiece(modelDir);
-        Bert model = ModelStore.loadBert(modelDir, attention == null ? null : AttentionType.parse(attention));
+        WordPieceTokenizer tok = BertModelOptions.wordPiece(model.dir);
+        Bert bert = model.loadBert();
         List<String> texts = texts();
-        int e = model.cfg.hiddenSize();
-        int limit = model.cfg.rotary() ? 0 : model.cfg.maxPositionEmbeddings();
+        int e = bert.cfg.hiddenSize();
+        int limit = bert.cfg.rotary() ? 0 : bert.cfg.maxPositionEmbeddings();
         float[] all = new float[Math.multiplyExact(texts.size(), e)];
         ObjectMapper om = new ObjectMapper();
         StringBuilder lines = new StringBuilder();
@@ -106,12 +101,12 @@ public final class EmbedCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             float[] h;
             try {
-                h = model.encode(1, t, enc.inputIds(), null, null);
+                h = bert.encode(1, t, enc.inputIds(), null, null);
             } catch (OutOfMemoryError oom) {
                 h = null;
                 System.gc();
                 throw new IllegalStateException("out of memory encoding text " + (i + 1) + " (" + String.format("%,d", t) + " tokens, "
-                        + model.cfg.attentionType().configName() + " attention) with a " + (Runtime.getRuntime().maxMemory() >> 20)
+                        + bert.cfg.attentionType().configName() + " attention) with a " + (Runtime.getRuntime().maxMemory() >> 20)
                         + " MB heap; raise it (COTTENTION_JAVA_OPTS=-Xmx...) or embed shorter texts");
             }
             double secs = (System.nanoTime() - t0) / 1e9;
@@ -148,7 +143,7 @@ public final class EmbedCommand implements Callable<Integer> {
         }
         if (jsonl) AtomicFiles.writeString(out, lines.toString());
         else SafeTensors.write(out, List.of(new SafeTensors.Entry("embeddings", DType.F32, new long[]{texts.size(), e}, all)),
-                Map.of("pooling", pooling, "normalized", Boolean.toString(normalize), "model", modelDir.toString()));
+                Map.of("pooling", pooling, "normalized", Boolean.toString(normalize), "model", model.dir.toString()));
         System.err.printf("wrote %d embedding(s) of %d dims to %s%s%n", texts.size(), e, out, truncated > 0 ? " (" + truncated + " truncated)" : "");
         return 0;
     }

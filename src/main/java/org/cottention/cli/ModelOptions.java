@@ -13,7 +13,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** {@code --model DIR} and how to read it: shared by generate, eval, forward (a picocli mixin). */
+/** {@code --model DIR} and how to read it: shared by generate, eval, forward, predict, embed (a picocli mixin). */
 public final class ModelOptions {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model folder (HF layout: config.json, weights, tokenizer files).")
     public Path dir;
@@ -46,7 +46,7 @@ public final class ModelOptions {
 
     public org.cottention.model.Bert loadBert() throws IOException {
         if (!Files.isDirectory(dir)) throw new IOException("model folder " + dir + " does not exist");
-        return ModelStore.loadBert(dir, attentionOverride(), weights.format());
+        return ModelStore.loadBert(dir, attentionOverride(), weights.format(), storage());
     }
 
     /** The tokenizer beside the weights, or null when the folder has none (then only --ids input works). */

@@ -5,8 +5,6 @@ import org.cottention.data.LabeledTexts;
 import org.cottention.data.SequenceBatches;
 import org.cottention.data.TextSources;
 import org.cottention.model.Bert;
-import org.cottention.model.AttentionType;
-import org.cottention.model.ModelStore;
 import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.WordPieceTokenizer;
 import org.cottention.train.Batch;
@@ -28,11 +26,8 @@ import java.util.concurrent.Callable;
         description = {"Label texts with a fine-tuned BERT classifier (label and class probabilities) or regressor (value).",
                 "Output: one line per input text, in input order, with its line number."})
 public final class PredictCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Fine-tuned model folder (e.g. the finetune --out or its best/).")
-    Path modelDir;
-
-    @Option(names = "--attention", paramLabel = "TYPE", description = "Run the model with this attention: cosine or softmax (default: its own).")
-    String attention;
+    @Mixin
+    ModelOptions model;
 
     static final class Input {
         @Option(names = "--input", description = "TSV file (GLUE style; the label column, if present, gives accuracy too).")
@@ -69,9 +64,9 @@ public final class PredictCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         threads.apply();
-        WordPieceTokenizer tok = BertModelOptions.wordPiece(modelDir);
-        Bert model = ModelStore.loadBert(modelDir, attention == null ? null : AttentionType.parse(attention));
-        if (!model.heads.classifier()) throw new IllegalArgumentException(modelDir + " has no classifier head (train one with `cottention finetune`)");
+        WordPieceTokenizer tok = BertModelOptions.wordPiece(model.dir);
+        Bert bert = model.loadBert();
+        if (!bert.heads.classifier()) throw new IllegalArgumentException(model.dir + " has no classifier head (train one with `cottention finetune`)");
         List<LabeledTexts.Example> ex;
         Path file;
         if (input.tsv != null) {
@@ -94,20 +89,20 @@ public final class PredictCommand implements Callable<Integer> {
             if (empty > 0) System.err.printf("warning: skipped %d empty line(s) in %s (output lines carry the input line numbers)%n", empty, file);
             if (ex.isEmpty()) throw new java.io.IOException(file + ": no texts");
         }
-        int maxLen = model.cfg.rotary() ? 0 : model.cfg.maxPositionEmbeddings();
+        int maxLen = bert.cfg.rotary() ? 0 : bert.cfg.maxPositionEmbeddings();
         List<Encoding> enc = BertTexts.encode(tok, ex, maxLen, noTruncate, file, "max_position_embeddings " + maxLen);
-        List<String> labels = model.cfg.labels();
-        int k = model.cfg.numLabels();
+        List<String> labels = bert.cfg.labels();
+        int k = bert.cfg.numLabels();
         ObjectMapper om = new ObjectMapper();
         PrintStream out = System.out;
         int i = 0, correct = 0, scored = 0;
         for (Batch b : new SequenceBatches(enc, null, null, batch, tok.padId(), 0, false).inOrder()) {
-            float[] y = model.classify(b.size(), b.seqLen(), b.inputIds(), b.attentionMask(), b.tokenTypeIds());
+            float[] y = bert.classify(b.size(), b.seqLen(), b.inputIds(), b.attentionMask(), b.tokenTypeIds());
             for (int r = 0; r < b.size(); r++, i++) {
                 LabeledTexts.Example e = ex.get(i);
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("line", e.line());
-                if (model.cfg.regression()) {
+                if (bert.cfg.regression()) {
                     row.put("value", y[r]);
                     out.println(json ? om.writeValueAsString(row) : e.line() + "\t" + y[r]);
                     continue;

@@ -9,6 +9,7 @@ import org.cottention.kernels.Gelu;
 import org.cottention.kernels.LayerNorm;
 import org.cottention.kernels.Ops;
 import org.cottention.kernels.Rotary;
+import org.cottention.kernels.SegmentMatmul;
 import org.cottention.train.Batch;
 import org.cottention.train.TrainableModel;
 
@@ -58,18 +59,26 @@ public final class Bert {
     final Rotary rotary;
     private Acts acts;
 
-    /** One encoder layer's parameters; {@code qkv} spans query, key, value (weights and biases). */
-    record Layer(Linear qkv, Params.View normConst, Linear attnOut, Params.View ln1W, Params.View ln1B,
+    /**
+     * One encoder layer's parameters; {@code qkv} spans query, key, value (weights and biases) in the flat buffer; with
+     * off-heap weights the three are separate matrices ({@code qkvParts}) and {@code qkv} is null.
+     */
+    record Layer(Linear qkv, Linear[] qkvParts, Params.View normConst, Linear attnOut, Params.View ln1W, Params.View ln1B,
                  Linear fcIn, Linear fcOut, Params.View ln2W, Params.View ln2B, SelfAttention attention) {}
 
     public Bert(BertConfig cfg, HeadSet heads) {
+        this(cfg, heads, WeightStorage.HEAP);
+    }
+
+    /** A model whose matrices live as {@code storage} says (off-heap storage: inference only). */
+    public Bert(BertConfig cfg, HeadSet heads, WeightStorage storage) {
         if (cfg.attentionType() == null) throw new IllegalArgumentException("attention_type must be set (cosine or softmax)");
         if (heads.classifier() && cfg.numLabels() < 1)
             throw new IllegalArgumentException("a classifier head needs labels (id2label) or problem_type regression in the config");
         this.cfg = cfg;
         this.heads = heads;
         int e = cfg.hiddenSize(), h = cfg.numAttentionHeads(), in = cfg.intermediateSize();
-        Params.Builder pb = Params.builder();
+        Params.Builder pb = Params.builder().offHeapMatrices(storage != WeightStorage.HEAP, storage == WeightStorage.BF16);
         String emb = "bert.embeddings.";
         wordEmb = pb.add(emb + "word_embeddings.weight", true, cfg.vocabSize(), e);
         posEmb = cfg.rotary() ? null : pb.add(emb + "position_embeddings.weight", true, cfg.maxPositionEmbeddings(), e);
@@ -80,27 +89,32 @@ public final class Bert {
         for (int i = 0; i < layers.length; i++) {
             String p = "bert.encoder.layer." + i + ".";
             Params.View qw = pb.add(p + "attention.self.query.weight", true, e, e);
-            pb.add(p + "attention.self.key.weight", true, e, e);
-            pb.add(p + "attention.self.value.weight", true, e, e);
+            Params.View kw = pb.add(p + "attention.self.key.weight", true, e, e);
+            Params.View vw = pb.add(p + "attention.self.value.weight", true, e, e);
             Params.View qb = pb.add(p + "attention.self.query.bias", false, e);
-            pb.add(p + "attention.self.key.bias", false, e);
-            pb.add(p + "attention.self.value.bias", false, e);
-            Linear qkv = new Linear(new Params.View(p + "attention.self.qkv", qw.offset(), new int[]{3 * e, e}, true),
-                    new Params.View(p + "attention.self.qkv_bias", qb.offset(), new int[]{3 * e}, false));
+            Params.View kb = pb.add(p + "attention.self.key.bias", false, e);
+            Params.View vb = pb.add(p + "attention.self.value.bias", false, e);
+            Linear qkv = null;
+            Linear[] parts = null;
+            if (storage == WeightStorage.HEAP)
+                qkv = new Linear(new Params.View(p + "attention.self.qkv", qw.offset(), new int[]{3 * e, e}, true),
+                        new Params.View(p + "attention.self.qkv_bias", qb.offset(), new int[]{3 * e}, false));
+            else
+                parts = new Linear[]{new Linear(qw, qb, pb.slot(qw)), new Linear(kw, kb, pb.slot(kw)), new Linear(vw, vb, pb.slot(vw))};
             Params.View nc = cfg.attentionType() == AttentionType.COSINE ? pb.add(p + "attention.self.norm_const", false, 1, h, 1, 1) : null;
             Linear out = linear(pb, p + "attention.output.dense", e, e);
             Params.View l1w = pb.add(p + "attention.output.LayerNorm.weight", false, e), l1b = pb.add(p + "attention.output.LayerNorm.bias", false, e);
             Linear fcIn = linear(pb, p + "intermediate.dense", in, e);
             Linear fcOut = linear(pb, p + "output.dense", e, in);
             Params.View l2w = pb.add(p + "output.LayerNorm.weight", false, e), l2b = pb.add(p + "output.LayerNorm.bias", false, e);
-            layers[i] = new Layer(qkv, nc, out, l1w, l1b, fcIn, fcOut, l2w, l2b, new SelfAttention(cfg.attentionType(), false, 64));
+            layers[i] = new Layer(qkv, parts, nc, out, l1w, l1b, fcIn, fcOut, l2w, l2b, new SelfAttention(cfg.attentionType(), false, 64));
         }
         pooler = heads.pooler() ? linear(pb, "bert.pooler.dense", e, e) : null;
         if (heads.mlm()) {
             mlmTransform = linear(pb, "cls.predictions.transform.dense", e, e);
             mlmLnW = pb.add("cls.predictions.transform.LayerNorm.weight", false, e);
             mlmLnB = pb.add("cls.predictions.transform.LayerNorm.bias", false, e);
-            mlmDecoder = new Linear(wordEmb, pb.add("cls.predictions.bias", false, cfg.vocabSize()));   // tied decoder
+            mlmDecoder = new Linear(wordEmb, pb.add("cls.predictions.bias", false, cfg.vocabSize()), pb.slot(wordEmb)); // tied decoder
         } else {
             mlmTransform = mlmDecoder = null;
             mlmLnW = mlmLnB = null;
@@ -112,7 +126,8 @@ public final class Bert {
     }
 
     private static Linear linear(Params.Builder pb, String name, int out, int in) {
-        return new Linear(pb.add(name + ".weight", true, out, in), pb.add(name + ".bias", false, out));
+        Params.View w = pb.add(name + ".weight", true, out, in);
+        return new Linear(w, pb.add(name + ".bias", false, out), pb.slot(w));
     }
 
     /** HF's initialisation: N(0, 0.02) weights and embeddings, zero biases (and the padding row), unit LayerNorms, norm_const 0.5. */
@@ -125,6 +140,8 @@ public final class Bert {
 
     /** Re-initialises only the named parameters (heads a checkpoint did not have), the rest stays as loaded. */
     void initialiseOnly(java.util.Set<String> names, long seed) {
+        if (params.hasOffHeap())
+            throw new IllegalStateException("new parameters " + names + " cannot be initialised in a model with off-heap weights (--dtype bf16 or --mmap); load it in f32 without --mmap");
         Params fresh = new Bert(cfg, heads).initialise(seed).params;
         for (Params.View v : params.views())
             if (names.contains(v.name())) System.arraycopy(fresh.data, v.offset(), params.data, v.offset(), v.size());
@@ -211,9 +228,9 @@ public final class Bert {
         checkInputs(b, t, ids, mask, types);
         float[] w = params.data;
         // emb = word[ids] + pos[t] + type[types];  x0 = LN(emb)              [n, E]
-        Embedding.forward(a.emb, 0, w, wordEmb.offset(), ids, 0, n, cfg.vocabSize(), e);
-        if (posEmb != null) Embedding.forwardAdd(a.emb, 0, w, posEmb.offset(), positionIds(b, t), 0, n, cfg.maxPositionEmbeddings(), e);
-        Embedding.forwardAdd(a.emb, 0, w, typeEmb.offset(), types == null ? new int[n] : types, 0, n, cfg.typeVocabSize(), e);
+        lookup(wordEmb, ids, n, a.emb, false, a.x[0]);  // x[0] is free until the LayerNorm below
+        if (posEmb != null) lookup(posEmb, positionIds(b, t), n, a.emb, true, a.x[0]);
+        lookup(typeEmb, types == null ? new int[n] : types, n, a.emb, true, a.x[0]);
         LayerNorm.forward(a.x[0], 0, a.embMean, 0, a.embRstd, 0, a.emb, 0, w, embLnW.offset(), w, embLnB.offset(), n, e, cfg.layerNormEps());
         if (rotary != null) rotary.ensureCapacity(t);
         AttnShape shape = new AttnShape(b, t, cfg.numAttentionHeads(), cfg.headDim());
@@ -221,12 +238,26 @@ public final class Bert {
         return a;
     }
 
+    /** out[n, E] = (or += with add) the rows ids of table, from the flat buffer or off-heap (via scratch [n, E]). */
+    private void lookup(Params.View table, int[] ids, int n, float[] out, boolean add, float[] scratch) {
+        int e = cfg.hiddenSize(), rows = table.shape()[0];
+        Params.Slot slot = params.slot(table.name());
+        if (slot == null) {
+            if (add) Embedding.forwardAdd(out, 0, params.data, table.offset(), ids, 0, n, rows, e);
+            else Embedding.forward(out, 0, params.data, table.offset(), ids, 0, n, rows, e);
+            return;
+        }
+        SegmentMatmul.gatherRows(add ? scratch : out, 0, slot.segment(), slot.bf16(), ids, 0, n, rows, e);
+        if (add) Ops.addInPlace(out, 0, scratch, 0, n * e);
+    }
+
     private void layerForward(int l, AttnShape shape, int[] mask, Acts a, SelfAttention attention) {
         Layer ly = layers[l];
         float[] w = params.data;
         int n = a.n, e = cfg.hiddenSize(), in = cfg.intermediateSize();
         // q|k|v = x Wqkv^T + bqkv, rotary on q and k                            [n, 3E]
-        ly.qkv.forward(w, a.x[l], 0, e, a.qkv[l], 0, 3 * e, n);
+        if (ly.qkv != null) ly.qkv.forward(w, a.x[l], 0, e, a.qkv[l], 0, 3 * e, n);
+        else for (int j = 0; j < 3; j++) ly.qkvParts[j].forward(w, a.x[l], 0, e, a.qkv[l], j * e, 3 * e, n);
         if (rotary != null) {
             rotary.forward(a.qkv[l], 0, 3 * e, shape.batch(), shape.seq(), shape.heads(), shape.headDim(), 0);
             rotary.forward(a.qkv[l], e, 3 * e, shape.batch(), shape.seq(), shape.heads(), shape.headDim(), 0);
@@ -645,6 +676,7 @@ public final class Bert {
 
     /** config.json (architecture from the heads) and model.safetensors. */
     public void saveModel(Path dir) throws IOException {
+        if (params.hasOffHeap()) throw new IllegalStateException("saving needs f32 weights on the heap; this model was loaded with off-heap weights (--dtype bf16 or --mmap)");
         cfg.write(dir.resolve("config.json"), heads.architecture());
         params.save(dir.resolve("model.safetensors"), false, DType.F32, Map.of("format", "pt"));
     }

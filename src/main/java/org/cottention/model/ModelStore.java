@@ -194,21 +194,40 @@ public final class ModelStore {
 
     static Bert loadBert(Path dir, AttentionType attention, Bert.HeadSet wanted, UnaryOperator<BertConfig> adjust, long seed,
                          Checkpoint.Format format) throws IOException {
+        return loadBert(dir, attention, wanted, adjust, seed, format, WeightStorage.HEAP);
+    }
+
+    /**
+     * A BERT model whose matrices live as {@code storage} says (off-heap: for inference; the checkpoint stays mapped
+     * for the life of the process when the model's matrices are views into it, as for GPT-J).
+     */
+    public static Bert loadBert(Path dir, AttentionType attention, Checkpoint.Format format, WeightStorage storage) throws IOException {
+        return loadBert(dir, attention, null, c -> c, 0, format, storage);
+    }
+
+    static Bert loadBert(Path dir, AttentionType attention, Bert.HeadSet wanted, UnaryOperator<BertConfig> adjust, long seed,
+                         Checkpoint.Format format, WeightStorage storage) throws IOException {
         BertConfig cfg = BertConfig.read(dir.resolve("config.json"));
-        try (TensorSource src = Checkpoint.open(dir, format)) {
+        TensorSource src = Checkpoint.open(dir, format);
+        boolean keepOpen = false;
+        try {
             Bert.HeadSet present = bertHeadsIn(src);
             Bert.HeadSet heads = wanted != null ? wanted : present;
             cfg = adjust.apply(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)));
-            Bert m = new Bert(cfg, heads);
+            Bert m = new Bert(cfg, heads, storage);
             AttentionSwitch sw = AttentionSwitch.of(cfg.attentionType(), src, dir);
             Predicate<String> isHead = n -> !n.startsWith("bert.embeddings.") && !n.startsWith("bert.encoder.");
-            Set<String> fresh = loadWeights(m.params, src, n -> isHead.test(n) || sw.optional(n),
-                    n -> bertIgnorable(n) || sw.ignorable(n) || (isHead.test(n) && !m.params.has(n))).skipped();
+            Loaded loaded = loadWeights(m.params, src, n -> isHead.test(n) || sw.optional(n),
+                    n -> bertIgnorable(n) || sw.ignorable(n) || (isHead.test(n) && !m.params.has(n)));
+            Set<String> fresh = loaded.skipped();
             if (!fresh.isEmpty()) {
                 m.initialiseOnly(fresh, seed); // norm_const included: the initialiser gives it its initial value
                 log.info("{}: initialised parameters the checkpoint does not have {}", dir, fresh);
             }
+            keepOpen = loaded.mapped();
             return m;
+        } finally {
+            if (!keepOpen) src.close();
         }
     }
 

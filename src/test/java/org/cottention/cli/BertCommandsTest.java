@@ -237,6 +237,22 @@ class BertCommandsTest {
         try (SafeTensors t = SafeTensors.open(st)) {
             assertArrayEquals(new long[]{300, 32}, t.info("embeddings").shape());
         }
+        // the same with the matrices memory-mapped and with bf16 weights: the same vectors, to f32 / bf16 rounding
+        Path mapped = tmp.resolve("mapped.jsonl"), bf16 = tmp.resolve("bf16.jsonl");
+        assertEquals(0, run("embed", "--model", tmp.resolve("a").toString(), "--text", "great movie", "--normalize",
+                "--mmap", "--out", mapped.toString(), "--threads", "1").code);
+        assertEquals(0, run("embed", "--model", tmp.resolve("a").toString(), "--text", "great movie", "--normalize",
+                "--dtype", "bf16", "--out", bf16.toString(), "--threads", "1").code);
+        JsonNode f32Row = JSON.readTree(rows.get(0)).get("embedding");
+        JsonNode mappedRow = JSON.readTree(Files.readAllLines(mapped).get(0)).get("embedding");
+        JsonNode bf16Row = JSON.readTree(Files.readAllLines(bf16).get(0)).get("embedding");
+        double dm = 0, db = 0;
+        for (int i = 0; i < f32Row.size(); i++) {
+            dm = Math.max(dm, Math.abs(f32Row.get(i).asDouble() - mappedRow.get(i).asDouble()));
+            db = Math.max(db, Math.abs(f32Row.get(i).asDouble() - bf16Row.get(i).asDouble()));
+        }
+        assertTrue(dm <= 1e-5, "mapped f32 embedding differs by " + dm);
+        assertTrue(db > 0 && db <= 5e-2, "bf16 embedding differs by " + db);
     }
 
     @Test
