@@ -107,7 +107,7 @@ public final class TrainCommand implements Callable<Integer> {
             } else {
                 System.err.printf("training a byte-level BPE tokenizer of %d tokens on %d file(s)...%n", vocabSize, files.size());
                 BpeTrainer bt = new BpeTrainer(vocabSize);
-                TextSources.documents(files, bt::addText);
+                TextSources.pieces(files, (piece, last) -> bt.addText(piece)); // pieces count as the whole text does
                 tok = bt.train();
             }
             int eos = eosId(tok);

@@ -3,7 +3,6 @@ package org.cottention.data;
 import org.cottention.io.AtomicFiles;
 import org.cottention.tokenizer.Tokenizer;
 
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -41,34 +40,48 @@ public final class TokenFile implements AutoCloseable {
         this.count = count;
     }
 
-    /** Tokenises the files into {@code cacheDir} unless an up-to-date cache is there, then maps it. */
+    /**
+     * Tokenises the files into {@code cacheDir} unless an up-to-date cache is there, then maps it. The text is read and
+     * the ids written as a stream (see {@link TextSources#pieces}), so the corpus need not fit in memory.
+     */
     public static TokenFile build(List<Path> files, Tokenizer tok, int separatorId, Path cacheDir) throws IOException {
+        return build(files, tok, separatorId, cacheDir, TextSources.PIECE_BYTES);
+    }
+
+    static TokenFile build(List<Path> files, Tokenizer tok, int separatorId, Path cacheDir, int pieceBytes) throws IOException {
         Path cache = cacheDir.resolve("tokens-" + fingerprint(files, tok, separatorId) + ".bin");
         if (!Files.isRegularFile(cache)) {
-            IntList ids = new IntList();
-            int[] docs = {0};
-            TextSources.documents(files, doc -> {
-                for (int id : tok.encode(doc)) ids.add(id);
-                ids.add(separatorId);
-                docs[0]++;
-            });
-            if (ids.size() <= docs[0]) throw new IOException("the training data " + files + " holds no text (empty corpus)");
-            AtomicFiles.write(cache, out -> {
-                DataOutputStream d = new DataOutputStream(out);
+            AtomicFiles.writeChannel(cache, ch -> {
                 java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-                b.putInt(MAGIC).putInt(1).putLong(ids.size());
-                for (int i = 0; i < ids.size(); i++) {
-                    if (b.remaining() < 4) {
-                        d.write(b.array(), 0, b.position());
-                        b.clear();
+                b.putInt(MAGIC).putInt(1).putLong(-1); // the count is written once known
+                long[] counts = new long[2];           // ids, documents
+                TextSources.pieces(files, (piece, last) -> {
+                    int[] ids = tok.encode(piece);
+                    for (int id : ids) put(ch, b, id);
+                    if (last) {
+                        put(ch, b, separatorId);
+                        counts[1]++;
                     }
-                    b.putInt(ids.get(i));
-                }
-                d.write(b.array(), 0, b.position());
-                d.flush();
+                    counts[0] += ids.length + (last ? 1 : 0);
+                }, pieceBytes);
+                if (counts[0] <= counts[1]) throw new IOException("the training data " + files + " holds no text (empty corpus)");
+                flush(ch, b);
+                b.putLong(counts[0]).flip();
+                ch.write(b, 8);
             });
         }
         return open(cache, tok.vocabSize());
+    }
+
+    private static void put(FileChannel ch, java.nio.ByteBuffer b, int id) throws IOException {
+        if (b.remaining() < 4) flush(ch, b);
+        b.putInt(id);
+    }
+
+    private static void flush(FileChannel ch, java.nio.ByteBuffer b) throws IOException {
+        b.flip();
+        while (b.hasRemaining()) ch.write(b);
+        b.clear();
     }
 
     /** Maps an existing token file, checking its header and that every id is below vocabSize. */
@@ -133,25 +146,6 @@ public final class TokenFile implements AutoCloseable {
             return HexFormat.of().formatHex(md.digest(), 0, 8);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
-        }
-    }
-
-    /** Growable int array (avoids boxing for corpora of millions of tokens). */
-    static final class IntList {
-        private int[] a = new int[1 << 16];
-        private int n;
-
-        void add(int v) {
-            if (n == a.length) a = java.util.Arrays.copyOf(a, a.length * 2);
-            a[n++] = v;
-        }
-
-        int get(int i) {
-            return a[i];
-        }
-
-        int size() {
-            return n;
         }
     }
 }

@@ -23,14 +23,27 @@ public final class AtomicFiles {
     private AtomicFiles() {}
 
     public static void write(Path target, Writer writer) throws IOException {
+        writeChannel(target, ch -> {
+            OutputStream out = new java.io.BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 20);
+            writer.write(out);
+            out.flush();
+        });
+    }
+
+    /** Writes through a channel to the temporary file, for writers that go back to patch a header. */
+    @FunctionalInterface
+    public interface ChannelWriter {
+        void write(FileChannel ch) throws IOException;
+    }
+
+    /** As {@link #write(Path, Writer)}, handing the writer the temporary file's channel (seekable). */
+    public static void writeChannel(Path target, ChannelWriter writer) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-                 OutputStream out = new java.io.BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 20)) {
-                writer.write(out);
-                out.flush();
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                writer.write(ch);
                 ch.force(true);
             }
             readableByAll(tmp);
