@@ -88,6 +88,41 @@ class CosineCausalTest {
         }
     }
 
+    /**
+     * Random shapes (odd sizes, one-token sequences, more threads than heads, chunk larger or smaller than T, one
+     * chunk per pipeline step or many), random padding: forward and every gradient equal the quadratic reference form.
+     */
+    @Test
+    void randomShapesMatchTheQuadraticFormForwardAndBackward() {
+        Random r = new Random(31);
+        int savedThreads = org.cottention.kernels.Parallel.threads(), savedStep = CosineCausal.stepBytes;
+        try {
+            for (int trial = 0; trial < 24; trial++) {
+                int B = 1 + r.nextInt(3), T = 1 + r.nextInt(70), H = 1 + r.nextInt(5), D = 1 + r.nextInt(17), chunk = 1 + r.nextInt(20);
+                org.cottention.kernels.Parallel.setThreads(1 + r.nextInt(3));
+                CosineCausal.stepBytes = r.nextBoolean() ? 1 : savedStep;
+                int[] mask = new int[B * T];
+                for (int i = 0; i < mask.length; i++) mask[i] = r.nextInt(5) == 0 ? 0 : 1;
+                Case c = Case.random(100 + trial, B, T, H, D, mask);
+                int n = B * T * H * D;
+                float[] g = randn(r, n);
+                float[] o1 = new float[n], o2 = new float[n], dq1 = new float[n], dk1 = new float[n], dv1 = new float[n], dm1 = new float[H];
+                float[] dq2 = new float[n], dk2 = new float[n], dv2 = new float[n], dm2 = new float[H];
+                CosineCausal.Context a = CosineCausal.forward(c.shape(), c.view(c.q), c.view(c.k), c.view(c.v), mask, c.m, c.view(o1), chunk, null, null);
+                CosineCausal.backward(a, c.view(g), c.view(dq1), c.view(dk1), c.view(dv1), dm1);
+                CosineQuadratic.Context b = CosineQuadratic.forward(c.shape(), c.view(c.q), c.view(c.k), c.view(c.v), mask, c.m, c.view(o2));
+                CosineQuadratic.backward(b, c.view(g), c.view(dq2), c.view(dk2), c.view(dv2), dm2);
+                String what = "trial " + trial + " B=" + B + " T=" + T + " H=" + H + " D=" + D + " chunk=" + chunk;
+                assertTrue(maxAbsDiff(o1, o2) < 2e-5, what + ": out differs by " + maxAbsDiff(o1, o2));
+                for (float[][] pair : new float[][][]{{dq1, dq2}, {dk1, dk2}, {dv1, dv2}, {dm1, dm2}})
+                    assertTrue(maxAbsDiff(pair[0], pair[1]) < 1e-4, what + ": gradient differs by " + maxAbsDiff(pair[0], pair[1]));
+            }
+        } finally {
+            org.cottention.kernels.Parallel.setThreads(savedThreads);
+            CosineCausal.stepBytes = savedStep;
+        }
+    }
+
     @Test
     void longSequenceOddHeadDim() {
         int B = 1, T = 1100, H = 2, D = 20;
