@@ -173,20 +173,26 @@ public final class Parallel {
      * run one after another); the body must work for any count, so it is handed the count it gets.
      */
     public static void together(int parts, TogetherBody body) {
-        int n = IN_REGION.get() ? 1 : Math.max(1, Math.min(parts, threads));
-        Barrier barrier = new Barrier(n);
-        if (n == 1) {
-            body.run(0, 1, barrier);
+        if (IN_REGION.get() || Math.min(parts, threads) <= 1) {
+            body.run(0, 1, new Barrier(1));
             return;
         }
-        runParts(n, part -> {
-            try {
-                body.run(part, n, barrier);
-            } catch (Throwable e) {
-                barrier.breakDown(e); // the other parts would wait for this one forever
-                throw e;
-            }
-        });
+        DISPATCH.lock();
+        try {
+            Worker[] w = workers();
+            int n = Math.min(parts, w.length + 1); // settled under the lock: every part gets a thread of its own
+            Barrier barrier = new Barrier(n);
+            dispatch(w, n, part -> {
+                try {
+                    body.run(part, n, barrier);
+                } catch (Throwable e) {
+                    barrier.breakDown(e); // the other parts would wait for this one forever
+                    throw e;
+                }
+            });
+        } finally {
+            DISPATCH.unlock();
+        }
     }
 
     public interface TogetherBody {
@@ -234,29 +240,33 @@ public final class Parallel {
     private static void runParts(int parts, IndexBody part) {
         DISPATCH.lock();
         try {
-            Worker[] w = workers();
-            int onWorkers = Math.min(parts - 1, w.length);  // fewer only if --threads changed mid-call
-            Region region = new Region(part, new AtomicInteger(onWorkers), new AtomicReference<>());
-            for (int k = 1; k <= onWorkers; k++) w[k - 1].submit(region, k);
-            IN_REGION.set(true);
-            try {
-                part.run(0);
-                for (int k = onWorkers + 1; k < parts; k++) part.run(k);
-            } catch (Throwable e) {
-                region.error().compareAndSet(null, e);
-            } finally {
-                IN_REGION.set(false);
-            }
-            for (int spins = 0; region.remaining().get() > 0; spins++) {
-                if (spins < 1 << 14) Thread.onSpinWait();
-                else Thread.yield();  // a worker was descheduled: let it run
-            }
-            Throwable e = region.error().get();
-            if (e instanceof RuntimeException re) throw re;
-            if (e instanceof Error err) throw err;
-            if (e != null) throw new RuntimeException(e);
+            dispatch(workers(), parts, part);
         } finally {
             DISPATCH.unlock();
         }
+    }
+
+    /** Runs parts 1.. on the workers and part 0 (and any the workers cannot take) here; call with DISPATCH held. */
+    private static void dispatch(Worker[] w, int parts, IndexBody part) {
+        int onWorkers = Math.min(parts - 1, w.length);  // fewer only if --threads changed mid-call
+        Region region = new Region(part, new AtomicInteger(onWorkers), new AtomicReference<>());
+        for (int k = 1; k <= onWorkers; k++) w[k - 1].submit(region, k);
+        IN_REGION.set(true);
+        try {
+            part.run(0);
+            for (int k = onWorkers + 1; k < parts; k++) part.run(k);
+        } catch (Throwable e) {
+            region.error().compareAndSet(null, e);
+        } finally {
+            IN_REGION.set(false);
+        }
+        for (int spins = 0; region.remaining().get() > 0; spins++) {
+            if (spins < 1 << 14) Thread.onSpinWait();
+            else Thread.yield();  // a worker was descheduled: let it run
+        }
+        Throwable e = region.error().get();
+        if (e instanceof RuntimeException re) throw re;
+        if (e instanceof Error err) throw err;
+        if (e != null) throw new RuntimeException(e);
     }
 }
