@@ -50,7 +50,7 @@ public final class ModelStore {
         boolean keepOpen = false;
         try {
             GptJ m = new GptJ(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)), 64, storage);
-            AttentionSwitch sw = AttentionSwitch.of(m.cfg.attentionType(), src, dir);
+            AttentionSwitch sw = AttentionSwitch.of(attention, m.cfg.attentionType(), src, dir);
             Loaded loaded = loadWeights(m.params, src, sw::optional, sw::ignorable);
             sw.initialise(m.params, loaded.skipped());
             keepOpen = loaded.mapped();
@@ -61,12 +61,14 @@ public final class ModelStore {
     }
 
     /**
-     * Weights of one attention type loaded into a model of the other (an explicit --attention): a softmax model skips
-     * the checkpoint's norm_const tensors, and a cosine model whose checkpoint has none starts them at the initial
-     * value, as a new model would. The other weights are the same in both.
+     * Weights of one attention type loaded into a model of the other when asked for explicitly (an --attention
+     * override): a softmax model skips the checkpoint's norm_const tensors, and a cosine model whose checkpoint has
+     * none starts them at the initial value, as a new model would. The other weights are the same in both. Without an
+     * override a missing or unexpected norm_const stays an error (the checkpoint does not match its own config).
      */
     record AttentionSwitch(boolean dropNormConst, boolean addNormConst) {
-        static AttentionSwitch of(AttentionType model, TensorSource src, Path dir) {
+        static AttentionSwitch of(AttentionType override, AttentionType model, TensorSource src, Path dir) {
+            if (override == null) return new AttentionSwitch(false, false);
             boolean has = src.names().stream().anyMatch(n -> n.endsWith("norm_const"));
             AttentionSwitch sw = new AttentionSwitch(model == AttentionType.SOFTMAX && has, model == AttentionType.COSINE && !has);
             if (sw.dropNormConst) log.info("{}: cosine weights used with softmax attention: norm_const ignored", dir);
@@ -215,7 +217,7 @@ public final class ModelStore {
             Bert.HeadSet heads = wanted != null ? wanted : present;
             cfg = adjust.apply(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)));
             Bert m = new Bert(cfg, heads, storage);
-            AttentionSwitch sw = AttentionSwitch.of(cfg.attentionType(), src, dir);
+            AttentionSwitch sw = AttentionSwitch.of(attention, cfg.attentionType(), src, dir);
             Predicate<String> isHead = n -> !n.startsWith("bert.embeddings.") && !n.startsWith("bert.encoder.");
             Loaded loaded = loadWeights(m.params, src, n -> isHead.test(n) || sw.optional(n),
                     n -> bertIgnorable(n) || sw.ignorable(n) || (isHead.test(n) && !m.params.has(n)));

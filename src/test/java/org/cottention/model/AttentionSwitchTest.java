@@ -42,6 +42,13 @@ class AttentionSwitchTest {
         }
         // without the override the saved model is softmax again (its config says so)
         assertEquals(AttentionType.SOFTMAX, ModelStore.loadGptJ(saved, null).cfg.attentionType());
+        // but a checkpoint whose own config says cosine and that lacks norm_const is an error, not a silent switch
+        Path broken = Files.createDirectories(tmp.resolve("broken"));
+        softmax.saveModel(broken);
+        String cfg = Files.readString(broken.resolve("config.json")).replace("\"softmax\"", "\"cosine\"");
+        Files.writeString(broken.resolve("config.json"), cfg);
+        IOException e = assertThrows(IOException.class, () -> ModelStore.loadGptJ(broken, null));
+        assertTrue(e.getMessage().contains("missing") && e.getMessage().contains("norm_const"), e.getMessage());
     }
 
     private static float[] slice(Params p, Params.View v) {
