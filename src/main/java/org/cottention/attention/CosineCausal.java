@@ -180,18 +180,23 @@ public final class CosineCausal {
             return lo + (int) ((long) (hi - lo) * slice / slices);
         }
 
-        /** Heads in this part's items (the products per chunk, each followed by a slice of the next preparation). */
-        int headsOf(int part, int parts) {
+        /** The heads (b*H + h) of this part's items, in item order: the index into the part's per-head state. */
+        int[] headsOf(int part, int parts) {
             int n = 0;
             for (int w = part; w < groups.count(); w += parts) n += groups.end(w) - groups.first(w);
-            return n;
+            int[] bh = new int[n];
+            n = 0;
+            for (int w = part; w < groups.count(); w += parts)
+                for (int h = groups.first(w); h < groups.end(w); h++) bh[n++] = groups.batch(w) * H + h;
+            return bh;
         }
 
         /**
          * Slice {@code slice} of {@code slices} of this part's share of chunk n's rows (over all batch rows), every
          * head, into position pos's blocks: qd = N(q), vd = v / max(c^a, 1) (rows of 0 at padding), and kd = N(k)
          * either row-major or, with kTransposed, as [D, C] per block (what Q K^T and K^T V read in the forward).
-         * rq, rk, ig (when not null) get ||q||, ||k|| and the value scale per row.
+         * rq, rk, ig (when not null) get ||q||, ||k|| and the value scale per row. ks [C, E] holds the K rows before
+         * their transposes (only with kTransposed; may be null otherwise).
          */
         void prepare(int n, int pos, int part, int parts, int slice, int slices, float[] qd, float[] kd, boolean kTransposed,
                      float[] vd, float[] rq, float[] rk, float[] ig, float[] ks) {
@@ -203,24 +208,12 @@ public final class CosineCausal {
                     int t = r0 + i;
                     boolean pad = ctx.mask != null && ctx.mask[b * T + t] == 0;
                     float nl = ctx.negLnC[b * T + t];
-                    int oq = q.at(T, D, b, t, 0), ok = k.at(T, D, b, t, 0), ov = v.at(T, D, b, t, 0);
-                    int ko = (i - i0) * E;
-                    for (int h = 0; h < H; h++, oq += D, ok += D, ov += D, ko += D) {
+                    for (int h = 0; h < H; h++) {
                         int o = block(pos, b, h) + i * D, r = rowBlock(pos, b, h) + i;
-                        float[] kDst = kTransposed ? ks : kd;
-                        int kAt = kTransposed ? ko : o;
-                        float nq = 0f, nk = 0f, inv = 0f;
-                        if (pad) {
-                            java.util.Arrays.fill(qd, o, o + D, 0f);
-                            java.util.Arrays.fill(kDst, kAt, kAt + D, 0f);
-                            java.util.Arrays.fill(vd, o, o + D, 0f);
-                        } else {
-                            nq = L2Norm.forward(q.data(), oq, qd, o, D, 1f);
-                            nk = L2Norm.forward(k.data(), ok, kDst, kAt, D, 1f);
-                            // c^a = exp(a ln c) >= 1 for c >= 1, so 1 / max(c^a, 1) = exp(-a ln c) (= 1 for c <= 1)
-                            inv = CosinePrep.invDivisor(nl, ctx.a[h]);
-                            CosinePrep.scale(v.data(), ov, inv, vd, o, D);
-                        }
+                        float nq = CosinePrep.normalizeRow(ctx.shape, q, b, t, h, pad, qd, o);
+                        float nk = kTransposed ? CosinePrep.normalizeRow(ctx.shape, k, b, t, h, pad, ks, (i - i0) * E + h * D)
+                                : CosinePrep.normalizeRow(ctx.shape, k, b, t, h, pad, kd, o);
+                        float inv = CosinePrep.scaleValueRow(ctx.shape, v, b, t, h, pad, nl, ctx.a[h], vd, o);
                         if (rq != null) {
                             rq[r] = nq;
                             rk[r] = nk;
@@ -258,46 +251,38 @@ public final class CosineCausal {
 
         void run(int part, int parts, Barrier barrier) {
             int mine = mine(part, parts);
-            double[][] sd = new double[mine * H][];  // S per head of my items (key-first, float64)
-            float[][] sf = new float[mine * H][];    // its float32 copy for the block products
+            int[] heads = headsOf(part, parts);
+            double[][] sd = new double[heads.length][D * D]; // S per head of my items (key-first, float64)
+            float[][] sf = new float[heads.length][D * D];   // its float32 copy for the block products
             float[] p = new float[C * C];            // (Q_n K_n^T) .* M
             float[] kv = new float[D * D];           // K_n^T V_n
             float[] oc = new float[C * groups.size() * D]; // an item's O_n [cn, g*D]
             float[] ks = new float[C * E];           // a chunk's K rows (all heads) before the per-head transposes
-            for (int m = 0; m < mine; m++) {
-                int w = part + m * parts, b = groups.batch(w), h0 = groups.first(w);
-                for (int j = 0; j < groups.end(w) - h0; j++) {
-                    double[] st = sd[m * H + j] = new double[D * D];
-                    if (s0 != null) transposeState(s0, (b * H + h0 + j) * D * D, st, 0, D); // value-first -> key-first
-                    toFloat(st, sf[m * H + j] = new float[D * D]);
-                }
+            for (int i = 0; i < heads.length; i++) {
+                if (s0 != null) transposeState(s0, heads[i] * D * D, sd[i], 0, D); // value-first -> key-first
+                toFloat(sd[i], sf[i]);
             }
             // Step s prepares chunks s*per.. while it runs the products of chunks (s-1)*per..; the two are interleaved
             // in small slices so that the hardware prefetcher streams the next rows in while the FMAs run.
             for (int step = 0; step <= nSteps; step++) {
                 for (int idx = 0; idx < per; idx++) {
                     int nPrep = step < nSteps ? step * per + idx : nChunks, nProd = step > 0 ? (step - 1) * per + idx : nChunks;
-                    int slices = nProd < nChunks ? headsOf(part, parts) : 0, slice = 0;
-                    if (slices == 0) {
+                    if (nProd == nChunks) {
                         if (nPrep < nChunks) prepare(nPrep, part, parts, 0, 1, ks);
                         continue;
                     }
-                    for (int m = 0; m < mine; m++) {
+                    for (int m = 0, i = 0; m < mine; m++) {
                         int w = part + m * parts;
-                        for (int j = 0; j < groups.end(w) - groups.first(w); j++) {
-                            productsHead(nProd, w, j, sd[m * H + j], sf[m * H + j], p, kv, oc);
-                            if (nPrep < nChunks) prepare(nPrep, part, parts, slice++, slices, ks);
+                        for (int j = 0; j < groups.end(w) - groups.first(w); j++, i++) {
+                            productsHead(nProd, w, j, sd[i], sf[i], p, kv, oc);
+                            if (nPrep < nChunks) prepare(nPrep, part, parts, i, heads.length, ks);
                         }
                         writeOut(nProd, w, oc);
                     }
                 }
                 barrier.await();
             }
-            for (int m = 0; m < mine; m++) {
-                int w = part + m * parts, b = groups.batch(w), h0 = groups.first(w);
-                for (int j = 0; j < groups.end(w) - h0; j++)
-                    System.arraycopy(sd[m * H + j], 0, ctx.sEnd, (b * H + h0 + j) * D * D, D * D);
-            }
+            for (int i = 0; i < heads.length; i++) System.arraycopy(sd[i], 0, ctx.sEnd, heads[i] * D * D, D * D);
         }
 
         private void prepare(int n, int part, int parts, int slice, int slices, float[] ks) {
@@ -389,38 +374,27 @@ public final class CosineCausal {
 
         void run(int part, int parts, Barrier barrier) {
             int mine = mine(part, parts);
-            double[][] sd = new double[mine * H][];   // S_{n+1}, then S_n per head (key-first, float64)
-            double[][] dsd = new double[mine * H][];  // dS accumulated in float64
-            float[][] dsf = new float[mine * H][];    // dS (key-first), float32
-            float[][] dsfT = new float[mine * H][];   // dS^T
+            int[] heads = headsOf(part, parts);
+            double[][] sd = new double[heads.length][];           // S_{n+1}, then S_n per head (key-first, float64)
+            double[][] dsd = new double[heads.length][D * D];     // dS accumulated in float64
+            float[][] dsf = new float[heads.length][D * D];       // dS (key-first), float32
+            float[][] dsfT = new float[heads.length][D * D];      // dS^T
             Scratch x = new Scratch(C, D);
-            float[] ks = new float[C * E];
-            for (int m = 0; m < mine; m++) {
-                int w = part + m * parts, b = groups.batch(w), h0 = groups.first(w);
-                for (int j = 0; j < groups.end(w) - h0; j++) {
-                    int at = (b * H + h0 + j) * D * D, i = m * H + j;
-                    sd[i] = java.util.Arrays.copyOfRange(ctx.sEnd, at, at + D * D);
-                    dsd[i] = new double[D * D];
-                    dsf[i] = new float[D * D];
-                    dsfT[i] = new float[D * D];
-                }
-            }
+            for (int i = 0; i < heads.length; i++) sd[i] = java.util.Arrays.copyOfRange(ctx.sEnd, heads[i] * D * D, (heads[i] + 1) * D * D);
             for (int step = 0; step <= nSteps + 1; step++) {
                 for (int idx = 0; idx < per; idx++) {
                     int pPrep = step < nSteps ? step * per + idx : nChunks;
                     int pProd = step >= 1 && step <= nSteps ? (step - 1) * per + idx : nChunks;
                     int pBack = step >= 2 ? (step - 2) * per + idx : nChunks;
-                    int slices = pProd < nChunks ? headsOf(part, parts) : 1, slice = 0;
                     if (pProd < nChunks)
-                        for (int m = 0; m < mine; m++) {
+                        for (int m = 0, i = 0; m < mine; m++) {
                             int w = part + m * parts;
-                            for (int j = 0; j < groups.end(w) - groups.first(w); j++) {
-                                int i = m * H + j;
+                            for (int j = 0; j < groups.end(w) - groups.first(w); j++, i++) {
                                 productsHead(pProd, w, j, sd[i], dsd[i], dsf[i], dsfT[i], x);
-                                if (pPrep < nChunks) prepare(pPrep, part, parts, slice++, slices, ks);
+                                if (pPrep < nChunks) prepare(pPrep, part, parts, i, heads.length);
                             }
                         }
-                    else if (pPrep < nChunks) prepare(pPrep, part, parts, 0, 1, ks);
+                    else if (pPrep < nChunks) prepare(pPrep, part, parts, 0, 1);
                     if (pBack < nChunks) preprocessingBackward(pBack, part, parts);
                 }
                 barrier.await();
@@ -439,9 +413,9 @@ public final class CosineCausal {
         }
 
         /** Position pos's rows (this part's share, slice of slices): Q, K, V with their norms and scales, and dO. */
-        private void prepare(int pos, int part, int parts, int slice, int slices, float[] ks) {
+        private void prepare(int pos, int part, int parts, int slice, int slices) {
             int n = chunk(pos), buf = (pos / per) % 3;
-            prepare(n, pos, part, parts, slice, slices, qb[buf], kb[buf], false, vb[buf], rqb[buf], rkb[buf], igb[buf], ks);
+            prepare(n, pos, part, parts, slice, slices, qb[buf], kb[buf], false, vb[buf], rqb[buf], rkb[buf], igb[buf], null);
             // dO rows, every head, for the same share
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
             final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
@@ -508,13 +482,12 @@ public final class CosineCausal {
                 int b = x0 / cn, i = x0 % cn, t = r0 + i;
                 if (ctx.mask != null && ctx.mask[b * T + t] == 0) continue;
                 float nl = ctx.negLnC[b * T + t];
-                int oq = dq.at(T, D, b, t, 0), ok = dk.at(T, D, b, t, 0), ov = dv.at(T, D, b, t, 0);
-                for (int h = 0; h < H; h++, oq += D, ok += D, ov += D) {
+                int oq = dq.at(T, D, b, t, 0), ok = dk.at(T, D, b, t, 0);
+                for (int h = 0; h < H; h++, oq += D, ok += D) {
                     int o = block(pos, b, h) + i * D, r = rowBlock(pos, b, h) + i;
                     L2Norm.backward(dqh, o, qh, o, rq[r], dq.data(), oq, D, 1f);
                     L2Norm.backward(dkh, o, kh, o, rk[r], dk.data(), ok, D, 1f);
-                    CosinePrep.axpy(ig[r], dvs, o, dv.data(), ov, D);
-                    if (nl != 0f) daRow[(b * H + h) * T + t] = nl * (double) L2Norm.dot(dvs, o, vs, o, D);
+                    daRow[(b * H + h) * T + t] = CosinePrep.valueRowBackward(ctx.shape, b, t, h, nl, ig[r], dvs, o, vs, o, dv);
                 }
             }
         }

@@ -25,15 +25,18 @@ final class CosinePrep {
     static void normalizeRows(AttnShape s, Heads x, int b, int h, int[] mask, int t0, int t1, float[] dst, int dstOff,
                               float[] norms, int normOff) {
         int T = s.seq(), D = s.headDim();
-        for (int t = t0; t < t1; t++) {
-            int o = dstOff + t * D;
-            if (mask != null && mask[b * T + t] == 0) {
-                java.util.Arrays.fill(dst, o, o + D, 0f);
-                norms[normOff + t] = 0f;
-            } else {
-                norms[normOff + t] = L2Norm.forward(x.data(), x.at(T, D, b, t, h), dst, o, D, 1f);
-            }
+        for (int t = t0; t < t1; t++)
+            norms[normOff + t] = normalizeRow(s, x, b, t, h, mask != null && mask[b * T + t] == 0, dst, dstOff + t * D);
+    }
+
+    /** One row: dst[o, o + D) = mu N(x[b, t, h]) (zeros at padding); returns ||x[b, t, h]|| (0 at padding). */
+    static float normalizeRow(AttnShape s, Heads x, int b, int t, int h, boolean pad, float[] dst, int o) {
+        int D = s.headDim();
+        if (pad) {
+            java.util.Arrays.fill(dst, o, o + D, 0f);
+            return 0f;
         }
+        return L2Norm.forward(x.data(), x.at(s.seq(), D, b, t, h), dst, o, D, 1f);
     }
 
     /**
@@ -67,18 +70,21 @@ final class CosinePrep {
     static void scaleValueRows(AttnShape s, Heads v, int b, int h, int[] mask, float[] negLnC, float a, int t0, int t1,
                                float[] invG, int invOff, float[] dst, int dstOff) {
         int T = s.seq(), D = s.headDim();
-        for (int t = t0; t < t1; t++) {
-            int o = dstOff + t * D;
-            if (mask != null && mask[b * T + t] == 0) {
-                invG[invOff + t] = 0f;
-                java.util.Arrays.fill(dst, o, o + D, 0f);
-                continue;
-            }
-            // c^a = exp(a ln c) >= 1 for c >= 1, so 1 / max(c^a, 1) = exp(-a ln c) (= 1 for c <= 1)
-            float inv = invDivisor(negLnC[b * T + t], a);
-            invG[invOff + t] = inv;
-            scale(v.data(), v.at(T, D, b, t, h), inv, dst, o, D);
+        for (int t = t0; t < t1; t++)
+            invG[invOff + t] = scaleValueRow(s, v, b, t, h, mask != null && mask[b * T + t] == 0, negLnC[b * T + t], a, dst, dstOff + t * D);
+    }
+
+    /** One row: dst[o, o + D) = mu v[b, t, h] / max(c^a, 1) (zeros at padding); returns the factor (0 at padding). */
+    static float scaleValueRow(AttnShape s, Heads v, int b, int t, int h, boolean pad, float negLnC, float a, float[] dst, int o) {
+        int D = s.headDim();
+        if (pad) {
+            java.util.Arrays.fill(dst, o, o + D, 0f);
+            return 0f;
         }
+        // c^a = exp(a ln c) >= 1 for c >= 1, so 1 / max(c^a, 1) = exp(-a ln c) (= 1 for c <= 1)
+        float inv = invDivisor(negLnC, a);
+        scale(v.data(), v.at(s.seq(), D, b, t, h), inv, dst, o, D);
+        return inv;
     }
 
     /**
@@ -105,12 +111,19 @@ final class CosinePrep {
         double da = 0;
         for (int t = t0; t < t1; t++) {
             if (mask != null && mask[b * T + t] == 0) continue;
-            int o = dvsOff + (t - t0) * D;
-            axpy(invG[invOff + t], dvs, o, dv.data(), dv.at(T, D, b, t, h), D);
-            float nl = negLnC[b * T + t];
-            if (nl != 0f) da += nl * (double) L2Norm.dot(dvs, o, vs, vsOff + t * D, D);
+            da += valueRowBackward(s, b, t, h, negLnC[b * T + t], invG[invOff + t], dvs, dvsOff + (t - t0) * D, vs, vsOff + t * D, dv);
         }
         return da;
+    }
+
+    /**
+     * One (real) row: dv[b, t, h] += invG dvs[o..] and returns its term of dL/da, -ln c (dvs . vs) (0 where c <= 1).
+     */
+    static double valueRowBackward(AttnShape s, int b, int t, int h, float negLnC, float invG, float[] dvs, int o,
+                                   float[] vs, int vo, Heads dv) {
+        int D = s.headDim();
+        axpy(invG, dvs, o, dv.data(), dv.at(s.seq(), D, b, t, h), D);
+        return negLnC != 0f ? negLnC * (double) L2Norm.dot(dvs, o, vs, vo, D) : 0.0;
     }
 
     private static final jdk.incubator.vector.VectorSpecies<Float> F = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;

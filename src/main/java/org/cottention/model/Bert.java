@@ -9,7 +9,6 @@ import org.cottention.kernels.Gelu;
 import org.cottention.kernels.LayerNorm;
 import org.cottention.kernels.Ops;
 import org.cottention.kernels.Rotary;
-import org.cottention.kernels.SegmentMatmul;
 import org.cottention.train.Batch;
 import org.cottention.train.TrainableModel;
 
@@ -59,11 +58,8 @@ public final class Bert {
     final Rotary rotary;
     private Acts acts;
 
-    /**
-     * One encoder layer's parameters; {@code qkv} spans query, key, value (weights and biases) in the flat buffer; with
-     * off-heap weights the three are separate matrices ({@code qkvParts}) and {@code qkv} is null.
-     */
-    record Layer(Linear qkv, Linear[] qkvParts, Params.View normConst, Linear attnOut, Params.View ln1W, Params.View ln1B,
+    /** One encoder layer's parameters; {@code qkv} is query, key, value (weights and biases). */
+    record Layer(QkvProjection qkv, Params.View normConst, Linear attnOut, Params.View ln1W, Params.View ln1B,
                  Linear fcIn, Linear fcOut, Params.View ln2W, Params.View ln2B, SelfAttention attention) {}
 
     public Bert(BertConfig cfg, HeadSet heads) {
@@ -94,20 +90,14 @@ public final class Bert {
             Params.View qb = pb.add(p + "attention.self.query.bias", false, e);
             Params.View kb = pb.add(p + "attention.self.key.bias", false, e);
             Params.View vb = pb.add(p + "attention.self.value.bias", false, e);
-            Linear qkv = null;
-            Linear[] parts = null;
-            if (storage == WeightStorage.HEAP)
-                qkv = new Linear(new Params.View(p + "attention.self.qkv", qw.offset(), new int[]{3 * e, e}, true),
-                        new Params.View(p + "attention.self.qkv_bias", qb.offset(), new int[]{3 * e}, false));
-            else
-                parts = new Linear[]{new Linear(qw, qb, pb.slot(qw)), new Linear(kw, kb, pb.slot(kw)), new Linear(vw, vb, pb.slot(vw))};
+            QkvProjection qkv = QkvProjection.of(pb, p + "attention.self.qkv", qw, kw, vw, qb, kb, vb);
             Params.View nc = cfg.attentionType() == AttentionType.COSINE ? pb.add(p + "attention.self.norm_const", false, 1, h, 1, 1) : null;
             Linear out = linear(pb, p + "attention.output.dense", e, e);
             Params.View l1w = pb.add(p + "attention.output.LayerNorm.weight", false, e), l1b = pb.add(p + "attention.output.LayerNorm.bias", false, e);
             Linear fcIn = linear(pb, p + "intermediate.dense", in, e);
             Linear fcOut = linear(pb, p + "output.dense", e, in);
             Params.View l2w = pb.add(p + "output.LayerNorm.weight", false, e), l2b = pb.add(p + "output.LayerNorm.bias", false, e);
-            layers[i] = new Layer(qkv, parts, nc, out, l1w, l1b, fcIn, fcOut, l2w, l2b, new SelfAttention(cfg.attentionType(), false, 64));
+            layers[i] = new Layer(qkv, nc, out, l1w, l1b, fcIn, fcOut, l2w, l2b, new SelfAttention(cfg.attentionType(), false, 64));
         }
         pooler = heads.pooler() ? linear(pb, "bert.pooler.dense", e, e) : null;
         if (heads.mlm()) {
@@ -228,9 +218,9 @@ public final class Bert {
         checkInputs(b, t, ids, mask, types);
         float[] w = params.data;
         // emb = word[ids] + pos[t] + type[types];  x0 = LN(emb)              [n, E]
-        lookup(wordEmb, ids, n, a.emb, false, a.x[0]);  // x[0] is free until the LayerNorm below
-        if (posEmb != null) lookup(posEmb, positionIds(b, t), n, a.emb, true, a.x[0]);
-        lookup(typeEmb, types == null ? new int[n] : types, n, a.emb, true, a.x[0]);
+        params.lookup(wordEmb, ids, n, a.emb, false, a.x[0]);  // x[0] is free until the LayerNorm below
+        if (posEmb != null) params.lookup(posEmb, positionIds(b, t), n, a.emb, true, a.x[0]);
+        params.lookup(typeEmb, types == null ? new int[n] : types, n, a.emb, true, a.x[0]);
         LayerNorm.forward(a.x[0], 0, a.embMean, 0, a.embRstd, 0, a.emb, 0, w, embLnW.offset(), w, embLnB.offset(), n, e, cfg.layerNormEps());
         if (rotary != null) rotary.ensureCapacity(t);
         AttnShape shape = new AttnShape(b, t, cfg.numAttentionHeads(), cfg.headDim());
@@ -238,26 +228,12 @@ public final class Bert {
         return a;
     }
 
-    /** out[n, E] = (or += with add) the rows ids of table, from the flat buffer or off-heap (via scratch [n, E]). */
-    private void lookup(Params.View table, int[] ids, int n, float[] out, boolean add, float[] scratch) {
-        int e = cfg.hiddenSize(), rows = table.shape()[0];
-        Params.Slot slot = params.slot(table.name());
-        if (slot == null) {
-            if (add) Embedding.forwardAdd(out, 0, params.data, table.offset(), ids, 0, n, rows, e);
-            else Embedding.forward(out, 0, params.data, table.offset(), ids, 0, n, rows, e);
-            return;
-        }
-        SegmentMatmul.gatherRows(add ? scratch : out, 0, slot.segment(), slot.bf16(), ids, 0, n, rows, e);
-        if (add) Ops.addInPlace(out, 0, scratch, 0, n * e);
-    }
-
     private void layerForward(int l, AttnShape shape, int[] mask, Acts a, SelfAttention attention) {
         Layer ly = layers[l];
         float[] w = params.data;
         int n = a.n, e = cfg.hiddenSize(), in = cfg.intermediateSize();
         // q|k|v = x Wqkv^T + bqkv, rotary on q and k                            [n, 3E]
-        if (ly.qkv != null) ly.qkv.forward(w, a.x[l], 0, e, a.qkv[l], 0, 3 * e, n);
-        else for (int j = 0; j < 3; j++) ly.qkvParts[j].forward(w, a.x[l], 0, e, a.qkv[l], j * e, 3 * e, n);
+        ly.qkv.forward(w, a.x[l], 0, e, a.qkv[l], 0, 3 * e, n);
         if (rotary != null) {
             rotary.forward(a.qkv[l], 0, 3 * e, shape.batch(), shape.seq(), shape.heads(), shape.headDim(), 0);
             rotary.forward(a.qkv[l], e, 3 * e, shape.batch(), shape.seq(), shape.heads(), shape.headDim(), 0);

@@ -9,7 +9,6 @@ import org.cottention.kernels.Gelu;
 import org.cottention.kernels.LayerNorm;
 import org.cottention.kernels.Ops;
 import org.cottention.kernels.Rotary;
-import org.cottention.kernels.SegmentMatmul;
 import org.cottention.train.Batch;
 import org.cottention.train.TrainableModel;
 
@@ -31,18 +30,14 @@ public final class GptJ implements TrainableModel {
     public final Params params;
     final Params.View wte, lnfW, lnfB;
     final Linear lmHead;
-    final Params.Slot wteSlot;       // non-null when the embedding table lives off-heap
     public final WeightStorage storage;
     final Block[] blocks;
     final Rotary rotary;
     final int chunk;
     private Acts acts;
 
-    /**
-     * One transformer block's parameters; {@code qkv} spans q_proj, k_proj, v_proj in the flat buffer; with off-heap
-     * weights the three are separate matrices ({@code qkvParts}) and {@code qkv} is null.
-     */
-    record Block(Params.View lnW, Params.View lnB, Linear qkv, Linear[] qkvParts, Linear out, Params.View normConst, Linear fcIn,
+    /** One transformer block's parameters; {@code qkv} is q_proj, k_proj, v_proj. */
+    record Block(Params.View lnW, Params.View lnB, QkvProjection qkv, Linear out, Params.View normConst, Linear fcIn,
                  Linear fcOut, SelfAttention attention) {}
 
     public GptJ(GptJConfig cfg) {
@@ -62,7 +57,6 @@ public final class GptJ implements TrainableModel {
         this.storage = storage;
         Params.Builder pb = Params.builder().offHeapMatrices(storage != WeightStorage.HEAP, storage == WeightStorage.BF16);
         wte = pb.add("transformer.wte.weight", true, cfg.vocabSize(), e);
-        wteSlot = pb.slot(wte);
         blocks = new Block[cfg.nLayer()];
         for (int i = 0; i < cfg.nLayer(); i++) {
             String p = "transformer.h." + i + ".";
@@ -70,15 +64,12 @@ public final class GptJ implements TrainableModel {
             Params.View q = pb.add(p + "attn.q_proj.weight", true, e, e);
             Params.View k = pb.add(p + "attn.k_proj.weight", true, e, e);
             Params.View v = pb.add(p + "attn.v_proj.weight", true, e, e);
-            Linear qkv = null;
-            Linear[] parts = null;
-            if (storage == WeightStorage.HEAP) qkv = new Linear(new Params.View(p + "attn.qkv", q.offset(), new int[]{3 * e, e}, true), null);
-            else parts = new Linear[]{linear(pb, q, null), linear(pb, k, null), linear(pb, v, null)};
+            QkvProjection qkv = QkvProjection.of(pb, p + "attn.qkv", q, k, v, null, null, null);
             Linear out = linear(pb, pb.add(p + "attn.out_proj.weight", true, e, e), null);
             Params.View nc = cfg.attentionType() == AttentionType.COSINE ? pb.add(p + "attn.norm_const", false, 1, h, 1, 1) : null;
             Linear fcIn = linear(pb, pb.add(p + "mlp.fc_in.weight", true, cfg.nInner(), e), pb.add(p + "mlp.fc_in.bias", false, cfg.nInner()));
             Linear fcOut = linear(pb, pb.add(p + "mlp.fc_out.weight", true, e, cfg.nInner()), pb.add(p + "mlp.fc_out.bias", false, e));
-            blocks[i] = new Block(lnW, lnB, qkv, parts, out, nc, fcIn, fcOut, new SelfAttention(cfg.attentionType(), true, chunk));
+            blocks[i] = new Block(lnW, lnB, qkv, out, nc, fcIn, fcOut, new SelfAttention(cfg.attentionType(), true, chunk));
         }
         lnfW = pb.add("transformer.ln_f.weight", false, e);
         lnfB = pb.add("transformer.ln_f.bias", false, e);
@@ -179,8 +170,7 @@ public final class GptJ implements TrainableModel {
         int n = b * t, e = cfg.nEmbd();
         checkIds(ids, n);
         float[] w = params.data;
-        if (wteSlot != null) SegmentMatmul.gatherRows(a.x[0], 0, wteSlot.segment(), wteSlot.bf16(), ids, 0, n, cfg.vocabSize(), e);
-        else Embedding.forward(a.x[0], 0, w, wte.offset(), ids, 0, n, cfg.vocabSize(), e);
+        params.lookup(wte, ids, n, a.x[0], false, null);
         AttnShape shape = new AttnShape(b, t, cfg.nHead(), cfg.headDim());
         for (int l = 0; l < blocks.length; l++) blockForward(l, shape, mask, a, pos, attend);
         LayerNorm.forward(a.lnf, 0, a.lnfMean, 0, a.lnfRstd, 0, a.x[blocks.length], 0, w, lnfW.offset(), w, lnfB.offset(),
@@ -196,8 +186,7 @@ public final class GptJ implements TrainableModel {
         LayerNorm.forward(a.ln[l], 0, a.lnMean[l], 0, a.lnRstd[l], 0, a.x[l], 0, w, blk.lnW.offset(), w, blk.lnB.offset(),
                 n, e, cfg.layerNormEpsilon());
         // q|k|v = ln Wqkv^T, then rotary on q and k                  [n, 3E]
-        if (blk.qkv != null) blk.qkv.forward(w, a.ln[l], 0, e, a.qkv[l], 0, 3 * e, n);
-        else for (int j = 0; j < 3; j++) blk.qkvParts[j].forward(w, a.ln[l], 0, e, a.qkv[l], j * e, 3 * e, n);
+        blk.qkv.forward(w, a.ln[l], 0, e, a.qkv[l], 0, 3 * e, n);
         rotate(a.qkv[l], 0, shape, pos);
         rotate(a.qkv[l], e, shape, pos);
         // att = attention(q, k, v)                                   [n, E]

@@ -1,5 +1,9 @@
 package org.cottention.model;
 
+import org.cottention.kernels.Embedding;
+import org.cottention.kernels.Ops;
+import org.cottention.kernels.SegmentMatmul;
+
 import org.cottention.io.DType;
 import org.cottention.io.SafeTensors;
 
@@ -155,6 +159,22 @@ public final class Params {
 
     public boolean has(String name) {
         return byName.containsKey(name);
+    }
+
+    /**
+     * out[n, cols] = (or +=, with add) the rows ids of a 2-D table (embeddings), from the flat buffer or from its
+     * off-heap slot; adding from a slot goes through scratch [n, cols].
+     */
+    public void lookup(View table, int[] ids, int n, float[] out, boolean add, float[] scratch) {
+        int rows = table.shape()[0], cols = table.shape()[1];
+        Slot slot = slot(table.name());
+        if (slot == null) {
+            if (add) Embedding.forwardAdd(out, 0, data, table.offset(), ids, 0, n, rows, cols);
+            else Embedding.forward(out, 0, data, table.offset(), ids, 0, n, rows, cols);
+            return;
+        }
+        SegmentMatmul.gatherRows(add ? scratch : out, 0, slot.segment(), slot.bf16(), ids, 0, n, rows, cols);
+        if (add) Ops.addInPlace(out, 0, scratch, 0, n * cols);
     }
 
     /** The off-heap slot of a parameter, or null when it lives in {@link #data}. */
