@@ -10,10 +10,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/jdk.sh"
 find_jdk25
 cd "$root"
-jar=target/benchmarks.jar
-if [ ! -f "$jar" ] || [ -n "$(find pom.xml src/main src/jmh -newer "$jar" -print -quit)" ]; then
+jar=core/target/benchmarks.jar
+if [ ! -f "$jar" ] || [ -n "$(find pom.xml core/pom.xml core/src/main core/src/jmh -newer "$jar" -print -quit)" ]; then
   echo "building $jar ..." >&2
-  mvn -q -B -Pjmh -DskipTests package >&2
+  mvn -q -B -Pjmh -DskipTests package -pl core >&2
 fi
 echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>} (both unset for the run)" >&2
 java=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC ${GEMM_JAVA_OPTS:-})

@@ -1,6 +1,5 @@
 package org.cottention.io;
 
-import org.cottention.testutil.Cli;
 import org.cottention.testutil.Shared;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -166,28 +165,6 @@ class CheckpointConverterTest {
         CheckpointConverter.convert(in, out, new CheckpointConverter.Options(DType.F32, Checkpoint.Format.PYTORCH, 4096));
         assertFalse(Files.exists(out.resolve("model.safetensors")));
         assertTrue(Files.exists(out.resolve("model.safetensors.index.json")));
-    }
-
-    @Test
-    void cliConvertsAndRefusesBadInput() throws IOException {
-        Path out = tmp.resolve("cli");
-        var ok = Cli.run("convert", "--model", Shared.fixture("bert_mlm_s0").toString(), "--out", out.toString(), "--weights", "pytorch",
-                "--max-shard-size", "100KB");
-        assertEquals(0, ok.code(), ok.err());
-        assertTrue(ok.out().contains("2 tied duplicates dropped"), ok.out());
-        assertTrue(Files.exists(out.resolve("model.safetensors.index.json")));
-        var badDtype = Cli.run("convert", "--model", Shared.fixture("bert_mlm_s0").toString(), "--out", tmp.resolve("x").toString(), "--dtype", "f16");
-        assertEquals(2, badDtype.code());
-        assertTrue(badDtype.err().contains("--dtype must be f32 or bf16"), badDtype.err());
-        Files.createDirectories(tmp.resolve("busy"));
-        Files.writeString(tmp.resolve("busy/notes.txt"), "mine");
-        var busy = Cli.run("convert", "--model", Shared.fixture("bert_mlm_s0").toString(), "--out", tmp.resolve("busy").toString());
-        assertEquals(2, busy.code());
-        assertTrue(busy.err().contains("already holds notes.txt"), busy.err());
-        assertEquals("mine", Files.readString(tmp.resolve("busy/notes.txt")));
-        var size = Cli.run("convert", "--model", Shared.fixture("bert_mlm_s0").toString(), "--out", tmp.resolve("y").toString(), "--max-shard-size", "lots");
-        assertEquals(2, size.code());
-        assertTrue(size.err().contains("--max-shard-size"), size.err());
     }
 
     @Test
