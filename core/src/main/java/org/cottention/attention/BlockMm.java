@@ -2,17 +2,27 @@ package org.cottention.attention;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.cottention.kernels.Machine;
 
 /**
  * Small dense products for the chunkwise attention kernels (blocks of about 64 x 64), called per (batch, head) from
  * inside a parallel region. All products are the plain NN form {@code C[m,n] (+)= A[m,k] B[k,n]} on row-major strided
  * views; transposed operands are made explicit with {@link #transpose} first (a C x D copy costs 1/D of the product).
- * The register-blocked micro-kernel holds a 4-row x 4-vector tile of C; rows are visited in groups of 4 so that a
- * triangular A (zero above or below its diagonal) costs only the non-zero half.
+ * The register-blocked micro-kernel's shape follows the machine ({@link Machine#VECTOR_REGISTERS}): with 32 vector
+ * registers (AVX-512, NEON) it holds a 4-row x 4-vector tile of C (16 accumulators + 4 loaded B vectors + 1
+ * broadcast = 21 registers); with 16 (AVX2) that tile spills, so it holds 6 rows x 2 vectors (12 + 2 + 1 = 15), with
+ * 4 x 2 tiles for the rows left over and for a transposed A. Measured on AVX2 (Zen 3, 64^3, one thread, medians of
+ * 20 rounds, the tile shapes interleaved in one run on a loaded machine): 4x4 14-25, 4x3 (exactly 16 registers)
+ * 15-28, 4x2 16-30, 6x2 18-33 GFLOPS; 6x2 reading a strided A 16-28. Rows are visited in groups so that a triangular A (zero above or below its
+ * diagonal) costs only the non-zero part. Every element of C is the same fixed-order sum over k whatever the tile
+ * shape, so the shape does not change a bit of the products (except {@link #mmPlusLower}, which sums its two products
+ * in one chain where it fuses them, with 32 registers, and in two where it does not).
  */
 final class BlockMm {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     static final int VL = F.length();
+    /** 4 x 4 tiles (32 registers) or 6 x 2 tiles (16 registers). */
+    static final boolean WIDE = Machine.VECTOR_REGISTERS >= 32;
 
     /** A is dense. */
     static final int FULL = 0;
@@ -43,21 +53,26 @@ final class BlockMm {
     }
 
     /**
-     * C[m, n] = A1[m, k1] B1[k1, n] + A2[m, k2] B2[k2, n] with A2 lower triangular (row i uses p <= i): the chunk
-     * output {@code O = Q S + P V} in one pass over C instead of two. All row-major strided views.
+     * C[m, n] = A1[m, k1] B1[k1, n] + A2[m, k2] B2[k2, n] with A2 lower triangular (row i uses p <= i; A2 must hold
+     * zeros above its diagonal, as {@link #keepLower} leaves it, since a row tile reads up to its last row's
+     * diagonal): the chunk output {@code O = Q S + P V}, with 32 registers in one pass over C instead of two. All
+     * row-major strided views.
      */
     static void mmPlusLower(int m, int n, int k1, float[] a1, int a1Off, int lda1, float[] b1, int b1Off, int ldb1,
                             int k2, float[] a2, int a2Off, int lda2, float[] b2, int b2Off, int ldb2,
                             float[] c, int cOff, int ldc) {
-        if (n != 4 * VL) { // the fused tile covers exactly 4 vectors of columns
+        // The fused tile needs 4 x 4 registers of C; with 16 registers the two products go one after the other (the
+        // second adds into C: 12 vector loads and stores per 6 x 2 tile, against its 12 x k FMAs)
+        if (!WIDE || n % (4 * VL) != 0) {
             mm(m, n, k1, a1, a1Off, lda1, b1, b1Off, ldb1, c, cOff, ldc, false, FULL);
             mm(m, n, k2, a2, a2Off, lda2, b2, b2Off, ldb2, c, cOff, ldc, true, A_LOWER);
             return;
         }
         int i = 0;
         for (; i + 4 <= m; i += 4)
-            tile4x4Sum(k1, a1, a1Off + i * lda1, lda1, b1, b1Off, ldb1, Math.min(k2, i + 4), a2, a2Off + i * lda2, lda2,
-                    b2, b2Off, ldb2, c, cOff + i * ldc, ldc);
+            for (int j = 0; j < n; j += 4 * VL)
+                tile4x4Sum(k1, a1, a1Off + i * lda1, lda1, b1, b1Off + j, ldb1, Math.min(k2, i + 4), a2, a2Off + i * lda2, lda2,
+                        b2, b2Off + j, ldb2, c, cOff + i * ldc + j, ldc);
         for (; i < m; i++) {
             mm(1, n, k1, a1, a1Off + i * lda1, lda1, b1, b1Off, ldb1, c, cOff + i * ldc, ldc, false, FULL);
             mm(1, n, Math.min(k2, i + 1), a2, a2Off + i * lda2, lda2, b2, b2Off, ldb2, c, cOff + i * ldc, ldc, true, FULL);
@@ -104,6 +119,9 @@ final class BlockMm {
      */
     static void mmCausal(int m, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
         int i = 0;
+        if (!WIDE)
+            for (; i + 6 <= m; i += 6)
+                rows6(Math.min(m, roundUp(i + 6)), 0, k, a, aOff + i * lda, lda, b, bOff, ldb, c, cOff + i * ldc, ldc, false);
         for (; i + 4 <= m; i += 4) rows4(i, Math.min(m, roundUp(i + 4)), 0, k, a, aOff, lda, 1, b, bOff, ldb, c, cOff, ldc, false);
         for (; i < m; i++) row1(i, Math.min(m, roundUp(i + 1)), 0, k, a, aOff, lda, 1, b, bOff, ldb, c, cOff, ldc, false);
     }
@@ -116,6 +134,12 @@ final class BlockMm {
     private static void mm(int m, int n, int k, float[] a, int aOff, int ars, int acs, float[] b, int bOff, int ldb,
                            float[] c, int cOff, int ldc, boolean accumulate, int tri) {
         int i = 0;
+        if (!WIDE && acs == 1) // 6-row tiles read A's rows contiguously (a strided A costs 15-20% more: 4-row tiles then)
+            for (; i + 6 <= m; i += 6) {
+                int kLo = tri == A_UPPER ? Math.min(i, k) : 0;
+                int kHi = tri == A_LOWER ? Math.min(k, i + 6) : k;
+                rows6(n, kLo, kHi, a, aOff + i * ars, ars, b, bOff, ldb, c, cOff + i * ldc, ldc, accumulate);
+            }
         for (; i + 4 <= m; i += 4) {
             int kLo = tri == A_UPPER ? Math.min(i, k) : 0;
             int kHi = tri == A_LOWER ? Math.min(k, i + 4) : k;
@@ -134,14 +158,14 @@ final class BlockMm {
         int a0 = aOff + i * ars, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars;
         int c0 = cOff + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         int j = 0;
-        for (; j + 4 * VL <= n; j += 4 * VL) tile4x4(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
-        if (j + 3 * VL <= n) {
-            tile4x3(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
-            j += 3 * VL;
-        } else if (j + 2 * VL <= n) {
-            tile4x2(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
-            j += 2 * VL;
+        if (WIDE) {
+            for (; j + 4 * VL <= n; j += 4 * VL) tile4x4(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
+            if (j + 3 * VL <= n) {
+                tile4x3(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
+                j += 3 * VL;
+            }
         }
+        for (; j + 2 * VL <= n; j += 2 * VL) tile4x2(j, kLo, kHi, a, a0, acs, ars, b, bOff, ldb, c, c0, ldc, accumulate);
         for (; j + VL <= n; j += VL) {
             FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
             for (int p = kLo; p < kHi; p++) {
@@ -289,6 +313,98 @@ final class BlockMm {
         } else {
             s00.intoArray(c, c0 + j); s01.intoArray(c, c0 + j + VL); s10.intoArray(c, c1 + j); s11.intoArray(c, c1 + j + VL);
             s20.intoArray(c, c2 + j); s21.intoArray(c, c2 + j + VL); s30.intoArray(c, c3 + j); s31.intoArray(c, c3 + j + VL);
+        }
+    }
+
+    /**
+     * Six rows of C (from c0, row stride ldc), columns [0, n), = A B over p in [kLo, kHi) with A's rows contiguous
+     * (A(r, p) = a[a0 + r * lda + p]). The 16-register tile: 6 x 2 vectors, then 6 x 1, then scalars, each element
+     * summed in the same order as the other tiles do.
+     */
+    private static void rows6(int n, int kLo, int kHi, float[] a, int a0, int lda, float[] b, int bOff, int ldb,
+                              float[] c, int c0, int ldc, boolean accumulate) {
+        int j = 0;
+        for (; j + 2 * VL <= n; j += 2 * VL) tile6x2(kLo, kHi, a, a0, lda, b, bOff + j, ldb, c, c0 + j, ldc, accumulate);
+        if (j + VL <= n) {
+            tile6x1(kLo, kHi, a, a0, lda, b, bOff + j, ldb, c, c0 + j, ldc, accumulate);
+            j += VL;
+        }
+        for (; j < n; j++)
+            for (int r = 0; r < 6; r++) {
+                float s0 = 0;
+                for (int p = kLo; p < kHi; p++) s0 += a[a0 + r * lda + p] * b[bOff + p * ldb + j];
+                if (accumulate) c[c0 + r * ldc + j] += s0; else c[c0 + r * ldc + j] = s0;
+            }
+    }
+
+    /** 6 rows x 2 vectors: 12 accumulators + 2 loads + 1 broadcast fit 16 registers. */
+    private static void tile6x2(int kLo, int kHi, float[] a, int a0, int lda, float[] b, int bOff, int ldb,
+                                float[] c, int c0, int ldc, boolean accumulate) {
+        FloatVector s00 = FloatVector.zero(F), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
+        FloatVector s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00;
+        int a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
+        for (int p = kLo; p < kHi; p++) {
+            int bp = bOff + p * ldb;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp);
+            FloatVector b1 = FloatVector.fromArray(F, b, bp + VL);
+            FloatVector x = FloatVector.broadcast(F, a[a0 + p]);
+            s00 = b0.fma(x, s00); s01 = b1.fma(x, s01);
+            x = FloatVector.broadcast(F, a[a1 + p]);
+            s10 = b0.fma(x, s10); s11 = b1.fma(x, s11);
+            x = FloatVector.broadcast(F, a[a2 + p]);
+            s20 = b0.fma(x, s20); s21 = b1.fma(x, s21);
+            x = FloatVector.broadcast(F, a[a3 + p]);
+            s30 = b0.fma(x, s30); s31 = b1.fma(x, s31);
+            x = FloatVector.broadcast(F, a[a4 + p]);
+            s40 = b0.fma(x, s40); s41 = b1.fma(x, s41);
+            x = FloatVector.broadcast(F, a[a5 + p]);
+            s50 = b0.fma(x, s50); s51 = b1.fma(x, s51);
+        }
+        int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc;
+        if (accumulate) {
+            s00.add(FloatVector.fromArray(F, c, c0)).intoArray(c, c0);
+            s01.add(FloatVector.fromArray(F, c, c0 + VL)).intoArray(c, c0 + VL);
+            s10.add(FloatVector.fromArray(F, c, c1)).intoArray(c, c1);
+            s11.add(FloatVector.fromArray(F, c, c1 + VL)).intoArray(c, c1 + VL);
+            s20.add(FloatVector.fromArray(F, c, c2)).intoArray(c, c2);
+            s21.add(FloatVector.fromArray(F, c, c2 + VL)).intoArray(c, c2 + VL);
+            s30.add(FloatVector.fromArray(F, c, c3)).intoArray(c, c3);
+            s31.add(FloatVector.fromArray(F, c, c3 + VL)).intoArray(c, c3 + VL);
+            s40.add(FloatVector.fromArray(F, c, c4)).intoArray(c, c4);
+            s41.add(FloatVector.fromArray(F, c, c4 + VL)).intoArray(c, c4 + VL);
+            s50.add(FloatVector.fromArray(F, c, c5)).intoArray(c, c5);
+            s51.add(FloatVector.fromArray(F, c, c5 + VL)).intoArray(c, c5 + VL);
+        } else {
+            s00.intoArray(c, c0); s01.intoArray(c, c0 + VL); s10.intoArray(c, c1); s11.intoArray(c, c1 + VL);
+            s20.intoArray(c, c2); s21.intoArray(c, c2 + VL); s30.intoArray(c, c3); s31.intoArray(c, c3 + VL);
+            s40.intoArray(c, c4); s41.intoArray(c, c4 + VL); s50.intoArray(c, c5); s51.intoArray(c, c5 + VL);
+        }
+    }
+
+    /** 6 rows x 1 vector: the column left over by {@link #tile6x2}. */
+    private static void tile6x1(int kLo, int kHi, float[] a, int a0, int lda, float[] b, int bOff, int ldb,
+                                float[] c, int c0, int ldc, boolean accumulate) {
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;
+        int a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
+        for (int p = kLo; p < kHi; p++) {
+            FloatVector bv = FloatVector.fromArray(F, b, bOff + p * ldb);
+            s0 = bv.fma(FloatVector.broadcast(F, a[a0 + p]), s0);
+            s1 = bv.fma(FloatVector.broadcast(F, a[a1 + p]), s1);
+            s2 = bv.fma(FloatVector.broadcast(F, a[a2 + p]), s2);
+            s3 = bv.fma(FloatVector.broadcast(F, a[a3 + p]), s3);
+            s4 = bv.fma(FloatVector.broadcast(F, a[a4 + p]), s4);
+            s5 = bv.fma(FloatVector.broadcast(F, a[a5 + p]), s5);
+        }
+        int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc;
+        if (accumulate) {
+            s0.add(FloatVector.fromArray(F, c, c0)).intoArray(c, c0);
+            s1.add(FloatVector.fromArray(F, c, c1)).intoArray(c, c1);
+            s2.add(FloatVector.fromArray(F, c, c2)).intoArray(c, c2);
+            s3.add(FloatVector.fromArray(F, c, c3)).intoArray(c, c3);
+            s4.add(FloatVector.fromArray(F, c, c4)).intoArray(c, c4);
+            s5.add(FloatVector.fromArray(F, c, c5)).intoArray(c, c5);
+        } else {
+            s0.intoArray(c, c0); s1.intoArray(c, c1); s2.intoArray(c, c2); s3.intoArray(c, c3); s4.intoArray(c, c4); s5.intoArray(c, c5);
         }
     }
 
