@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.kernels.Machine;
 import org.cottention.bench.DecodeBench;
 import org.cottention.io.Charts;
 import org.cottention.model.AttentionType;
@@ -84,6 +85,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
                     Map<String, Object> row = new LinkedHashMap<>();
                     row.put("attention", type.configName());
                     row.put("context", c);
+                    row.put("isa", Machine.isa());
                     row.put("error", "out of memory (max heap " + Runtime.getRuntime().maxMemory() + " bytes)");
                     System.out.println(json ? om.writeValueAsString(row) : type.configName() + " " + c + ": out of memory");
                     continue;
@@ -92,6 +94,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
                 if (json) {
                     Map<String, Object> row = new LinkedHashMap<>(om.convertValue(r, Map.class));
                     row.put("threads", threads.threads());
+                    row.put("isa", Machine.isa());
                     row.put("parameters", m.parameterCount());
                     System.out.println(om.writeValueAsString(row));
                 } else {

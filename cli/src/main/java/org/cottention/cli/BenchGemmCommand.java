@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.kernels.Machine;
 import java.util.List;
 import org.cottention.bench.GemmBench;
 import picocli.CommandLine.Command;
@@ -41,6 +42,7 @@ public final class BenchGemmCommand implements Runnable {
                 try {
                     var node = mapper.createObjectNode();
                     node.put("bench", "gemm").put("m", r.m()).put("n", r.n()).put("k", r.k()).put("transB", r.transB()).put("threads", r.threads())
+                        .put("isa", Machine.isa())
                         .put("runs", r.runs()).put("gflops", round(r.gflops())).put("medianMs", round(r.medianMs()))
                         .put("minMs", round(r.minMs())).put("gbPerS", round(r.gbPerS()));
                     System.out.println(mapper.writeValueAsString(node));

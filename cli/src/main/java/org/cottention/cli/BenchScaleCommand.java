@@ -2,6 +2,7 @@ package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.bench.ScaleBench;
+import org.cottention.kernels.Machine;
 import org.cottention.io.DType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -10,6 +11,8 @@ import picocli.CommandLine.Option;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 
@@ -51,7 +54,10 @@ public final class BenchScaleCommand implements Callable<Integer> {
         if (Files.exists(out)) throw new IllegalArgumentException("--out " + out + " exists; give a new folder");
         try {
             ScaleBench.Result r = ScaleBench.run(size, dt, out, prefill, tokens, (long) bandwidthMib << 20);
-            System.out.println(new ObjectMapper().writeValueAsString(r));
+            ObjectMapper om = new ObjectMapper();
+            Map<String, Object> row = new LinkedHashMap<>(om.convertValue(r, Map.class));
+            row.put("isa", Machine.isa());
+            System.out.println(om.writeValueAsString(row));
         } finally {
             if (!keep && Files.exists(out)) {
                 try (Stream<Path> s = Files.walk(out)) {

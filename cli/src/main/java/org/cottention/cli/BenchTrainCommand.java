@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.kernels.Machine;
 import org.cottention.bench.GemmBench;
 import org.cottention.bench.TrainBench;
 import org.cottention.model.AttentionType;
@@ -61,6 +62,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
                 if (json) {
                     Map<String, Object> row = new LinkedHashMap<>(om.convertValue(r, Map.class));
                     row.put("threads", threads.threads());
+                    row.put("isa", Machine.isa());
                     row.put("gemmBestGflops", gemm);
                     row.put("gemmMedianGflops", g.gflops());
                     row.put("mfu", mfu);

@@ -14,6 +14,8 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -68,6 +70,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object per prompt: ids, text, stats.")
     boolean json;
 
+    @Option(names = "--stats", description = "Also write the decoding statistics (the stats of --json) to this JSON file.")
+    Path statsFile;
+
     @Mixin
     ThreadsOption threads;
 
@@ -99,6 +104,7 @@ public final class GenerateCommand implements Callable<Integer> {
             if (id == opt.eosId()) return;
             out.print(sd != null ? sd.push(id) : tok.decode(new int[]{id}));
         } : null);
+        if (statsFile != null) Files.writeString(statsFile, new ObjectMapper().writeValueAsString(r.stats()));
         if (stream) {
             if (sd != null) out.print(sd.flush());
             out.println();

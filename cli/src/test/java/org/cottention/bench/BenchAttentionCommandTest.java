@@ -33,6 +33,8 @@ class BenchAttentionCommandTest {
                 assertTrue(j.get(f).isNumber() && j.get(f).asDouble() >= 0, f + " in " + line);
             assertEquals(j.get("fwdGflops").asDouble() / j.get("gemmGflops").asDouble(), j.get("fwdVsGemm").asDouble(), 2e-3, line);
             assertTrue(j.get("peakBytes").asLong() >= 0, line);
+            assertEquals(org.cottention.kernels.Machine.isa(), j.get("isa").asText(), line);
+            assertTrue(j.get("isa").asText().matches("[a-z0-9]+/\\d+"), line);
         }
         JsonNode first = json.readTree(lines[0]);
         assertEquals("cosine-causal", first.get("variant").asText());

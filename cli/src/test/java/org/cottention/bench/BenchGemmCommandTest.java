@@ -37,6 +37,7 @@ class BenchGemmCommandTest {
         assertEquals(5, j.get("n").asInt());
         assertEquals(7, j.get("k").asInt());
         assertEquals(1, j.get("threads").asInt());
+        assertEquals(org.cottention.kernels.Machine.isa(), j.get("isa").asText());
         assertTrue(j.get("gflops").asDouble() > 0);
         assertTrue(j.get("minMs").asDouble() <= j.get("medianMs").asDouble());
     }

@@ -11,6 +11,7 @@ import org.cottention.attention.FlashAttention;
 import org.cottention.attention.Heads;
 import org.cottention.attention.SoftmaxAttention;
 import org.cottention.kernels.Gemm;
+import org.cottention.kernels.Machine;
 import org.cottention.kernels.Parallel;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
@@ -77,11 +78,12 @@ public final class AttentionBench {
                 row.put("heads", opt.heads());
                 row.put("headDim", opt.headDim());
                 row.put("threads", Parallel.threads());
+                row.put("isa", Machine.isa());
                 if (v.equals("cosine-causal")) row.put("chunk", opt.chunk());
                 try {
                     measure(v, seq, row);
                 } catch (OutOfMemoryError e) {
-                    row.keySet().retainAll(List.of("variant", "seq", "batch", "heads", "headDim", "threads", "chunk"));
+                    row.keySet().retainAll(List.of("variant", "seq", "batch", "heads", "headDim", "threads", "isa", "chunk"));
                     row.put("error", "out of memory");
                 }
                 System.gc();

@@ -104,6 +104,19 @@ class KernelPathsTest {
         assertEquals(java.util.Set.of("16", "32"), registers, "both register tiles ran");
     }
 
+    /** The isa field the bench rows carry names what the flags asked for. */
+    @Test
+    void isaNamesTheInstructionSetAndWidth() {
+        RESULTS.forEach((flags, lines) -> {
+            String isa = lines.get("isa")[1];
+            assertTrue(isa.matches("[a-z0-9]+/(128|256|512|1024|2048)"), isa);
+            if (flags.contains("UseAVX=2")) assertTrue(isa.startsWith("avx2/"), flags + ": " + isa);
+            if (flags.contains("MaxVectorSize=16")) assertTrue(isa.endsWith("/128"), flags + ": " + isa);
+            String regs = lines.get("isa")[3];
+            if (flags.contains("vectorRegisters=")) assertEquals(flags.replaceAll(".*vectorRegisters=(\\d+).*", "$1"), regs, flags);
+        });
+    }
+
     @Test
     void avx512WhereTheCpuHasIt() throws IOException {
         Assumptions.assumeTrue(hasAvx512(), "this CPU has no AVX-512F: -XX:UseAVX=3 cannot run here");
