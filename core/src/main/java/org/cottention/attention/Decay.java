@@ -1,8 +1,8 @@
 package org.cottention.attention;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.cottention.kernels.Ops;
 
 /**
  * The decay of gated cosine attention inside one chunk (math doc §8.7), for {@link CosineCausal}: with a_t <= 0 the
@@ -45,7 +45,7 @@ final class Decay {
             int row = off + i * ld, j = 0;
             FloatVector bi = FloatVector.broadcast(F, bb[i]);
             for (; j + F.length() <= i + 1; j += F.length()) {
-                FloatVector m = bi.sub(FloatVector.fromArray(F, bb, j)).lanewise(VectorOperators.EXP);
+                FloatVector m = Ops.exp(bi.sub(FloatVector.fromArray(F, bb, j)));
                 FloatVector.fromArray(F, p, row + j).mul(m).intoArray(p, row + j);
             }
             for (; j <= i; j++) p[row + j] *= exp(bb[i] - bb[j]);
@@ -63,7 +63,7 @@ final class Decay {
             int row = off + i * ld, j = 0;
             FloatVector bi = FloatVector.broadcast(F, bb[i]);
             for (; j + F.length() <= i + 1; j += F.length()) {
-                FloatVector m = bi.sub(FloatVector.fromArray(F, bb, j)).lanewise(VectorOperators.EXP);
+                FloatVector m = Ops.exp(bi.sub(FloatVector.fromArray(F, bb, j)));
                 FloatVector pv = FloatVector.fromArray(F, p, row + j).mul(m), dv = FloatVector.fromArray(F, dp, row + j);
                 pv.intoArray(p, row + j);
                 dv.fma(pv, FloatVector.fromArray(F, colsum, j)).intoArray(colsum, j);
@@ -80,7 +80,8 @@ final class Decay {
         }
     }
 
+    /** The scalar twin of the vector exp (loop tails get the same values as vector lanes). */
     private static float exp(float x) {
-        return (float) Math.exp(x);
+        return Ops.exp(x);
     }
 }

@@ -36,44 +36,29 @@ public final class QkvConv {
         float[] wt = transposed(weight, wOff, ch, w);
         int[][] real = realRows(B, T, mask);
         float[] newTail = tailOut == null ? null : new float[B * (w - 1) * ch];
-        Parallel.forRange((ch + BLOCK - 1) / BLOCK, 1, (lo, hi) -> {
+        Parallel.forRange((ch + BLOCK - 1) / BLOCK, grain(B, T, w), (lo, hi) -> {
             for (int blk = lo; blk < hi; blk++) {
                 int c0 = blk * BLOCK, c1 = Math.min(ch, c0 + BLOCK);
                 for (int b = 0; b < B; b++) {
-                    int[] rows = real[b];
-                    for (int t = 0; t < T; t++)
-                        if (mask != null && mask[b * T + t] == 0) java.util.Arrays.fill(out, oOff + (b * T + t) * ldo + c0, oOff + (b * T + t) * ldo + c1, 0f);
-                    for (int j = 0; j < rows.length; j++) {
-                        int o = oOff + (b * T + rows[j]) * ldo;
-                        for (int c = c0; c < c1; ) {
-                            int n = Math.min(F.length(), c1 - c);
-                            if (n == F.length()) {
-                                FloatVector acc = FloatVector.zero(F);
-                                for (int i = 0; i < w; i++) {
-                                    int src = j - (w - 1) + i;
-                                    FloatVector x = src >= 0 ? FloatVector.fromArray(F, u, uOff + (b * T + rows[src]) * ldu + c)
-                                            : tailIn == null ? null : FloatVector.fromArray(F, tailIn, ((b * (w - 1)) + w - 1 + src) * ch + c);
-                                    if (x != null) acc = x.fma(FloatVector.fromArray(F, wt, i * ch + c), acc);
-                                }
-                                acc.intoArray(out, o + c);
-                            } else
-                                for (int cc = c; cc < c + n; cc++) {
-                                    float acc = 0;
-                                    for (int i = 0; i < w; i++) {
-                                        int src = j - (w - 1) + i;
-                                        float x = src >= 0 ? u[uOff + (b * T + rows[src]) * ldu + cc]
-                                                : tailIn == null ? 0f : tailIn[((b * (w - 1)) + w - 1 + src) * ch + cc];
-                                        acc = Math.fma(x, wt[i * ch + cc], acc);
-                                    }
-                                    out[o + cc] = acc;
-                                }
-                            c += n;
+                    int nr = real == null ? T : real[b].length;
+                    if (real != null)
+                        for (int t = 0; t < T; t++)
+                            if (mask[b * T + t] == 0) java.util.Arrays.fill(out, oOff + (b * T + t) * ldo + c0, oOff + (b * T + t) * ldo + c1, 0f);
+                    for (int j = 0; j < nr; j++) {
+                        int o = oOff + (b * T + row(real, b, j)) * ldo;
+                        java.util.Arrays.fill(out, o + c0, o + c1, 0f);
+                        for (int i = 0; i < w; i++) { // out += W[:, i] * (the row i - w + 1 real tokens back)
+                            int src = j - (w - 1) + i;
+                            if (src < 0 && tailIn == null) continue; // zeros before the first token
+                            float[] x = src >= 0 ? u : tailIn;
+                            int xo = src >= 0 ? uOff + (b * T + row(real, b, src)) * ldu : (b * (w - 1) + w - 1 + src) * ch;
+                            fmaRow(x, xo, wt, i * ch, out, o, c0, c1);
                         }
                     }
                     if (newTail != null)
                         for (int r = 0; r < w - 1; r++) {
-                            int src = rows.length - (w - 1) + r, d = (b * (w - 1) + r) * ch;
-                            if (src >= 0) System.arraycopy(u, uOff + (b * T + rows[src]) * ldu + c0, newTail, d + c0, c1 - c0);
+                            int src = nr - (w - 1) + r, d = (b * (w - 1) + r) * ch;
+                            if (src >= 0) System.arraycopy(u, uOff + (b * T + row(real, b, src)) * ldu + c0, newTail, d + c0, c1 - c0);
                             else if (tailIn != null) System.arraycopy(tailIn, (b * (w - 1) + w - 1 + src) * ch + c0, newTail, d + c0, c1 - c0);
                             else java.util.Arrays.fill(newTail, d + c0, d + c1, 0f);
                         }
@@ -93,38 +78,22 @@ public final class QkvConv {
         check(B, T, ch, w, mask, tailIn, null);
         float[] wt = transposed(weight, wOff, ch, w);
         int[][] real = realRows(B, T, mask);
-        Parallel.forRange((ch + BLOCK - 1) / BLOCK, 1, (lo, hi) -> {
+        Parallel.forRange((ch + BLOCK - 1) / BLOCK, grain(B, T, w), (lo, hi) -> {
             float[] dw = new float[w * BLOCK];
             for (int blk = lo; blk < hi; blk++) {
                 int c0 = blk * BLOCK, c1 = Math.min(ch, c0 + BLOCK);
                 java.util.Arrays.fill(dw, 0f);
                 for (int b = 0; b < B; b++) {
-                    int[] rows = real[b];
-                    for (int j = 0; j < rows.length; j++) {
-                        int g = dOff + (b * T + rows[j]) * ldd;
+                    int nr = real == null ? T : real[b].length;
+                    for (int j = 0; j < nr; j++) {
+                        int g = dOff + (b * T + row(real, b, j)) * ldd;
                         for (int i = 0; i < w; i++) {
                             int src = j - (w - 1) + i;
+                            if (src < 0 && tailIn == null) continue;
                             float[] x = src >= 0 ? u : tailIn;
-                            if (x == null) continue;
-                            int xo = src >= 0 ? uOff + (b * T + rows[src]) * ldu : ((b * (w - 1)) + w - 1 + src) * ch;
-                            int c = c0;
-                            for (; c + F.length() <= c1; c += F.length()) {
-                                FloatVector gv = FloatVector.fromArray(F, dOut, g + c);
-                                int k = i * BLOCK + c - c0;
-                                gv.fma(FloatVector.fromArray(F, x, xo + c), FloatVector.fromArray(F, dw, k)).intoArray(dw, k);
-                                if (src >= 0) {
-                                    int d = duOff + (b * T + rows[src]) * lddu + c;
-                                    gv.fma(FloatVector.fromArray(F, wt, i * ch + c), FloatVector.fromArray(F, dU, d)).intoArray(dU, d);
-                                }
-                            }
-                            for (; c < c1; c++) {
-                                float gs = dOut[g + c];
-                                dw[i * BLOCK + c - c0] = Math.fma(gs, x[xo + c], dw[i * BLOCK + c - c0]);
-                                if (src >= 0) {
-                                    int d = duOff + (b * T + rows[src]) * lddu + c;
-                                    dU[d] = Math.fma(gs, wt[i * ch + c], dU[d]);
-                                }
-                            }
+                            int xo = src >= 0 ? uOff + (b * T + row(real, b, src)) * ldu : (b * (w - 1) + w - 1 + src) * ch;
+                            fmaRow(dOut, g, x, xo, dw, i * BLOCK - c0, c0, c1);// dW[:, i] += dOut_t * x
+                            if (src >= 0) fmaRow(dOut, g, wt, i * ch, dU, duOff + (b * T + row(real, b, src)) * lddu, c0, c1); // dU += W[:, i] dOut_t
                         }
                     }
                 }
@@ -132,6 +101,25 @@ public final class QkvConv {
                     for (int i = 0; i < w; i++) dWeight[dwOff + c * w + i] += dw[i * BLOCK + c - c0];
             }
         });
+    }
+
+    /** y[yOff + c] += a[aOff + c] * b[bOff + c] for c in [c0, c1), fused multiply-adds in the same order as the tail. */
+    private static void fmaRow(float[] a, int aOff, float[] b, int bOff, float[] y, int yOff, int c0, int c1) {
+        int c = c0;
+        for (; c + F.length() <= c1; c += F.length())
+            FloatVector.fromArray(F, a, aOff + c).fma(FloatVector.fromArray(F, b, bOff + c), FloatVector.fromArray(F, y, yOff + c))
+                    .intoArray(y, yOff + c);
+        for (; c < c1; c++) y[yOff + c] = Math.fma(a[aOff + c], b[bOff + c], y[yOff + c]);
+    }
+
+    /** Position of batch row b's j-th real token. */
+    private static int row(int[][] real, int b, int j) {
+        return real == null ? j : real[b][j];
+    }
+
+    /** Channel blocks per work item: enough that a tiny call (one decoding step) runs on the calling thread. */
+    private static int grain(int B, int T, int w) {
+        return Math.max(1, (1 << 16) / (B * T * BLOCK * w));
     }
 
     private static void check(int B, int T, int ch, int w, int[] mask, float[] tailIn, float[] tailOut) {
@@ -150,8 +138,9 @@ public final class QkvConv {
         return wt;
     }
 
-    /** Per batch row, the positions of its real tokens in order. */
+    /** Per batch row, the positions of its real tokens in order; null without a mask (every position). */
     private static int[][] realRows(int B, int T, int[] mask) {
+        if (mask == null) return null;
         int[][] r = new int[B][];
         for (int b = 0; b < B; b++) {
             int n = 0;

@@ -18,4 +18,19 @@ public enum CosineGate {
     public String configName() {
         return name().toLowerCase(java.util.Locale.ROOT);
     }
+
+    /** softplus(x) = ln(1 + e^x), PyTorch's (x itself above 20); exactly 0 where e^x underflows (x below about -745). */
+    public static float softplus(float x) {
+        return x > 20f ? x : (float) Math.log1p(Math.exp(x));
+    }
+
+    /** decay[i] = -softplus(logit[i]) for i < n: the log-decay a <= 0 of the gate's logits. */
+    public static void logDecay(float[] logit, float[] decay, int n) {
+        for (int i = 0; i < n; i++) decay[i] = -softplus(logit[i]);
+    }
+
+    /** In place: d[i] = dL/dlogit[i] = -sigmoid(logit[i]) dL/da[i], given dL/da in d. */
+    public static void logitGradient(float[] logit, float[] d, int n) {
+        for (int i = 0; i < n; i++) d[i] = (float) (-d[i] / (1 + Math.exp(-(double) logit[i])));
+    }
 }

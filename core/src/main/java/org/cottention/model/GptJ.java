@@ -292,7 +292,7 @@ public final class GptJ implements TrainableModel {
         if (blk.gate != null) {
             blk.gate.forward(w, a.ln[l], 0, e, a.gate[l], 0, cfg.nHead(), n);
             decay = a.decay[l];
-            for (int i = 0; i < n * cfg.nHead(); i++) decay[i] = -softplus(a.gate[l][i]);
+            CosineGate.logDecay(a.gate[l], decay, n * cfg.nHead());
         }
         // att = attention(q, k, v)                                   [n, E]
         attend.run(l, shape, new Heads(a.qkv[l], 0, 3 * e), new Heads(a.qkv[l], e, 3 * e), new Heads(a.qkv[l], 2 * e, 3 * e),
@@ -304,11 +304,6 @@ public final class GptJ implements TrainableModel {
         blk.fcOut.forward(w, a.act, 0, in, a.mlpOut, 0, e, n);
         // x' = x + attn + mlp
         Ops.add3(a.x[l + 1], 0, a.x[l], 0, a.attnOut, 0, a.mlpOut, 0, n * e);
-    }
-
-    /** softplus(x) = ln(1 + e^x), PyTorch's (x itself above 20); exactly 0 where e^x underflows. */
-    static float softplus(float x) {
-        return x > 20f ? x : (float) Math.log1p(Math.exp(x));
     }
 
     private void rotate(float[] qkv, int off, AttnShape s, Positions pos) {
@@ -377,9 +372,8 @@ public final class GptJ implements TrainableModel {
                 new Heads(d.dqkv, 2 * e, 3 * e), dm, d.dDecay);
         if (blk.normConst != null) Ops.addInPlace(g, blk.normConst.offset(), dm, 0, dm.length);
         if (blk.gate != null) { // a = -softplus(logit): dlogit = -sigmoid(logit) da, then gate_proj's backward into dln
-            float[] logit = a.gate[l], dl = d.dDecay;
-            for (int i = 0; i < n * cfg.nHead(); i++) dl[i] = (float) (-dl[i] / (1 + Math.exp(-(double) logit[i])));
-            blk.gate.backward(w, g, a.ln[l], 0, e, dl, 0, cfg.nHead(), d.dln, 0, e, n);
+            CosineGate.logitGradient(a.gate[l], d.dDecay, n * cfg.nHead());
+            blk.gate.backward(w, g, a.ln[l], 0, e, d.dDecay, 0, cfg.nHead(), d.dln, 0, e, n);
         }
         rotary.backward(d.dqkv, 0, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
         rotary.backward(d.dqkv, e, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);

@@ -134,9 +134,9 @@ class GatedGptJTest {
     void freshGatedModelStartsWithSpreadDecaysAndLearns() {
         GptJ m = new GptJ(tiny(CosineGate.SOFTPLUS, 2)).initialise(5);
         float[] bias = m.params.copyOf("transformer.h.1.attn.gate_proj.bias");
-        assertEquals(1e-3, GptJ.softplus(bias[0]), 1e-6);
-        assertEquals(1e-1, GptJ.softplus(bias[3]), 1e-5);
-        assertTrue(GptJ.softplus(bias[1]) > 1e-3 && GptJ.softplus(bias[2]) < 1e-1);
+        assertEquals(1e-3, CosineGate.softplus(bias[0]), 1e-6);
+        assertEquals(1e-1, CosineGate.softplus(bias[3]), 1e-5);
+        assertTrue(CosineGate.softplus(bias[1]) > 1e-3 && CosineGate.softplus(bias[2]) < 1e-1);
         float[] conv = m.params.copyOf("transformer.h.0.attn.qkv_conv.weight");
         for (int c = 0; c < conv.length / 2; c++) {
             assertEquals(0f, conv[2 * c]);
