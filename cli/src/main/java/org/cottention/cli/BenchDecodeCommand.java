@@ -64,6 +64,9 @@ public final class BenchDecodeCommand implements Callable<Integer> {
     @Mixin
     ThreadsOption threads;
 
+    @Mixin
+    GatingOptions gating;
+
     @Override
     public Integer call() throws Exception {
         threads.apply();
@@ -75,8 +78,10 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         if (!json) System.out.printf("%-8s %8s %10s %12s %14s %10s%n", "attn", "context", "ms/token", "state bytes", "live heap", "prefill");
         for (String a : attention) {
             AttentionType type = AttentionType.parse(a);
-            GptJ m = modelDir != null ? ModelStore.loadGptJ(modelDir, type, org.cottention.io.Checkpoint.Format.AUTO, WeightStorage.of(dtype, mmap))
-                    : new GptJ(GptJConfig.of(vocab, 1024, nEmbd, nLayer, nHead, 4 * nEmbd, Math.min(64, nEmbd / nHead), vocab - 1, type)).initialise(1);
+            boolean gate = gating.given() && type == AttentionType.COSINE; // the gating options apply to the cosine rows
+            GptJ m = modelDir != null ? ModelStore.loadGptJ(modelDir, type, org.cottention.io.Checkpoint.Format.AUTO, WeightStorage.of(dtype, mmap),
+                    gate ? gating.gate() : null, gate ? gating.convSize() : null)
+                    : new GptJ(maybeGated(GptJConfig.of(vocab, 1024, nEmbd, nLayer, nHead, 4 * nEmbd, Math.min(64, nEmbd / nHead), vocab - 1, type), gate)).initialise(1);
             for (int c : contexts) {
                 DecodeBench.Result r;
                 try {
@@ -96,6 +101,8 @@ public final class BenchDecodeCommand implements Callable<Integer> {
                     row.put("threads", threads.threads());
                     row.put("isa", Machine.isa());
                     row.put("parameters", m.parameterCount());
+                    row.put("cosineGate", m.cfg.cosineGate().configName());
+                    row.put("qkvConvSize", m.cfg.qkvConvSize());
                     System.out.println(om.writeValueAsString(row));
                 } else {
                     System.out.printf("%-8s %8d %10.3f %12d %14d %10s%n", r.attention(), r.context(), r.msPerToken(), r.stateBytes(), r.heapAfterDecodeBytes(), r.prefill());
@@ -114,5 +121,9 @@ public final class BenchDecodeCommand implements Callable<Integer> {
                     new Charts.Chart("Live heap while decoding", "context (tokens)", "MiB", true, true, mem)));
         }
         return 0;
+    }
+
+    private GptJConfig maybeGated(GptJConfig c, boolean gate) {
+        return gate ? gating.apply(c) : c;
     }
 }

@@ -59,6 +59,8 @@ public final class InspectCommand implements Callable<Integer> {
         CONFIG_KEYS.put("intermediate_size", new String[]{"n_inner", "intermediate_size"});
         CONFIG_KEYS.put("max_positions", new String[]{"n_positions", "max_position_embeddings"});
         CONFIG_KEYS.put("rotary_dim", new String[]{"rotary_dim"});
+        CONFIG_KEYS.put("cosine_gate", new String[]{"cosine_gate"});
+        CONFIG_KEYS.put("qkv_conv_size", new String[]{"qkv_conv_size"});
         CONFIG_KEYS.put("torch_dtype", new String[]{"torch_dtype"});
     }
 

@@ -24,6 +24,9 @@ public final class ModelOptions {
     @picocli.CommandLine.Mixin
     public WeightsOption weights;
 
+    @picocli.CommandLine.Mixin
+    public GatingOptions gating;
+
     @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "f32",
             description = "Weights in memory: f32, or bf16 (half the memory; computes in f32; inference only) (default: ${DEFAULT-VALUE}).")
     public String dtype = "f32";
@@ -41,7 +44,7 @@ public final class ModelOptions {
 
     public GptJ loadGptJ() throws IOException {
         if (!Files.isDirectory(dir)) throw new IOException("model folder " + dir + " does not exist");
-        return ModelStore.loadGptJ(dir, attentionOverride(), weights.format(), storage());
+        return ModelStore.loadGptJ(dir, attentionOverride(), weights.format(), storage(), gating.gate(), gating.convSize());
     }
 
     public org.cottention.model.Bert loadBert() throws IOException {

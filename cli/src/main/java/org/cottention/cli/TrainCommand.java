@@ -85,11 +85,16 @@ public final class TrainCommand implements Callable<Integer> {
     TrainingOptions train;
 
     @Mixin
+    GatingOptions gating;
+
+    @Mixin
     ThreadsOption threads;
 
     @Override
     public Integer call() throws Exception {
         threads.apply();
+        if (config == null && !train.resume) // bad gating options fail before any tokenizer training
+            gating.apply(GptJConfig.of(2, 1, 1, 1, 1, 1, 0, 0, AttentionType.parse(attention)));
         List<Path> files = TextSources.files(data);
         Path out = train.out;
         Files.createDirectories(out);
@@ -121,6 +126,7 @@ public final class TrainCommand implements Callable<Integer> {
                 int rd = rotaryDim != null ? rotaryDim : Math.min(64, nEmbd / nHead);
                 cfg = GptJConfig.of(tok.vocabSize(), context, nEmbd, nLayer, nHead, inner, rd, eos, AttentionType.parse(attention));
             }
+            cfg = gating.apply(cfg);
             if (cfg.vocabSize() < tok.vocabSize())
                 throw new IllegalArgumentException("the model's vocab_size " + cfg.vocabSize() + " is smaller than the tokenizer's " + tok.vocabSize());
             model = new GptJ(cfg, chunk).initialise(train.seed);
@@ -130,8 +136,8 @@ public final class TrainCommand implements Callable<Integer> {
         TokenFile tokens = TokenFile.build(files, tok, eos, cacheDir != null ? cacheDir : out.resolve("cache"));
         int t = config != null || train.resume ? Math.min(context, cfg.nPositions()) : context;
         LmWindows windows = new LmWindows(tokens, t, train.batch, valFraction, train.seed);
-        System.err.printf("model: %,d parameters, %s attention, %d layers, width %d, %d heads; corpus: %,d tokens, %,d training / %,d validation windows of %d%n",
-                model.parameterCount(), cfg.attentionType().configName(), cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), tokens.size(),
+        System.err.printf("model: %,d parameters, %s attention%s, %d layers, width %d, %d heads; corpus: %,d tokens, %,d training / %,d validation windows of %d%n",
+                model.parameterCount(), cfg.attentionType().configName(), gatingDescription(cfg), cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), tokens.size(),
                 windows.trainWindows(), windows.valWindows(), t);
         List<Batch> val = windows.validation(valBatches);
         Trainer.Evaluator eval = val.isEmpty() ? null : step -> {
@@ -154,6 +160,13 @@ public final class TrainCommand implements Callable<Integer> {
         if (json) System.out.println(new ObjectMapper().writeValueAsString(summary));
         else System.err.println("done: " + summary);
         return r.interrupted() ? 130 : 0;
+    }
+
+    /** ", softplus gate, q/k/v conv 2" for a gated model, "" for a plain one. */
+    static String gatingDescription(GptJConfig c) {
+        if (!c.gated()) return "";
+        return (c.cosineGate() != org.cottention.model.CosineGate.NONE ? ", " + c.cosineGate().configName() + " gate" : "")
+                + (c.qkvConvSize() > 0 ? ", q/k/v conv " + c.qkvConvSize() : "");
     }
 
     /** End-of-text id: the tokenizer's <|endoftext|>, else its last id. */

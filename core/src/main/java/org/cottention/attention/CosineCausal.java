@@ -37,7 +37,16 @@ import static org.cottention.attention.BlockMm.transpose;
  * while the FMAs run — then all meet at a barrier. Backward is the same kind of pipeline, over the chunks in reverse,
  * with a third stage that takes each chunk's gradients back through the preprocessing, whole rows at a time.
  *
- * <p>Gradient convention: backward ADDS into dq, dk, dv (llm.c convention: zero them first) and adds into dm.
+ * <p>Gated attention (math doc §8): with a per-head log-decay a_t <= 0 ({@code logDecay}), each chunk's products
+ * carry the decay ({@link Decay}: Lmask, e^b, e^{b_last - b}), the carried state decays by e^{b_last} per chunk, and the
+ * stabiliser divides by the decayed count z_t (a scan per head, float64) instead of c_t. The pipeline, the
+ * preprocessing and the products are the same; without a decay (null) every line of the plain kernel runs unchanged,
+ * and with a = 0 the gated products equal the plain ones bit for bit. A decayed state cannot be recovered backwards
+ * (that would divide by e^{b_last}, which may underflow), so the gated forward keeps each chunk's incoming state
+ * (float32, D x D per chunk and head: 1/3 of q, k, v for D = C = 64) for the backward.
+ *
+ * <p>Gradient convention: backward ADDS into dq, dk, dv (llm.c convention: zero them first) and adds into dm (and
+ * into dLogDecay for gated attention).
  */
 public final class CosineCausal {
     public static final int DEFAULT_CHUNK = 64;
@@ -61,6 +70,16 @@ public final class CosineCausal {
         float[] a;           // [H] sigmoid(m)
         float[] negLnC;      // [B*T] -ln c_t where c_t > 1, else 0
         double[] sEnd;       // [B, H, D(key), D(value)] state after the last token (includes the carried-in state)
+        float[] decay;       // gated: [B*T*H] log-decay a_t (0 at padding); null: no decay (the plain kernel)
+        double[] z;          // gated: [B*T*H] decayed counts z_t
+        double[] z0;         // gated: [B*H] carried-in z
+        float[] negLnZ;      // gated: [B*T*H] -ln z_t where z_t > 1, else 0
+        float[] states;      // gated: [B*H, chunks, D(key), D(value)] the state entering each chunk, float32
+
+        /** True when the forward ran with a decay (gated attention). */
+        public boolean gated() {
+            return decay != null;
+        }
 
         public AttnShape shape() {
             return shape;
@@ -72,6 +91,7 @@ public final class CosineCausal {
             if (count != null) n += 4L * (count.length + negLnC.length);
             if (mask != null) n += 4L * mask.length;
             if (sEnd != null) n += 8L * sEnd.length;
+            if (decay != null) n += 4L * decay.length + 8L * z.length + 4L * negLnZ.length + 4L * states.length + 8L * z0.length;
             return n;
         }
     }
@@ -95,6 +115,18 @@ public final class CosineCausal {
      */
     public static Context forward(Context reuse, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out,
                                   int chunk, CosineState init, CosineState fin) {
+        return forward(reuse, shape, q, k, v, mask, m, null, out, chunk, init, fin);
+    }
+
+    /**
+     * The forward pass of gated cosine attention (math doc §8.5-8.7), or of the plain one when {@code logDecay} is null.
+     *
+     * @param logDecay [B*T*H] (index (b*T + t)*H + h) the log-decay a_t <= 0 per token and head (values at padding
+     *                 are ignored: a = 0 there), or null for no decay
+     * @see #forward(Context, AttnShape, Heads, Heads, Heads, int[], float[], Heads, int, CosineState, CosineState)
+     */
+    public static Context forward(Context reuse, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, float[] logDecay,
+                                  Heads out, int chunk, CosineState init, CosineState fin) {
         shape.checkForward(q, k, v, out, mask);
         shape.checkStabiliser("m", m);
         if (chunk < 1) throw new IllegalArgumentException("chunk must be >= 1, got " + chunk);
@@ -115,14 +147,55 @@ public final class CosineCausal {
         for (int h = 0; h < H; h++) ctx.a[h] = CosinePrep.sigmoid(m[h]);
         if (ctx.sEnd == null || ctx.sEnd.length != B * H * D * D) ctx.sEnd = new double[B * H * D * D];
         final double[] s0 = init == null ? null : init.s.clone(); // init may be fin: read it before anyone writes
+        if (logDecay != null) decayedCounts(ctx, logDecay, init);
+        else ctx.decay = null;
 
         ForwardPipeline pipeline = new ForwardPipeline(ctx, q, k, v, out, s0);
         Parallel.together(pipeline.groups.count(), pipeline::run);
         if (fin != null) {
             for (int bh = 0; bh < B * H; bh++) transposeState(ctx.sEnd, bh * D * D, fin.s, bh * D * D, D);
             for (int b = 0; b < B; b++) fin.count[b] = ctx.count[b * T + T - 1];
+            if (ctx.decay != null)
+                for (int b = 0; b < B; b++)
+                    for (int h = 0; h < H; h++) fin.z[b * H + h] = ctx.z[(b * T + T - 1) * H + h];
         }
         return ctx;
+    }
+
+    /**
+     * Gated forward's set-up: the decay (checked: finite and <= 0; zero at padding), the decayed counts
+     * z_t = e^{a_t} z_{t-1} + mu_t per head (float64, from the carried-in z), their -ln for the stabiliser, and room
+     * for the per-chunk states.
+     */
+    private static void decayedCounts(Context ctx, float[] logDecay, CosineState init) {
+        AttnShape s = ctx.shape;
+        final int B = s.batch(), T = s.seq(), H = s.heads(), D = s.headDim(), n = B * T * H;
+        if (logDecay.length != n) throw new IllegalArgumentException("logDecay: length " + logDecay.length + " != B*T*H = " + n);
+        ctx.decay = reuse(ctx.decay, n);
+        ctx.z = ctx.z != null && ctx.z.length == n ? ctx.z : new double[n];
+        ctx.negLnZ = reuse(ctx.negLnZ, n);
+        ctx.z0 = init == null ? new double[B * H] : init.z.clone();
+        int chunks = (T + ctx.chunk - 1) / ctx.chunk;
+        ctx.states = reuse(ctx.states, Math.multiplyExact(B * H * chunks, D * D));
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                boolean pad = ctx.mask != null && ctx.mask[b * T + t] == 0;
+                for (int h = 0; h < H; h++) {
+                    int i = (b * T + t) * H + h;
+                    float a = logDecay[i];
+                    if (!(a <= 0f) || a == Float.NEGATIVE_INFINITY)
+                        throw new IllegalArgumentException("logDecay: entry " + i + " is " + a + ", must be finite and <= 0");
+                    ctx.decay[i] = pad ? 0f : a;
+                    double zPrev = t == 0 ? ctx.z0[b * H + h] : ctx.z[i - H];
+                    double z = pad ? zPrev : Math.exp(a) * zPrev + 1;
+                    ctx.z[i] = z;
+                    ctx.negLnZ[i] = z > 1 ? (float) -Math.log(z) : 0f;
+                }
+            }
+    }
+
+    private static float[] reuse(float[] x, int n) {
+        return x != null && x.length == n ? x : new float[n];
     }
 
     /**
@@ -148,6 +221,11 @@ public final class CosineCausal {
             per = (int) Math.max(1, Math.min(nChunks, stepBytes / (4L * arrays * B * H * C * D)));
             nSteps = (nChunks + per - 1) / per;
             groups = Groups.of(s);
+        }
+
+        /** The stabiliser's -ln of row (b, t) of head h: the count's (given as nl) or, gated, the decayed count's. */
+        float negLn(float nl, int b, int t, int h) {
+            return ctx.negLnZ == null || ctx.decay == null ? nl : ctx.negLnZ[(b * T + t) * H + h];
         }
 
         /** A fresh step buffer of [B, H, per*C, D] floats (or [B, H, per*C] rows with width 1). */
@@ -213,7 +291,7 @@ public final class CosineCausal {
                         float nq = CosinePrep.normalizeRow(ctx.shape, q, b, t, h, pad, qd, o);
                         float nk = kTransposed ? CosinePrep.normalizeRow(ctx.shape, k, b, t, h, pad, ks, (i - i0) * E + h * D)
                                 : CosinePrep.normalizeRow(ctx.shape, k, b, t, h, pad, kd, o);
-                        float inv = CosinePrep.scaleValueRow(ctx.shape, v, b, t, h, pad, nl, ctx.a[h], vd, o);
+                        float inv = CosinePrep.scaleValueRow(ctx.shape, v, b, t, h, pad, negLn(nl, b, t, h), ctx.a[h], vd, o);
                         if (rq != null) {
                             rq[r] = nq;
                             rk[r] = nk;
@@ -258,6 +336,7 @@ public final class CosineCausal {
             float[] kv = new float[D * D];           // K_n^T V_n
             float[] oc = new float[C * groups.size() * D]; // an item's O_n [cn, g*D]
             float[] ks = new float[C * E];           // a chunk's K rows (all heads) before the per-head transposes
+            DecayScratch x = ctx.decay == null ? null : new DecayScratch(C, D);
             for (int i = 0; i < heads.length; i++) {
                 if (s0 != null) transposeState(s0, heads[i] * D * D, sd[i], 0, D); // value-first -> key-first
                 toFloat(sd[i], sf[i]);
@@ -267,14 +346,15 @@ public final class CosineCausal {
             for (int step = 0; step <= nSteps; step++) {
                 for (int idx = 0; idx < per; idx++) {
                     int nPrep = step < nSteps ? step * per + idx : nChunks, nProd = step > 0 ? (step - 1) * per + idx : nChunks;
-                    if (nProd == nChunks) {
+                    if (nProd >= nChunks) { // past the end when per does not divide the chunks
                         if (nPrep < nChunks) prepare(nPrep, part, parts, 0, 1, ks);
                         continue;
                     }
                     for (int m = 0, i = 0; m < mine; m++) {
                         int w = part + m * parts;
                         for (int j = 0; j < groups.end(w) - groups.first(w); j++, i++) {
-                            productsHead(nProd, w, j, sd[i], sf[i], p, kv, oc);
+                            if (x == null) productsHead(nProd, w, j, sd[i], sf[i], p, kv, oc);
+                            else productsHeadDecayed(nProd, w, j, heads[i], sd[i], sf[i], p, kv, oc, x);
                             if (nPrep < nChunks) prepare(nPrep, part, parts, i, heads.length, ks);
                         }
                         writeOut(nProd, w, oc);
@@ -305,6 +385,31 @@ public final class CosineCausal {
             }
         }
 
+        /**
+         * {@link #productsHead} with the decay (math doc §8.7): P = (Q K^T) .* Lmask, O = (Q .* e^b) S + P V,
+         * S' = e^{b_last} S + K^T (V .* e^{b_last - b}); keeps the incoming state (float32) for the backward.
+         */
+        private void productsHeadDecayed(int n, int w, int j, int bh, double[] s, float[] f, float[] p, float[] kv, float[] oc,
+                                         DecayScratch x) {
+            final int b = groups.batch(w), h = groups.first(w) + j, ldo = (groups.end(w) - groups.first(w)) * D;
+            final int cn = Math.min(C, T - n * C), buf = (n / per) % 2, o = block(n, b, h);
+            final float[] qh = qb[buf], kt = kb[buf], vs = vb[buf];
+            Decay.cumulative(ctx.decay, (b * T + n * C) * H + h, H, cn, x.bb);
+            Decay.rowFactors(x.bb, cn, x.e, x.w);
+            mmCausal(cn, D, qh, o, D, kt, o, C, p, 0, C);
+            Decay.maskLower(cn, p, 0, C, x.bb);
+            Decay.scaleRows(cn, D, qh, o, D, x.e, x.qd, 0, D);
+            mmPlusLower(cn, D, D, x.qd, 0, D, f, 0, D, cn, p, 0, C, vs, o, D, oc, j * D, ldo); // O = (Q .* e^b) S + P V
+            Decay.scaleRows(cn, D, vs, o, D, x.w, x.vw, 0, D);
+            mm(D, D, cn, kt, o, C, x.vw, 0, D, kv, 0, D, false, FULL);
+            System.arraycopy(f, 0, ctx.states, (bh * nChunks + n) * D * D, D * D);
+            double decay = Math.exp(x.bb[cn - 1]);
+            for (int i = 0; i < D * D; i++) {
+                s[i] = decay * s[i] + kv[i];
+                f[i] = (float) s[i];
+            }
+        }
+
         /** Item w's output rows of chunk n, from oc [cn, g*D], each row's g slices in one piece. */
         private void writeOut(int n, int w, float[] oc) {
             final int b = groups.batch(w), h0 = groups.first(w), ldo = (groups.end(w) - h0) * D;
@@ -319,11 +424,22 @@ public final class CosineCausal {
      * sum over the batch of dL/dm added. No gradient flows into the carried-in state.
      */
     public static void backward(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm) {
+        backward(ctx, dOut, dq, dk, dv, dm, null);
+    }
+
+    /**
+     * {@link #backward(Context, Heads, Heads, Heads, Heads, float[])} that also ADDS dL/da into dLogDecay [B*T*H] for a
+     * gated forward (0 at padding; may be null when that gradient is not wanted; must be null without a decay).
+     */
+    public static void backward(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm, float[] dLogDecay) {
         if (ctx == null || ctx.shape == null) throw new IllegalArgumentException("ctx: no forward pass recorded");
         AttnShape shape = ctx.shape;
         shape.checkBackward(dOut, dq, dk, dv);
         shape.checkStabiliser("dm", dm);
         final int B = shape.batch(), T = shape.seq(), H = shape.heads();
+        if (dLogDecay != null && (ctx.decay == null || dLogDecay.length != B * T * H))
+            throw new IllegalArgumentException(ctx.decay == null ? "dLogDecay given but the forward had no decay"
+                    : "dLogDecay: length " + dLogDecay.length + " != B*T*H = " + B * T * H);
         BackwardPipeline pipeline = new BackwardPipeline(ctx, dOut, dq, dk, dv);
         Parallel.together(pipeline.groups.count(), pipeline::run);
         for (int h = 0; h < H; h++) { // in a fixed order, whatever the split over threads
@@ -333,6 +449,31 @@ public final class CosineCausal {
             float a = ctx.a[h];
             dm[h] += (float) (a * (1.0 - a) * s);
         }
+        if (ctx.decay != null) decayedCountsBackward(ctx, pipeline.daGate, pipeline.vdot, dLogDecay);
+    }
+
+    /**
+     * Adds the stabiliser's path into dL/da (per (b, h), in a fixed order) and writes dL/da into dLogDecay: with
+     * g_t = z_t^alpha, dL/dz_t = -alpha (dVt_t . vt_t) / z_t where z_t > 1; z_t = e^{a_t} z_{t-1} + mu_t, walked back
+     * from the last token. da [B*H*T] holds the chunk products' part on entry.
+     */
+    private static void decayedCountsBackward(Context ctx, double[] da, double[] vdot, float[] dLogDecay) {
+        AttnShape s = ctx.shape;
+        final int B = s.batch(), T = s.seq(), H = s.heads();
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                int bh = b * H + h;
+                double alpha = ctx.a[h], carry = 0;
+                for (int t = T - 1; t >= 0; t--) {
+                    int i = (b * T + t) * H + h, r = bh * T + t;
+                    if (ctx.mask != null && ctx.mask[b * T + t] == 0) continue; // z passes through; a is not a variable here
+                    double z = ctx.z[i], gz = carry + (z > 1 ? -alpha * vdot[r] / z : 0);
+                    double e = Math.exp(ctx.decay[i]), zPrev = t == 0 ? ctx.z0[bh] : ctx.z[i - H];
+                    double g = da[r] + gz * e * zPrev;
+                    carry = gz * e;
+                    if (dLogDecay != null) dLogDecay[i] += (float) g;
+                }
+            }
     }
 
     /**
@@ -345,6 +486,7 @@ public final class CosineCausal {
     private static final class BackwardPipeline extends Pipeline {
         final Heads dOut, dq, dk, dv;
         final double[] daRow; // [B, H, T] each row's part of dL/da, summed in a fixed order at the end
+        final double[] daGate, vdot; // gated: [B, H, T] the products' part of dL/d(log-decay); dVt . vt per row
         final float[][] qb = new float[3][], kb = new float[3][], vb = new float[3][], gb = new float[3][]; // gb: dO
         final float[][] rqb = new float[3][], rkb = new float[3][], igb = new float[3][];
         final float[][] dqb = new float[2][], dkb = new float[2][], dvb = new float[2][];
@@ -356,6 +498,8 @@ public final class CosineCausal {
             this.dk = dk;
             this.dv = dv;
             daRow = new double[B * H * T];
+            daGate = ctx.decay == null ? null : new double[B * H * T];
+            vdot = ctx.decay == null ? null : new double[B * H * T];
             for (int i = 0; i < 3; i++) {
                 qb[i] = stepBuffer(D);
                 kb[i] = stepBuffer(D);
@@ -380,6 +524,7 @@ public final class CosineCausal {
             float[][] dsf = new float[heads.length][D * D];       // dS (key-first), float32
             float[][] dsfT = new float[heads.length][D * D];      // dS^T
             Scratch x = new Scratch(C, D);
+            DecayScratch y = ctx.decay == null ? null : new DecayScratch(C, D);
             for (int i = 0; i < heads.length; i++) sd[i] = java.util.Arrays.copyOfRange(ctx.sEnd, heads[i] * D * D, (heads[i] + 1) * D * D);
             for (int step = 0; step <= nSteps + 1; step++) {
                 for (int idx = 0; idx < per; idx++) {
@@ -390,7 +535,8 @@ public final class CosineCausal {
                         for (int m = 0, i = 0; m < mine; m++) {
                             int w = part + m * parts;
                             for (int j = 0; j < groups.end(w) - groups.first(w); j++, i++) {
-                                productsHead(pProd, w, j, sd[i], dsd[i], dsf[i], dsfT[i], x);
+                                if (y == null) productsHead(pProd, w, j, sd[i], dsd[i], dsf[i], dsfT[i], x);
+                                else productsHeadDecayed(pProd, w, j, dsd[i], dsf[i], dsfT[i], x, y);
                                 if (pPrep < nChunks) prepare(pPrep, part, parts, i, heads.length);
                             }
                         }
@@ -402,9 +548,9 @@ public final class CosineCausal {
         }
 
         /** Scratch of one part's products. */
-        private record Scratch(float[] sfT, float[] kt, float[] vt, float[] p, float[] dp, float[] kv) {
+        private record Scratch(float[] sfT, float[] kt, float[] vt, float[] p, float[] dp, float[] kv, double[] db) {
             Scratch(int C, int D) {
-                this(new float[D * D], new float[D * C], new float[D * C], new float[C * C], new float[C * C], new float[D * D]);
+                this(new float[D * D], new float[D * C], new float[D * C], new float[C * C], new float[C * C], new float[D * D], new double[C]);
             }
         }
 
@@ -469,6 +615,67 @@ public final class CosineCausal {
         }
 
         /**
+         * {@link #productsHead} with the decay: the incoming state S is the one the forward kept; with
+         * Lm = Lmask, e_i = e^{b_i}, w_j = e^{b_last - b_j}:
+         * dQ = (dO .* e) S^T + (dP .* Lm) K; dK = (V .* w) dS^T + (dP .* Lm)^T Q; dV = (K .* w) dS + P^T dO;
+         * dS <- e^{b_last} dS + (Q .* e)^T dO; and dL/db_i = Q_i . dQ_i (O_i is linear in Q_i and every term of it
+         * scales with e^{b_i}) - sum_r dP_ri P_ri (b_i as the column) - w_i (dV_i^state . V_i) (b_i in the key
+         * weight), plus for the last row sum_j w_j (dV_j^state . V_j) + e^{b_last} (S . dS); dL/da is the sum of
+         * dL/db over the rows from a's row to the chunk's end.
+         */
+        private void productsHeadDecayed(int pos, int w, int j, double[] ds, float[] dsf, float[] dsfT, Scratch x, DecayScratch y) {
+            final int n = chunk(pos), b = groups.batch(w), h = groups.first(w) + j, bh = b * H + h;
+            final int cn = Math.min(C, T - n * C), buf = (pos / per) % 3, o = block(pos, b, h), go = (pos / per) % 2;
+            final float[] qh = qb[buf], kh = kb[buf], vs = vb[buf], dO = gb[buf];
+            final float[] dqh = dqb[go], dkh = dkb[go], dvs = dvb[go];
+            final float[] sfT = x.sfT, kt = x.kt, vt = x.vt, p = x.p, dp = x.dp, kv = x.kv, bb = y.bb, g = y.g;
+            final int so = (bh * nChunks + n) * D * D;
+            final float[] st = ctx.states;
+            Decay.cumulative(ctx.decay, (b * T + n * C) * H + h, H, cn, bb);
+            Decay.rowFactors(bb, cn, y.e, y.w);
+            transpose(cn, D, kh, o, D, kt, 0, C);
+            transpose(cn, D, vs, o, D, vt, 0, C);
+            transpose(D, D, st, so, D, sfT, 0, D);
+            mmCausal(cn, D, qh, o, D, kt, 0, C, p, 0, C);
+            mmCausal(cn, D, dO, o, D, vt, 0, C, dp, 0, C);
+            java.util.Arrays.fill(g, 0f);
+            Decay.maskLowerPair(cn, p, dp, 0, C, bb, g);
+            Decay.scaleRows(cn, D, dO, o, D, y.e, y.dod, 0, D);
+            Decay.scaleRows(cn, D, qh, o, D, y.e, y.qd, 0, D);
+            Decay.scaleRows(cn, D, kh, o, D, y.w, y.kw, 0, D);
+            Decay.scaleRows(cn, D, vs, o, D, y.w, y.vw, 0, D);
+            mmPlusLower(cn, D, D, y.dod, 0, D, sfT, 0, D, cn, dp, 0, C, kh, o, D, dqh, o, D);
+            mm(cn, D, D, y.vw, 0, D, dsfT, 0, D, dkh, o, D, false, FULL);
+            mmTransA(cn, D, cn, dp, 0, C, qh, o, D, dkh, o, D, true, A_UPPER);
+            mm(cn, D, D, y.kw, 0, D, dsf, 0, D, dvs, o, D, false, FULL);
+            // dL/db: the rows' terms (the key weights' from dV while it holds only the state part)
+            double wuSum = 0, sdot = 0;
+            for (int i = 0; i < cn; i++) {
+                double wu = L2Norm.dot(dvs, o + i * D, vs, o + i * D, D);
+                wuSum += wu;
+                x.db[i] = L2Norm.dot(qh, o + i * D, dqh, o + i * D, D) - g[i] - wu;
+            }
+            mmTransA(cn, D, cn, p, 0, C, dO, o, D, dvs, o, D, true, A_UPPER);
+            for (int i = 0; i < D * D; i++) sdot += st[so + i] * ds[i];
+            double decay = Math.exp(bb[cn - 1]);
+            x.db[cn - 1] += wuSum + decay * sdot;
+            double acc = 0;
+            for (int i = cn - 1; i >= 0; i--) {
+                acc += x.db[i];
+                daGate[bh * T + n * C + i] = acc;
+            }
+            // dS <- e^{b_last} dS + (Q .* e)^T dO
+            mmTransA(D, D, cn, y.qd, 0, D, dO, o, D, kv, 0, D, false, FULL);
+            for (int i = 0; i < D; i++)
+                for (int c = 0; c < D; c++) {
+                    double v = decay * ds[i * D + c] + kv[i * D + c];
+                    ds[i * D + c] = v;
+                    dsf[i * D + c] = (float) v;
+                    dsfT[c * D + i] = (float) v;
+                }
+        }
+
+        /**
          * This part's share of position pos's rows, whole rows at a time: dQ, dK, dV of every head through the
          * normalisation and value-scaling backward into dq, dk, dv (added), and each row's part of dL/da.
          */
@@ -487,9 +694,22 @@ public final class CosineCausal {
                     int o = block(pos, b, h) + i * D, r = rowBlock(pos, b, h) + i;
                     L2Norm.backward(dqh, o, qh, o, rq[r], dq.data(), oq, D, 1f);
                     L2Norm.backward(dkh, o, kh, o, rk[r], dk.data(), ok, D, 1f);
-                    daRow[(b * H + h) * T + t] = CosinePrep.valueRowBackward(ctx.shape, b, t, h, nl, ig[r], dvs, o, vs, o, dv);
+                    if (vdot == null) daRow[(b * H + h) * T + t] = CosinePrep.valueRowBackward(ctx.shape, b, t, h, nl, ig[r], dvs, o, vs, o, dv);
+                    else {
+                        double dot = CosinePrep.valueRowBackwardDot(ctx.shape, b, t, h, ig[r], dvs, o, vs, o, dv);
+                        float nz = negLn(nl, b, t, h);
+                        daRow[(b * H + h) * T + t] = nz != 0f ? nz * dot : 0.0;
+                        vdot[(b * H + h) * T + t] = dot;
+                    }
                 }
             }
+        }
+    }
+
+    /** One part's scratch for the decayed products: running log-decay, row factors, rows scaled by them, column sums. */
+    private record DecayScratch(float[] bb, float[] e, float[] w, float[] g, float[] qd, float[] vw, float[] kw, float[] dod) {
+        DecayScratch(int C, int D) {
+            this(new float[C], new float[C], new float[C], new float[C], new float[C * D], new float[C * D], new float[C * D], new float[C * D]);
         }
     }
 

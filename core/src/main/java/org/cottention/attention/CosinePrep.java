@@ -126,6 +126,13 @@ final class CosinePrep {
         return negLnC != 0f ? negLnC * (double) L2Norm.dot(dvs, o, vs, vo, D) : 0.0;
     }
 
+    /** {@link #valueRowBackward} returning the plain dot dvs . vs (gated attention needs it for dL/dz as well). */
+    static double valueRowBackwardDot(AttnShape s, int b, int t, int h, float invG, float[] dvs, int o, float[] vs, int vo, Heads dv) {
+        int D = s.headDim();
+        axpy(invG, dvs, o, dv.data(), dv.at(s.seq(), D, b, t, h), D);
+        return L2Norm.dot(dvs, o, vs, vo, D);
+    }
+
     private static final jdk.incubator.vector.VectorSpecies<Float> F = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
 
     /** y[0..n) = f * x. */

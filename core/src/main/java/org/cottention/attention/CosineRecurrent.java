@@ -27,12 +27,32 @@ public final class CosineRecurrent {
      * @param m         [H] raw stabiliser values (norm_const)
      */
     public static void step(CosineState state, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out) {
+        step(state, q, k, v, mask, m, null, out);
+    }
+
+    /**
+     * The step of gated cosine attention (math doc §8.8): with a = logDecay[b*H + h] <= 0,
+     * {@code z = e^a z + mu; S = e^a S + v' k'^T; o = S q'} and v' = mu v / max(z, 1)^sigmoid(m) (state.z, float64).
+     * logDecay null: the plain step.
+     */
+    public static void step(CosineState state, Heads q, Heads k, Heads v, int[] mask, float[] m, float[] logDecay, Heads out) {
         if (state == null) throw new IllegalArgumentException("state is null");
         final int B = state.batch, H = state.heads, D = state.headDim;
         AttnShape shape = new AttnShape(B, 1, H, D);
         shape.checkForward(q, k, v, out, mask);
         shape.checkStabiliser("m", m);
-        for (int b = 0; b < B; b++) if (mask == null || mask[b] == 1) state.count[b]++;
+        if (logDecay != null) {
+            if (logDecay.length != B * H) throw new IllegalArgumentException("logDecay: length " + logDecay.length + " != B*H = " + B * H);
+            for (int i = 0; i < logDecay.length; i++)
+                if (!(logDecay[i] <= 0f) || logDecay[i] == Float.NEGATIVE_INFINITY)
+                    throw new IllegalArgumentException("logDecay: entry " + i + " is " + logDecay[i] + ", must be finite and <= 0");
+        }
+        for (int b = 0; b < B; b++) {
+            if (mask != null && mask[b] == 0) continue;
+            state.count[b]++;
+            if (logDecay != null)
+                for (int h = 0; h < H; h++) state.z[b * H + h] = Math.exp(logDecay[b * H + h]) * state.z[b * H + h] + 1;
+        }
         // Each (b, h) costs about 4 D^2 flops, a few microseconds at most: waking another thread costs about as much,
         // so only hand out groups of heads worth at least ~256K flops (one layer of a small model runs serially).
         int grain = Math.max(1, (1 << 18) / (4 * D * D));
@@ -49,20 +69,26 @@ public final class CosineRecurrent {
                 }
                 L2Norm.forward(q.data(), q.at(1, D, b, 0, h), w, qo, D, 1f);
                 L2Norm.forward(k.data(), k.at(1, D, b, 0, h), w, ko, D, 1f);
-                float inv = CosinePrep.invDivisor(CosinePrep.negLogCount(state.count[b]), CosinePrep.sigmoid(m[h]));
+                float nl = logDecay == null ? CosinePrep.negLogCount(state.count[b])
+                        : state.z[bh] > 1 ? (float) -Math.log(state.z[bh]) : 0f;
+                float inv = CosinePrep.invDivisor(nl, CosinePrep.sigmoid(m[h]));
+                double decay = logDecay == null ? 1.0 : Math.exp(logDecay[bh]);
                 int vo = v.at(1, D, b, 0, h);
                 for (int d = 0; d < D; d++) {
                     w[vso + d] = v.data()[vo + d] * inv;
                     dw[qdo + d] = w[qo + d];
                     dw[kdo + d] = w[ko + d];
                 }
-                updateAndRead(state.s, bh * D * D, D, dw, qdo, kdo, w, vso, out.data(), oo);
+                updateAndRead(state.s, bh * D * D, D, decay, dw, qdo, kdo, w, vso, out.data(), oo);
             }
         });
     }
 
-    /** S[i,:] += vs[i] * kh (rank-1 update, value index first) then o[i] = S[i,:] . qh, row by row in float64. */
-    private static void updateAndRead(double[] s, int sOff, int D, double[] dw, int qo, int ko, float[] w, int vo,
+    /**
+     * S[i,:] = decay S[i,:] + vs[i] * kh (rank-1 update, value index first) then o[i] = S[i,:] . qh, row by row in
+     * float64 (decay = 1: the plain update, the same bits).
+     */
+    private static void updateAndRead(double[] s, int sOff, int D, double decay, double[] dw, int qo, int ko, float[] w, int vo,
                                       float[] out, int oOff) {
         int up = DS.loopBound(D);
         for (int i = 0; i < D; i++) {
@@ -73,13 +99,13 @@ public final class CosineRecurrent {
             int j = 0;
             for (; j < up; j += DS.length()) {
                 DoubleVector kv = DoubleVector.fromArray(DS, dw, ko + j);
-                DoubleVector sv = kv.fma(vv, DoubleVector.fromArray(DS, s, row + j));
+                DoubleVector sv = kv.fma(vv, DoubleVector.fromArray(DS, s, row + j).mul(decay));
                 sv.intoArray(s, row + j);
                 acc = sv.fma(DoubleVector.fromArray(DS, dw, qo + j), acc);
             }
             double o = Ops.sumLanes(acc);
             for (; j < D; j++) {
-                double x = s[row + j] + vi * dw[ko + j];
+                double x = decay * s[row + j] + vi * dw[ko + j];
                 s[row + j] = x;
                 o += x * dw[qo + j];
             }

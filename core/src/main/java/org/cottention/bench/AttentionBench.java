@@ -9,7 +9,9 @@ import org.cottention.attention.CosineRecurrent;
 import org.cottention.attention.CosineState;
 import org.cottention.attention.FlashAttention;
 import org.cottention.attention.Heads;
+import org.cottention.attention.QkvConv;
 import org.cottention.attention.SoftmaxAttention;
+import org.cottention.model.CosineGate;
 import org.cottention.kernels.Gemm;
 import org.cottention.kernels.Machine;
 import org.cottention.kernels.Parallel;
@@ -43,7 +45,10 @@ import java.util.Random;
  */
 public final class AttentionBench {
     public static final List<String> VARIANTS = List.of("cosine-causal", "cosine-recurrent", "cosine-bidir",
-            "cosine-causal-quadratic", "softmax-causal", "softmax-causal-flash", "softmax-bidir", "softmax-bidir-flash");
+            "cosine-causal-quadratic", "softmax-causal", "softmax-causal-flash", "softmax-bidir", "softmax-bidir-flash",
+            "cosine-gated-causal", "cosine-gated-recurrent");
+    /** Width of the q/k/v convolution in the gated rows (the issue's, and math doc §8's, 2). */
+    static final int GATED_CONV = 2;
 
     public record Options(List<String> variants, List<Integer> seqs, int batch, int heads, int headDim, int chunk,
                           int runs, boolean json, Path plot, boolean vsGemm) {}
@@ -79,11 +84,15 @@ public final class AttentionBench {
                 row.put("headDim", opt.headDim());
                 row.put("threads", Parallel.threads());
                 row.put("isa", Machine.isa());
-                if (v.equals("cosine-causal")) row.put("chunk", opt.chunk());
+                if (v.equals("cosine-causal") || v.equals("cosine-gated-causal")) row.put("chunk", opt.chunk());
+                if (v.startsWith("cosine-gated")) {
+                    row.put("cosineGate", "softplus");
+                    row.put("qkvConvSize", GATED_CONV);
+                }
                 try {
                     measure(v, seq, row);
                 } catch (OutOfMemoryError e) {
-                    row.keySet().retainAll(List.of("variant", "seq", "batch", "heads", "headDim", "threads", "isa", "chunk"));
+                    row.keySet().retainAll(List.of("variant", "seq", "batch", "heads", "headDim", "threads", "isa", "chunk", "cosineGate", "qkvConvSize"));
                     row.put("error", "out of memory");
                 }
                 System.gc();
@@ -126,8 +135,8 @@ public final class AttentionBench {
             row.put("maxHeapBytes", rt.maxMemory());
             return;
         }
-        if (variant.equals("cosine-recurrent")) {
-            recurrent(shape, row);
+        if (variant.equals("cosine-recurrent") || variant.equals("cosine-gated-recurrent")) {
+            recurrent(shape, row, variant.equals("cosine-gated-recurrent"));
             return;
         }
         // warm-up: repeat a short problem until the JIT has compiled the kernels, then run the real one once
@@ -137,13 +146,6 @@ public final class AttentionBench {
         small = null;
         Op op = build(variant, shape);
         op.backward(op.forward());
-        System.gc();
-        long before = allocatedBytes();
-        Object ctx = op.forward();
-        long afterFwd = allocatedBytes();
-        op.backward(ctx);
-        long afterBwd = allocatedBytes();
-        ctx = null;
         double[] fwd = new double[opt.runs()], fb = new double[opt.runs()], gemm = new double[opt.runs()];
         if (opt.vsGemm()) GemmReference.time();
         for (int i = 0; i < opt.runs(); i++) {
@@ -159,6 +161,15 @@ public final class AttentionBench {
                 gemm[i] = GemmReference.time();
             }
         }
+        // memory last, after the timed runs: by then even a slow machine has compiled every kernel (interpreted Vector
+        // API code would box every vector on the heap and be counted)
+        System.gc();
+        long before = allocatedBytes();
+        Object ctx = op.forward();
+        long afterFwd = allocatedBytes();
+        op.backward(ctx);
+        long afterBwd = allocatedBytes();
+        ctx = null;
         double fwdMs = median(fwd), fbMs = median(fb);
         row.put("fwdMs", round(fwdMs));
         row.put("fwdBwdMs", round(fbMs));
@@ -217,6 +228,7 @@ public final class AttentionBench {
                     CosineCausal.backward((CosineCausal.Context) c, hg, hdq, hdk, hdv, dm);
                 }
             };
+            case "cosine-gated-causal" -> gated(shape, mask, m, ho, hg, dm, r);
             case "cosine-bidir" -> new Op() {
                 public Object forward() {
                     return CosineBidir.forward(shape, hq, hk, hv, mask, m, ho);
@@ -261,8 +273,49 @@ public final class AttentionBench {
         };
     }
 
-    /** The whole sequence token by token through the recurrent step (forward only: decoding). */
-    private void recurrent(AttnShape shape, Map<String, Object> row) {
+    /**
+     * Gated causal cosine attention as a GPT-J layer runs it (math doc §8): the q/k/v convolution over the fused
+     * projections u [n, 3E], the gate (x [n, E] W_g^T + b, -softplus), the chunkwise kernel with the decay; backward
+     * through all of them (kernel, softplus, gate projection and its weight gradient, convolution and its weight
+     * gradient).
+     */
+    private Op gated(AttnShape shape, int[] mask, float[] m, Heads ho, Heads hg, float[] dm, Random r) {
+        final int B = shape.batch(), T = shape.seq(), H = shape.heads(), E = shape.width(), n = B * T, w = GATED_CONV;
+        float[] u = randn(r, n * 3 * E), x = randn(r, n * E), qkv = new float[n * 3 * E], du = new float[n * 3 * E], dqkv = new float[n * 3 * E];
+        float[] conv = new float[3 * E * w], dconv = new float[conv.length], wg = randn(r, H * E), bg = new float[H], dwg = new float[H * E];
+        float[] logit = new float[n * H], decay = new float[n * H], dx = new float[n * E];
+        for (int c = 0; c < 3 * E; c++) {
+            conv[c * w + w - 1] = 1f;
+            conv[c * w] = 0.1f;
+        }
+        for (int i = 0; i < wg.length; i++) wg[i] *= 0.02f;
+        for (int h = 0; h < H; h++) bg[h] = (float) Math.log(Math.expm1(1e-3 * Math.pow(100, H == 1 ? 0.5 : (double) h / (H - 1))));
+        Heads q = new Heads(qkv, 0, 3 * E), k = new Heads(qkv, E, 3 * E), v = new Heads(qkv, 2 * E, 3 * E);
+        return new Op() {
+            public Object forward() {
+                QkvConv.forward(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, qkv, 0, 3 * E, null);
+                Gemm.sgemm(false, true, n, H, E, 1f, x, 0, E, wg, 0, E, 0f, logit, 0, H);
+                for (int i = 0; i < n; i++) for (int h = 0; h < H; h++) logit[i * H + h] += bg[h];
+                CosineGate.logDecay(logit, decay, n * H);
+                return CosineCausal.forward(null, shape, q, k, v, mask, m, decay, ho, opt.chunk(), null, null);
+            }
+
+            public void backward(Object c) {
+                float[] da = new float[n * H];
+                CosineCausal.backward((CosineCausal.Context) c, hg, new Heads(dqkv, 0, 3 * E), new Heads(dqkv, E, 3 * E), new Heads(dqkv, 2 * E, 3 * E), dm, da);
+                CosineGate.logitGradient(logit, da, n * H);
+                Gemm.sgemm(true, false, H, E, n, 1f, da, 0, H, x, 0, E, 1f, dwg, 0, E);
+                Gemm.sgemm(false, false, n, E, H, 1f, da, 0, H, wg, 0, E, 1f, dx, 0, E);
+                QkvConv.backward(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, dqkv, 0, 3 * E, du, 0, 3 * E, dconv, 0);
+            }
+        };
+    }
+
+    /**
+     * The whole sequence token by token through the recurrent step (forward only: decoding); gated: each token also
+     * through the convolution (its tail in the state) and the gate.
+     */
+    private void recurrent(AttnShape shape, Map<String, Object> row, boolean gated) {
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), D = shape.headDim(), E = H * D;
         Random r = new Random(42);
         int n = B * T * E;
@@ -271,24 +324,24 @@ public final class AttentionBench {
         int[] tokMask = new int[B];
         Arrays.fill(tokMask, 1);
         Heads out = Heads.of(o, E);
+        int w = gated ? GATED_CONV : 0;
+        Step step = gated ? gatedStep(B, T, H, E, q, k, v, tokMask, m, out, r) : (st, t) ->
+                CosineRecurrent.step(st, new Heads(q, t * E, T * E), new Heads(k, t * E, T * E), new Heads(v, t * E, T * E), tokMask, m, out);
         // warm-up
-        CosineState warm = new CosineState(B, H, D);
-        for (int i = 0; i < 20_000; i++) {
-            int t = i % T;
-            CosineRecurrent.step(warm, new Heads(q, t * E, T * E), new Heads(k, t * E, T * E), new Heads(v, t * E, T * E), tokMask, m, out);
-        }
+        CosineState warm = new CosineState(B, H, D, w);
+        for (int i = 0; i < 20_000; i++) step.run(warm, i % T);
         double[] total = new double[opt.runs()], first = new double[opt.runs()], last = new double[opt.runs()];
         long stateBytes = 0, runBytes = 0;
         int quarter = Math.max(1, T / 4);
         for (int i = 0; i < opt.runs(); i++) {
             long a0 = allocatedBytes();
-            CosineState st = new CosineState(B, H, D);
+            CosineState st = new CosineState(B, H, D, w);
             long a1 = allocatedBytes();
             long t0 = System.nanoTime(), tq1 = t0, tq3 = t0;
             for (int t = 0; t < T; t++) {
                 if (t == quarter) tq1 = System.nanoTime();
                 if (t == T - quarter) tq3 = System.nanoTime();
-                CosineRecurrent.step(st, new Heads(q, t * E, T * E), new Heads(k, t * E, T * E), new Heads(v, t * E, T * E), tokMask, m, out);
+                step.run(st, t);
             }
             long t1 = System.nanoTime();
             stateBytes = a1 - a0;
@@ -309,6 +362,34 @@ public final class AttentionBench {
         row.put("fwdGflops", round(flops("cosine-recurrent", shape, opt.chunk())[0] / ms / 1e6));
     }
 
+    /** One decoding step of token t. */
+    private interface Step {
+        void run(CosineState st, int t);
+    }
+
+    /**
+     * The gated step: the token's q|k|v rows (here the random q, k, v stand for the projections) through the
+     * convolution with the state's tail, its gate from x [B, E] W_g^T + b, then the recurrent step with the decay.
+     */
+    private static Step gatedStep(int B, int T, int H, int E, float[] q, float[] k, float[] v, int[] mask, float[] m, Heads out, Random r) {
+        int w = GATED_CONV;
+        float[] u = new float[B * 3 * E], qkv = new float[B * 3 * E], conv = new float[3 * E * w], x = randn(r, B * E), wg = randn(r, H * E);
+        float[] logit = new float[B * H], decay = new float[B * H];
+        for (int c = 0; c < 3 * E; c++) conv[c * w + w - 1] = 1f;
+        for (int i = 0; i < wg.length; i++) wg[i] *= 0.02f;
+        return (st, t) -> {
+            for (int b = 0; b < B; b++) {
+                System.arraycopy(q, (b * T + t) * E, u, b * 3 * E, E);
+                System.arraycopy(k, (b * T + t) * E, u, b * 3 * E + E, E);
+                System.arraycopy(v, (b * T + t) * E, u, b * 3 * E + 2 * E, E);
+            }
+            QkvConv.forward(B, 1, 3 * E, w, u, 0, 3 * E, conv, 0, mask, st.convTail, qkv, 0, 3 * E, st.convTail);
+            Gemm.sgemm(false, true, B, H, E, 1f, x, 0, E, wg, 0, E, 0f, logit, 0, H);
+            CosineGate.logDecay(logit, decay, B * H);
+            CosineRecurrent.step(st, new Heads(qkv, 0, 3 * E), new Heads(qkv, E, 3 * E), new Heads(qkv, 2 * E, 3 * E), mask, m, decay, out);
+        };
+    }
+
     /**
      * Dense FLOPs {forward, forward+backward}. Cosine causal: math doc §4 (4 L D^2 + 2 L C D per head, backward
      * 2.5x). Causal softmax and the quadratic form count the non-zero triangle only.
@@ -316,11 +397,11 @@ public final class AttentionBench {
     static double[] flops(String variant, AttnShape s, int chunk) {
         double bh = (double) s.batch() * s.heads(), T = s.seq(), D = s.headDim();
         return switch (variant) {
-            case "cosine-causal" -> {
+            case "cosine-causal", "cosine-gated-causal" -> { // the gated rows count the same work (gate and conv are O(T E))
                 double C = Math.min(chunk, T), f = bh * (4 * T * D * D + 2 * T * C * D);
                 yield new double[]{f, 3.5 * f};
             }
-            case "cosine-recurrent" -> new double[]{bh * T * 4 * D * D, 0};
+            case "cosine-recurrent", "cosine-gated-recurrent" -> new double[]{bh * T * 4 * D * D, 0};
             case "cosine-bidir" -> new double[]{bh * 4 * T * D * D, bh * 12 * T * D * D};
             case "cosine-causal-quadratic", "softmax-causal" -> new double[]{bh * 2 * T * T * D, bh * 6 * T * T * D};
             case "softmax-bidir" -> new double[]{bh * 4 * T * T * D, bh * 12 * T * T * D};
@@ -336,6 +417,8 @@ public final class AttentionBench {
         long bhtt = 4L * s.batch() * s.heads() * T * T;
         return switch (variant) {
             case "cosine-causal" -> (8L + 8L * s.heads()) * s.batch() * T + (16L << 20); // per-token counts and dL/dm terms, step buffers
+            // plus u, qkv, du, dqkv [n, 3E], x, dx; per token and head the decay, z, gradients; per chunk a D x D state
+            case "cosine-gated-causal" -> 4 * 14 * n + 48L * s.batch() * s.heads() * T + 4L * n * s.headDim() / 64 + (16L << 20);
             case "cosine-bidir" -> 4 * 3 * n + 4L * 3 * s.batch() * s.heads() * T;
             case "cosine-causal-quadratic" -> 4 * 3 * n + th * (8 * T * T + 12 * T * s.headDim());
             case "softmax-causal", "softmax-bidir" -> bhtt + th * 4 * T * T;

@@ -2,6 +2,7 @@ package org.cottention.model;
 
 import org.cottention.attention.AttnShape;
 import org.cottention.attention.Heads;
+import org.cottention.attention.QkvConv;
 import org.cottention.io.DType;
 import org.cottention.kernels.CrossEntropy;
 import org.cottention.kernels.Embedding;
@@ -24,6 +25,12 @@ import java.util.SplittableRandom;
  * q/k/v/out projections; MLP fc_in -> gelu_new -> fc_out with biases; final LayerNorm; untied lm_head with bias.
  * Parameter names are HF's; q, k and v weights sit next to each other in the flat buffer so they act as one fused
  * [3E, E] projection. Forward and backward of each layer are written side by side below.
+ *
+ * <p>Gated cosine attention (math doc §8, config {@code cosine_gate}, {@code qkv_conv_size}): per layer a decay gate
+ * {@code attn.gate_proj} [H, E] + [H] giving the log-decay a = -softplus(ln W_g^T + b_g) per token and head, and a
+ * depthwise causal convolution {@code attn.qkv_conv.weight} [3E, 1, w] on q|k|v before rotary. Their parameters come
+ * after all the others in the flat buffer, so the other tensors of a gated model get the same initial values as in
+ * the plain model from the same seed.
  */
 public final class GptJ implements TrainableModel {
     public final GptJConfig cfg;
@@ -36,9 +43,20 @@ public final class GptJ implements TrainableModel {
     final int chunk;
     private Acts acts;
 
-    /** One transformer block's parameters; {@code qkv} is q_proj, k_proj, v_proj. */
+    /**
+     * One transformer block's parameters; {@code qkv} is q_proj, k_proj, v_proj; {@code gate} (gate_proj) and
+     * {@code conv} (qkv_conv.weight) are null unless the model is gated.
+     */
     record Block(Params.View lnW, Params.View lnB, QkvProjection qkv, Linear out, Params.View normConst, Linear fcIn,
-                 Linear fcOut, SelfAttention attention) {}
+                 Linear fcOut, SelfAttention attention, Linear gate, Params.View conv) {}
+
+    /**
+     * The gate bias of a gate that is shut: softplus(-1000) = log1p(e^-1000) is exactly 0 in float32 and float64
+     * (e^-1000 underflows), so with zero gate weights a = 0 exactly and the model is the ungated one, bit for bit; a
+     * finite value, unlike -inf, survives every checkpoint format. Such a gate has no gradient (sigmoid(-1000) = 0):
+     * it stays shut under training unless it is re-initialised.
+     */
+    public static final float SHUT_GATE_BIAS = -1000f;
 
     public GptJ(GptJConfig cfg) {
         this(cfg, 64);
@@ -58,6 +76,7 @@ public final class GptJ implements TrainableModel {
         Params.Builder pb = Params.builder().offHeapMatrices(storage != WeightStorage.HEAP, storage == WeightStorage.BF16);
         wte = pb.add("transformer.wte.weight", true, cfg.vocabSize(), e);
         blocks = new Block[cfg.nLayer()];
+        Object[][] parts = new Object[cfg.nLayer()][];
         for (int i = 0; i < cfg.nLayer(); i++) {
             String p = "transformer.h." + i + ".";
             Params.View lnW = pb.add(p + "ln_1.weight", false, e), lnB = pb.add(p + "ln_1.bias", false, e);
@@ -69,11 +88,20 @@ public final class GptJ implements TrainableModel {
             Params.View nc = cfg.attentionType() == AttentionType.COSINE ? pb.add(p + "attn.norm_const", false, 1, h, 1, 1) : null;
             Linear fcIn = linear(pb, pb.add(p + "mlp.fc_in.weight", true, cfg.nInner(), e), pb.add(p + "mlp.fc_in.bias", false, cfg.nInner()));
             Linear fcOut = linear(pb, pb.add(p + "mlp.fc_out.weight", true, e, cfg.nInner()), pb.add(p + "mlp.fc_out.bias", false, e));
-            blocks[i] = new Block(lnW, lnB, qkv, out, nc, fcIn, fcOut, new SelfAttention(cfg.attentionType(), true, chunk));
+            parts[i] = new Object[]{lnW, lnB, qkv, out, nc, fcIn, fcOut};
         }
         lnfW = pb.add("transformer.ln_f.weight", false, e);
         lnfB = pb.add("transformer.ln_f.bias", false, e);
         lmHead = linear(pb, pb.add("lm_head.weight", true, cfg.vocabSize(), e), pb.add("lm_head.bias", false, cfg.vocabSize()));
+        for (int i = 0; i < cfg.nLayer(); i++) { // gated attention's parameters last (see the class comment)
+            String p = "transformer.h." + i + ".attn.";
+            Linear gate = cfg.cosineGate() == CosineGate.NONE ? null
+                    : linear(pb, pb.add(p + "gate_proj.weight", true, h, e), pb.add(p + "gate_proj.bias", false, h));
+            Params.View conv = cfg.qkvConvSize() == 0 ? null : pb.add(p + "qkv_conv.weight", false, 3 * e, 1, cfg.qkvConvSize());
+            Object[] x = parts[i];
+            blocks[i] = new Block((Params.View) x[0], (Params.View) x[1], (QkvProjection) x[2], (Linear) x[3], (Params.View) x[4],
+                    (Linear) x[5], (Linear) x[6], new SelfAttention(cfg.attentionType(), true, chunk), gate, conv);
+        }
         params = pb.build();
         rotary = new Rotary(cfg.rotaryDim(), Math.max(16, cfg.nPositions()));
     }
@@ -82,10 +110,56 @@ public final class GptJ implements TrainableModel {
         return new Linear(w, b, pb.slot(w));
     }
 
-    /** HF's initialisation: N(0, 0.02) weights and embeddings, zero biases, unit LayerNorms, norm_const 0.5. */
+    /**
+     * HF's initialisation: N(0, 0.02) weights and embeddings, zero biases, unit LayerNorms, norm_const 0.5; gated
+     * attention (math doc §8, last paragraph): gate weights N(0, 0.02) and biases spread over the heads so that the
+     * per-token decays softplus(b_h) are log-spaced from 1e-3 to 1e-1 (memories of ~1000 down to ~10 tokens), the
+     * convolution the identity.
+     */
     public GptJ initialise(long seed) {
         Initialiser.standard(params, seed, 0.02f, Initialiser.NORM_CONST);
+        int h = cfg.nHead();
+        for (Block blk : blocks) {
+            if (blk.gate != null)
+                for (int i = 0; i < h; i++) {
+                    double sp = 1e-3 * Math.pow(100, h == 1 ? 0.5 : (double) i / (h - 1));
+                    params.data[blk.gate.bias().offset() + i] = (float) Math.log(Math.expm1(sp));
+                }
+            if (blk.conv != null) identityConv(blk.conv);
+        }
         return this;
+    }
+
+    /** The convolution's weight [3E, 1, w] set to the identity: tap w-1 (the current token) 1, the others 0. */
+    void identityConv(Params.View conv) {
+        int w = cfg.qkvConvSize();
+        Arrays.fill(params.data, conv.offset(), conv.offset() + conv.size(), 0f);
+        for (int c = 0; c < 3 * cfg.nEmbd(); c++) params.data[conv.offset() + c * w + w - 1] = 1f;
+    }
+
+    /**
+     * Sets the gated parameters among {@code names} so that the model equals the ungated one: a shut gate (weights 0,
+     * bias {@link #SHUT_GATE_BIAS}) and the identity convolution. For loading a plain checkpoint into a gated model.
+     */
+    public void neutralGating(java.util.Set<String> names) {
+        for (Block blk : blocks) {
+            if (blk.gate != null) {
+                if (names.contains(blk.gate.weight().name())) {
+                    Params.Slot slot = blk.gate.slot();
+                    if (slot != null) // off-heap weights: a segment of zeros (zero in F32 and BF16 alike)
+                        slot.set(java.lang.foreign.Arena.ofAuto().allocate((long) blk.gate.weight().size() * (slot.bf16Wanted() ? 2 : 4), 64), slot.bf16Wanted());
+                    else Arrays.fill(params.data, blk.gate.weight().offset(), blk.gate.weight().offset() + blk.gate.weight().size(), 0f);
+                }
+                if (names.contains(blk.gate.bias().name()))
+                    Arrays.fill(params.data, blk.gate.bias().offset(), blk.gate.bias().offset() + cfg.nHead(), SHUT_GATE_BIAS);
+            }
+            if (blk.conv != null && names.contains(blk.conv.name())) identityConv(blk.conv);
+        }
+    }
+
+    /** Names of the gated attention parameters (gate_proj, qkv_conv) this model has. */
+    public static boolean isGatingParameter(String name) {
+        return name.endsWith(".attn.gate_proj.weight") || name.endsWith(".attn.gate_proj.bias") || name.endsWith(".attn.qkv_conv.weight");
     }
 
     @Override
@@ -102,6 +176,9 @@ public final class GptJ implements TrainableModel {
         final float[][] ln;      // [L][n, E] ln_1 output
         final float[][] lnMean, lnRstd;  // [L][n]
         final float[][] qkv;     // [L][n, 3E] q, k (rotated), v
+        final float[][] qkvIn;   // [L][n, 3E] the projections before the convolution (null without one)
+        final float[][] gate, decay;  // [L][n, H] gate logits and log-decay -softplus(logits) (null without a gate)
+        int[] mask;              // the forward's mask (referenced), for the convolution's backward
         final float[][] att;     // [L][n, E] attention output before out_proj
         final float[][] pre;     // [L][n, inner] fc_in output before gelu
         final float[] lnf, lnfMean, lnfRstd;  // [n, E], [n], [n]
@@ -122,6 +199,9 @@ public final class GptJ implements TrainableModel {
             qkv = new float[L][];
             att = new float[L][];
             pre = new float[L][];
+            qkvIn = c.qkvConvSize() > 0 ? new float[L][] : null;
+            gate = c.cosineGate() != CosineGate.NONE ? new float[L][] : null;
+            decay = gate != null ? new float[L][] : null;
             for (int l = 0; l <= L; l++) x[l] = keep || l < 2 ? new float[n * e] : x[l - 2];
             for (int l = 0; l < L; l++) {
                 boolean fresh = keep || l == 0;
@@ -131,6 +211,11 @@ public final class GptJ implements TrainableModel {
                 qkv[l] = fresh ? new float[n * 3 * e] : qkv[0];
                 att[l] = fresh ? new float[n * e] : att[0];
                 pre[l] = fresh ? new float[n * in] : pre[0];
+                if (qkvIn != null) qkvIn[l] = fresh ? new float[n * 3 * e] : qkvIn[0];
+                if (gate != null) {
+                    gate[l] = fresh ? new float[n * c.nHead()] : gate[0];
+                    decay[l] = fresh ? new float[n * c.nHead()] : decay[0];
+                }
             }
             lnf = new float[n * e];
             lnfMean = new float[n];
@@ -149,7 +234,13 @@ public final class GptJ implements TrainableModel {
     /** The attention core as a block calls it: training keeps contexts for backward, decoding carries state. */
     @FunctionalInterface
     interface Attend {
-        void run(int layer, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out);
+        /** @param logDecay [B*T*H] the gate's log-decay, or null without a gate */
+        void run(int layer, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, float[] logDecay, Heads out);
+
+        /** The convolution's carried tail of this layer (read and updated), or null for a fresh sequence. */
+        default float[] convTail(int layer) {
+            return null;
+        }
     }
 
     /** Token positions of a forward call: {@code start + t} for every row, or one per token when {@code perToken} is set. */
@@ -162,13 +253,14 @@ public final class GptJ implements TrainableModel {
     /** Runs the blocks and ln_f on ids [B, T]; the result is in acts.lnf [B*T, E]. Positions are 0..T-1 per row. */
     Acts forward(int b, int t, int[] ids, int[] mask) {
         return forward(b, t, ids, mask, acts(b * t), Positions.FROM_ZERO,
-                (l, shape, q, k, v, msk, m, out) -> blocks[l].attention.forward(shape, q, k, v, msk, m, out));
+                (l, shape, q, k, v, msk, m, decay, out) -> blocks[l].attention.forward(shape, q, k, v, msk, m, decay, out));
     }
 
     /** The forward pass with explicit buffers, positions and attention (shared by training and decoding). */
     Acts forward(int b, int t, int[] ids, int[] mask, Acts a, Positions pos, Attend attend) {
         int n = b * t, e = cfg.nEmbd();
         checkIds(ids, n);
+        a.mask = mask;
         float[] w = params.data;
         params.lookup(wte, ids, n, a.x[0], false, null);
         AttnShape shape = new AttnShape(b, t, cfg.nHead(), cfg.headDim());
@@ -185,13 +277,26 @@ public final class GptJ implements TrainableModel {
         // ln = LayerNorm(x)                                          [n, E]
         LayerNorm.forward(a.ln[l], 0, a.lnMean[l], 0, a.lnRstd[l], 0, a.x[l], 0, w, blk.lnW.offset(), w, blk.lnB.offset(),
                 n, e, cfg.layerNormEpsilon());
-        // q|k|v = ln Wqkv^T, then rotary on q and k                  [n, 3E]
-        blk.qkv.forward(w, a.ln[l], 0, e, a.qkv[l], 0, 3 * e, n);
+        // q|k|v = ln Wqkv^T (gated: then the causal convolution over time), then rotary on q and k   [n, 3E]
+        if (blk.conv == null) blk.qkv.forward(w, a.ln[l], 0, e, a.qkv[l], 0, 3 * e, n);
+        else {
+            blk.qkv.forward(w, a.ln[l], 0, e, a.qkvIn[l], 0, 3 * e, n);
+            float[] tail = attend.convTail(l);
+            QkvConv.forward(shape.batch(), shape.seq(), 3 * e, cfg.qkvConvSize(), a.qkvIn[l], 0, 3 * e, w, blk.conv.offset(), mask,
+                    tail, a.qkv[l], 0, 3 * e, tail);
+        }
         rotate(a.qkv[l], 0, shape, pos);
         rotate(a.qkv[l], e, shape, pos);
+        // gated: log-decay a = -softplus(ln Wg^T + bg)              [n, H]
+        float[] decay = null;
+        if (blk.gate != null) {
+            blk.gate.forward(w, a.ln[l], 0, e, a.gate[l], 0, cfg.nHead(), n);
+            decay = a.decay[l];
+            CosineGate.logDecay(a.gate[l], decay, n * cfg.nHead());
+        }
         // att = attention(q, k, v)                                   [n, E]
         attend.run(l, shape, new Heads(a.qkv[l], 0, 3 * e), new Heads(a.qkv[l], e, 3 * e), new Heads(a.qkv[l], 2 * e, 3 * e),
-                mask, normConst(blk), Heads.of(a.att[l], e));
+                mask, normConst(blk), decay, Heads.of(a.att[l], e));
         blk.out.forward(w, a.att[l], 0, e, a.attnOut, 0, e, n);
         // mlp = fc_out(gelu_new(fc_in(ln)))                          [n, inner] -> [n, E]
         blk.fcIn.forward(w, a.ln[l], 0, e, a.pre[l], 0, in, n);
@@ -212,9 +317,12 @@ public final class GptJ implements TrainableModel {
     /** Scratch gradients of one block, shared by all blocks. */
     private static final class Grads {
         final float[] dx, dln, dqkv, datt, dact, dpre;
+        final float[] dqkvIn, dDecay;  // gated: [n, 3E] before the convolution; [n, H] log-decay
 
         Grads(GptJConfig c, int n) {
             int e = c.nEmbd(), in = c.nInner();
+            dqkvIn = c.qkvConvSize() > 0 ? new float[n * 3 * e] : null;
+            dDecay = c.cosineGate() != CosineGate.NONE ? new float[n * c.nHead()] : null;
             dx = new float[n * e];
             dln = new float[n * e];
             dqkv = new float[n * 3 * e];
@@ -259,12 +367,24 @@ public final class GptJ implements TrainableModel {
         blk.out.backward(w, g, a.att[l], 0, e, d.dx, 0, e, d.datt, 0, e, n);
         Arrays.fill(d.dqkv, 0f);
         float[] dm = new float[cfg.nHead()];
+        if (d.dDecay != null) Arrays.fill(d.dDecay, 0f);
         blk.attention.backward(Heads.of(d.datt, e), new Heads(d.dqkv, 0, 3 * e), new Heads(d.dqkv, e, 3 * e),
-                new Heads(d.dqkv, 2 * e, 3 * e), dm);
+                new Heads(d.dqkv, 2 * e, 3 * e), dm, d.dDecay);
         if (blk.normConst != null) Ops.addInPlace(g, blk.normConst.offset(), dm, 0, dm.length);
+        if (blk.gate != null) { // a = -softplus(logit): dlogit = -sigmoid(logit) da, then gate_proj's backward into dln
+            CosineGate.logitGradient(a.gate[l], d.dDecay, n * cfg.nHead());
+            blk.gate.backward(w, g, a.ln[l], 0, e, d.dDecay, 0, cfg.nHead(), d.dln, 0, e, n);
+        }
         rotary.backward(d.dqkv, 0, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
         rotary.backward(d.dqkv, e, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
-        blk.qkv.backward(w, g, a.ln[l], 0, e, d.dqkv, 0, 3 * e, d.dln, 0, e, n);
+        float[] dProj = d.dqkv;
+        if (blk.conv != null) {
+            Arrays.fill(d.dqkvIn, 0f);
+            QkvConv.backward(shape.batch(), shape.seq(), 3 * e, cfg.qkvConvSize(), a.qkvIn[l], 0, 3 * e, w, blk.conv.offset(), a.mask,
+                    null, d.dqkv, 0, 3 * e, d.dqkvIn, 0, 3 * e, g, blk.conv.offset());
+            dProj = d.dqkvIn;
+        }
+        blk.qkv.backward(w, g, a.ln[l], 0, e, dProj, 0, 3 * e, d.dln, 0, e, n);
         // ln_1: dx += LayerNorm'(dln)
         LayerNorm.backward(d.dx, 0, g, blk.lnW.offset(), g, blk.lnB.offset(), d.dln, 0, a.x[l], 0, w, blk.lnW.offset(),
                 a.lnMean[l], 0, a.lnRstd[l], 0, n, e);
@@ -350,7 +470,8 @@ public final class GptJ implements TrainableModel {
         double attn = cfg.attentionType() == AttentionType.COSINE
                 ? 4.0 * d * d + 2.0 * Math.min(chunk, seqLen) * d   // math doc §4, per token and head
                 : 2.0 * seqLen * d;                                 // causal QK^T and PV, half the square each
-        return matmul + cfg.nLayer() * h * attn;
+        double gating = cfg.nLayer() * (2.0 * e * (cfg.cosineGate() == CosineGate.NONE ? 0 : h) + 2.0 * 3 * e * cfg.qkvConvSize());
+        return matmul + gating + cfg.nLayer() * h * attn;
     }
 
     /** Parameter count (as PyTorch counts it). */

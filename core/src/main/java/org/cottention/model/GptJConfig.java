@@ -9,16 +9,32 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * GPT-J hyper-parameters with HF {@code GPTJConfig} field names, plus {@code attention_type} (cosine | softmax).
- * Missing fields take HF's defaults, except {@code attention_type}, which is null when absent (the loader decides it
- * from the weights).
+ * GPT-J hyper-parameters with HF {@code GPTJConfig} field names, plus {@code attention_type} (cosine | softmax) and
+ * the gated cosine attention options of math doc §8: {@code cosine_gate} (none | softplus) and {@code qkv_conv_size}
+ * (0 = none, or the width w >= 2 of the q/k/v convolution), both off by default. Missing fields take HF's defaults,
+ * except {@code attention_type}, which is null when absent (the loader decides it from the weights).
  */
 public record GptJConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, int nHead, int nInner, int rotaryDim,
                          float layerNormEpsilon, String activationFunction, boolean tieWordEmbeddings,
-                         int bosTokenId, int eosTokenId, AttentionType attentionType) {
+                         int bosTokenId, int eosTokenId, AttentionType attentionType, CosineGate cosineGate, int qkvConvSize) {
     static final ObjectMapper JSON = new ObjectMapper();
 
+    /** A config without the gated options (the paper's models). */
+    public GptJConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, int nHead, int nInner, int rotaryDim,
+                      float layerNormEpsilon, String activationFunction, boolean tieWordEmbeddings,
+                      int bosTokenId, int eosTokenId, AttentionType attentionType) {
+        this(vocabSize, nPositions, nEmbd, nLayer, nHead, nInner, rotaryDim, layerNormEpsilon, activationFunction,
+                tieWordEmbeddings, bosTokenId, eosTokenId, attentionType, CosineGate.NONE, 0);
+    }
+
     public GptJConfig {
+        if (cosineGate == null) cosineGate = CosineGate.NONE;
+        if (qkvConvSize < 0 || qkvConvSize == 1)
+            throw new IllegalArgumentException("qkv_conv_size must be 0 (no convolution) or a width >= 2, got " + qkvConvSize);
+        if (attentionType == AttentionType.SOFTMAX && cosineGate != CosineGate.NONE)
+            throw new IllegalArgumentException("cosine_gate \"" + cosineGate.configName() + "\" needs attention_type cosine, not softmax");
+        if (attentionType == AttentionType.SOFTMAX && qkvConvSize != 0)
+            throw new IllegalArgumentException("qkv_conv_size " + qkvConvSize + " needs attention_type cosine, not softmax");
         positive("vocab_size", vocabSize);
         positive("n_positions", nPositions);
         positive("n_embd", nEmbd);
@@ -52,7 +68,18 @@ public record GptJConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, i
 
     public GptJConfig withAttention(AttentionType a) {
         return new GptJConfig(vocabSize, nPositions, nEmbd, nLayer, nHead, nInner, rotaryDim, layerNormEpsilon,
-                activationFunction, tieWordEmbeddings, bosTokenId, eosTokenId, a);
+                activationFunction, tieWordEmbeddings, bosTokenId, eosTokenId, a, cosineGate, qkvConvSize);
+    }
+
+    /** The same config with gated cosine attention's options (math doc §8). */
+    public GptJConfig withGating(CosineGate gate, int convSize) {
+        return new GptJConfig(vocabSize, nPositions, nEmbd, nLayer, nHead, nInner, rotaryDim, layerNormEpsilon,
+                activationFunction, tieWordEmbeddings, bosTokenId, eosTokenId, attentionType, gate, convSize);
+    }
+
+    /** True with a decay gate or a q/k/v convolution. */
+    public boolean gated() {
+        return cosineGate != CosineGate.NONE || qkvConvSize > 0;
     }
 
     public static GptJConfig read(Path file) throws IOException {
@@ -76,10 +103,19 @@ public record GptJConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, i
                     (float) n.path("layer_norm_epsilon").asDouble(1e-5), n.path("activation_function").asText("gelu_new"),
                     n.path("tie_word_embeddings").asBoolean(false), n.path("bos_token_id").asInt(50256),
                     n.path("eos_token_id").asInt(50256),
-                    n.hasNonNull("attention_type") ? AttentionType.parse(n.get("attention_type").asText()) : null);
+                    n.hasNonNull("attention_type") ? AttentionType.parse(n.get("attention_type").asText()) : null,
+                    n.hasNonNull("cosine_gate") ? CosineGate.parse(n.get("cosine_gate").asText()) : CosineGate.NONE,
+                    convSize(n.get("qkv_conv_size")));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
         }
+    }
+
+    private static int convSize(JsonNode n) {
+        if (n == null || n.isNull()) return 0;
+        if (!n.canConvertToInt() || !n.isIntegralNumber())
+            throw new IllegalArgumentException("qkv_conv_size must be an integer, got " + n);
+        return n.asInt();
     }
 
     public ObjectNode toJson() {
@@ -101,6 +137,10 @@ public record GptJConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         n.put("bos_token_id", bosTokenId);
         n.put("eos_token_id", eosTokenId);
         n.put("torch_dtype", "float32");
+        if (gated()) { // written only when on, so a plain model's config stays as it was
+            n.put("cosine_gate", cosineGate.configName());
+            n.put("qkv_conv_size", qkvConvSize);
+        }
         return n;
     }
 

@@ -15,6 +15,8 @@ import java.util.Arrays;
  * chunkwise-parallel form, each segment handing every layer's cosine state to the next, so memory does not grow with
  * the prompt; then one token per step through the recurrent form. Rows of a batch are right-padded during prefill
  * (padding neither enters the state nor shifts positions). Softmax models keep a {@link KvCache} per layer instead.
+ * Gated cosine models (math doc §8) carry per layer the decayed counts z and the convolution's tail as well (in the
+ * {@link CosineState}): still constant in the context length.
  */
 public final class GptJSession implements DecodeSession {
     private final GptJ model;
@@ -53,7 +55,7 @@ public final class GptJSession implements DecodeSession {
         if (cosine()) {
             states = new CosineState[L];
             contexts = new CosineCausal.Context[L];
-            for (int l = 0; l < L; l++) states[l] = new CosineState(b, c.nHead(), c.headDim());
+            for (int l = 0; l < L; l++) states[l] = new CosineState(b, c.nHead(), c.headDim(), c.qkvConvSize());
         } else {
             caches = new KvCache[L];
             int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElse(1);
@@ -75,7 +77,18 @@ public final class GptJSession implements DecodeSession {
                     mask[r * s + t] = real ? 1 : 0;
                 }
             }
-            GptJ.Acts a = model.forward(b, s, ids, mask, segActs, new GptJ.Positions(s0, null), this::attendPrefill);
+            GptJ.Acts a = model.forward(b, s, ids, mask, segActs, new GptJ.Positions(s0, null), new GptJ.Attend() {
+                @Override
+                public void run(int l, AttnShape shape, Heads q, Heads k, Heads v, int[] msk, float[] m, float[] decay, Heads out) {
+                    if (cosine()) contexts[l] = CosineCausal.forward(contexts[l], shape, q, k, v, msk, m, decay, out, model.chunk, states[l], states[l]);
+                    else caches[l].appendAndAttend(shape, q, k, v, msk, out);
+                }
+
+                @Override
+                public float[] convTail(int l) {
+                    return states[l].convTail;
+                }
+            });
             for (int r = 0; r < b; r++) {
                 int last = prompts[r].length - 1;
                 if (last >= s0 && last < s0 + s) headRow(a, r * s + (last - s0), logits, r);
@@ -85,23 +98,24 @@ public final class GptJSession implements DecodeSession {
         return logits;
     }
 
-    private void attendPrefill(int l, AttnShape shape, Heads q, Heads k,
-                               Heads v, int[] mask, float[] m, Heads out) {
-        if (cosine()) contexts[l] = CosineCausal.forward(contexts[l], shape, q, k, v, mask, m, out, model.chunk, states[l], states[l]);
-        else caches[l].appendAndAttend(shape, q, k, v, mask, out);
-    }
-
     @Override
     public float[] step(int[] tokens) {
         if (pos == null) throw new IllegalStateException("step before prefill");
         if (tokens.length != batch) throw new IllegalArgumentException("expected " + batch + " tokens, one per row, got " + tokens.length);
         GptJConfig c = model.cfg;
         if (stepActs == null || stepActs.n != batch) stepActs = new GptJ.Acts(c, batch, false);
-        GptJ.Acts a = model.forward(batch, 1, tokens, null, stepActs, new GptJ.Positions(0, pos.clone()),
-                (l, shape, q, k, v, mask, m, out) -> {
-                    if (cosine()) CosineRecurrent.step(states[l], q, k, v, null, m, out);
-                    else caches[l].appendAndAttend(shape, q, k, v, null, out);
-                });
+        GptJ.Acts a = model.forward(batch, 1, tokens, null, stepActs, new GptJ.Positions(0, pos.clone()), new GptJ.Attend() {
+            @Override
+            public void run(int l, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, float[] decay, Heads out) {
+                if (cosine()) CosineRecurrent.step(states[l], q, k, v, null, m, decay, out);
+                else caches[l].appendAndAttend(shape, q, k, v, null, out);
+            }
+
+            @Override
+            public float[] convTail(int l) {
+                return states[l].convTail;
+            }
+        });
         float[] logits = new float[batch * c.vocabSize()];
         model.lmHead.forward(model.params.data, a.lnf, 0, c.nEmbd(), logits, 0, c.vocabSize(), batch);
         for (int r = 0; r < batch; r++) pos[r]++;
@@ -132,7 +146,9 @@ public final class GptJSession implements DecodeSession {
     @Override
     public long stateBytes() {
         long s = 0;
-        if (states != null) for (CosineState st : states) s += 8L * st.s.length + 4L * st.count.length;
+        boolean decayed = model.cfg.cosineGate() != CosineGate.NONE;
+        if (states != null)
+            for (CosineState st : states) s += 8L * st.s.length + 4L * st.count.length + (decayed ? 8L * st.z.length : 0) + 4L * st.convTail.length;
         if (caches != null) for (KvCache kv : caches) s += kv.bytes();
         return s;
     }

@@ -45,14 +45,43 @@ public final class ModelStore {
      * converted once into off-heap memory and the file is closed).
      */
     public static GptJ loadGptJ(Path dir, AttentionType attention, Checkpoint.Format format, WeightStorage storage) throws IOException {
+        return loadGptJ(dir, attention, format, storage, null, null);
+    }
+
+    /**
+     * As {@link #loadGptJ(Path, AttentionType, Checkpoint.Format, WeightStorage)} with gated attention's options
+     * overridden (math doc §8; null = the config's): {@code gate} (cosine_gate) and {@code convSize} (qkv_conv_size).
+     * With an override, gating tensors the checkpoint lacks start neutral — a shut gate and the identity convolution,
+     * so a plain checkpoint loaded as a gated model computes exactly what it did — and gating tensors the model no
+     * longer has are ignored. Gating tensors of the wrong shape are an error naming the tensor either way.
+     */
+    public static GptJ loadGptJ(Path dir, AttentionType attention, Checkpoint.Format format, WeightStorage storage,
+                                CosineGate gate, Integer convSize) throws IOException {
         GptJConfig cfg = GptJConfig.read(dir.resolve("config.json"));
+        boolean regate = gate != null || convSize != null;
         TensorSource src = Checkpoint.open(dir, format);
         boolean keepOpen = false;
         try {
-            GptJ m = new GptJ(cfg.withAttention(attentionType(attention, cfg.attentionType(), src)), 64, storage);
+            GptJConfig c = cfg.withAttention(attentionType(attention, cfg.attentionType(), src));
+            if (regate) {
+                try {
+                    c = c.withGating(gate != null ? gate : c.cosineGate(), convSize != null ? convSize : c.qkvConvSize());
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(dir.resolve("config.json") + " with the options given: " + e.getMessage(), e);
+                }
+            }
+            GptJ m = new GptJ(c, 64, storage);
             AttentionSwitch sw = AttentionSwitch.of(attention, m.cfg.attentionType(), src, dir);
-            Loaded loaded = loadWeights(m.params, src, sw::optional, sw::ignorable);
+            Predicate<String> newGating = n -> regate && GptJ.isGatingParameter(n) && !src.contains(n);
+            Predicate<String> oldGating = n -> regate && GptJ.isGatingParameter(n) && !m.params.has(n);
+            Loaded loaded = loadWeights(m.params, src, n -> sw.optional(n) || newGating.test(n), n -> sw.ignorable(n) || oldGating.test(n));
             sw.initialise(m.params, loaded.skipped());
+            Set<String> neutral = new LinkedHashSet<>();
+            for (String n : loaded.skipped()) if (GptJ.isGatingParameter(n)) neutral.add(n);
+            if (!neutral.isEmpty()) {
+                m.neutralGating(neutral);
+                log.info("{}: gated attention's parameters the checkpoint lacks start neutral (shut gate, identity convolution): {}", dir, neutral);
+            }
             keepOpen = loaded.mapped();
             return m;
         } finally {

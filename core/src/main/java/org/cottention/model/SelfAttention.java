@@ -28,15 +28,27 @@ public final class SelfAttention {
 
     /** out = attention(q, k, v); m [H] is the layer's norm_const (ignored for softmax). */
     public void forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, Heads out) {
+        forward(shape, q, k, v, mask, m, null, out);
+    }
+
+    /** The same with a log-decay [B*T*H] for gated causal cosine attention (null: none). */
+    public void forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, float[] logDecay, Heads out) {
+        if (logDecay != null && (type == AttentionType.SOFTMAX || !causal))
+            throw new IllegalArgumentException("a decay gate needs causal cosine attention");
         if (type == AttentionType.SOFTMAX) softmaxCtx = FlashAttention.forward(shape, q, k, v, mask, causal, out);
-        else if (causal) causalCtx = CosineCausal.forward(causalCtx, shape, q, k, v, mask, m, out, chunk, null, null);
+        else if (causal) causalCtx = CosineCausal.forward(causalCtx, shape, q, k, v, mask, m, logDecay, out, chunk, null, null);
         else bidirCtx = CosineBidir.forward(bidirCtx, shape, q, k, v, mask, m, out);
     }
 
     /** Adds the gradients into dq, dk, dv (and dm [H] for cosine), given dOut. */
     public void backward(Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm) {
+        backward(dOut, dq, dk, dv, dm, null);
+    }
+
+    /** The same, also adding dL/d(log-decay) into dLogDecay [B*T*H] after a gated forward. */
+    public void backward(Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm, float[] dLogDecay) {
         if (type == AttentionType.SOFTMAX) FlashAttention.backward(softmaxCtx, dOut, dq, dk, dv);
-        else if (causal) CosineCausal.backward(causalCtx, dOut, dq, dk, dv, dm);
+        else if (causal) CosineCausal.backward(causalCtx, dOut, dq, dk, dv, dm, dLogDecay);
         else CosineBidir.backward(bidirCtx, dOut, dq, dk, dv, dm);
     }
 }

@@ -36,7 +36,8 @@ class GptJFixtureTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"gptj_small_s0,SAFETENSORS", "gptj_small_s0,PYTORCH", "gptj_tiny_grad_s2,SAFETENSORS", "gptj_tiny_grad_s2,PYTORCH"})
+    @CsvSource({"gptj_small_s0,SAFETENSORS", "gptj_small_s0,PYTORCH", "gptj_tiny_grad_s2,SAFETENSORS", "gptj_tiny_grad_s2,PYTORCH",
+            "gptj_gated_s3,SAFETENSORS", "gptj_gated_s3,PYTORCH"})
     void logitsAndHiddenStates(String name, Checkpoint.Format format) throws IOException {
         Path dir = Shared.fixture(name);
         GptJ m = ModelStore.loadGptJ(dir, null, format);
@@ -60,7 +61,8 @@ class GptJFixtureTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"gptj_small_s0,SAFETENSORS", "gptj_small_s0,PYTORCH", "gptj_tiny_grad_s2,SAFETENSORS", "gptj_tiny_grad_s2,PYTORCH"})
+    @CsvSource({"gptj_small_s0,SAFETENSORS", "gptj_small_s0,PYTORCH", "gptj_tiny_grad_s2,SAFETENSORS", "gptj_tiny_grad_s2,PYTORCH",
+            "gptj_gated_s3,SAFETENSORS", "gptj_gated_s3,PYTORCH"})
     void lossAndEveryParameterGradient(String name, Checkpoint.Format format) throws IOException {
         Path dir = Shared.fixture(name);
         GptJ m = ModelStore.loadGptJ(dir, null, format);
@@ -86,9 +88,11 @@ class GptJFixtureTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,SAFETENSORS", "3,SAFETENSORS", "64,SAFETENSORS", "1,PYTORCH", "64,PYTORCH"})
-    void greedyGenerationThroughStateHandOver(int segment, Checkpoint.Format format) throws IOException {
-        Path dir = Shared.fixture("gptj_small_s0");
+    @CsvSource({"gptj_small_s0,1,SAFETENSORS", "gptj_small_s0,3,SAFETENSORS", "gptj_small_s0,64,SAFETENSORS", "gptj_small_s0,1,PYTORCH",
+            "gptj_small_s0,64,PYTORCH", "gptj_gated_s3,1,SAFETENSORS", "gptj_gated_s3,3,SAFETENSORS", "gptj_gated_s3,5,PYTORCH",
+            "gptj_gated_s3,64,SAFETENSORS"})
+    void greedyGenerationThroughStateHandOver(String name, int segment, Checkpoint.Format format) throws IOException {
+        Path dir = Shared.fixture(name);
         GptJ m = ModelStore.loadGptJ(dir, null, format);
         JsonNode g = JSON.readTree(dir.resolve("inputs.json").toFile()).get("generate");
         int[] prompt = new int[g.get("prompt").size()];
