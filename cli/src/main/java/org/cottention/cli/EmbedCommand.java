@@ -69,6 +69,11 @@ public final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "Output: FILE.jsonl or FILE.safetensors (tensor \"embeddings\" [N, hidden]).")
     Path out;
 
+    @Option(names = "--long-positions", paramLabel = "MODE", description = "Absolute-position models: embed texts past max_position_embeddings in one pass, "
+            + "positions cycled (position p mod P) or interpolated into the table; none = truncate (default ${DEFAULT-VALUE}). Meant for cosine (linearized) models, "
+            + "whose memory and time grow linearly with the length.")
+    String longPositions = "none";
+
     @Option(names = "--no-truncate", description = "With absolute positions: error on texts longer than max_position_embeddings instead of truncating.")
     boolean noTruncate;
 
@@ -86,14 +91,22 @@ public final class EmbedCommand implements Callable<Integer> {
         if (!jsonl && !name.endsWith(".safetensors")) throw new IllegalArgumentException("--out must end in .jsonl or .safetensors, got " + out);
         WordPieceTokenizer tok = BertModelOptions.wordPiece(model.dir);
         Bert bert = model.loadBert();
+        Bert.LongPositions lp = switch (longPositions) {
+            case "none" -> Bert.LongPositions.NONE;
+            case "cycle" -> Bert.LongPositions.CYCLE;
+            case "interpolate" -> Bert.LongPositions.INTERPOLATE;
+            default -> throw new IllegalArgumentException("--long-positions must be none, cycle or interpolate, got \"" + longPositions + "\"");
+        };
+        bert.longPositions(lp);
         Pooling saved = Pooling.read(model.dir);
         Pooling pool = new Pooling(pooling != null ? Pooling.Mode.parse(pooling) : saved != null ? saved.mode() : Pooling.Mode.MEAN,
                 normalize != null ? normalize : saved != null && saved.normalize(), 0);
         Embedder embedder = new Embedder(bert, tok, pool);
         List<String> texts = texts();
         int e = bert.cfg.hiddenSize();
-        int positions = bert.cfg.rotary() ? 0 : bert.cfg.maxPositionEmbeddings();
-        int limit = maxLength != null ? (maxLength == 0 ? positions : maxLength) : saved != null && saved.maxSeqLength() > 0 ? saved.maxSeqLength() : positions;
+        int positions = bert.cfg.rotary() || lp != Bert.LongPositions.NONE ? 0 : bert.cfg.maxPositionEmbeddings();
+        int limit = maxLength != null ? (maxLength == 0 ? positions : maxLength)
+                : lp != Bert.LongPositions.NONE ? 0 : saved != null && saved.maxSeqLength() > 0 ? saved.maxSeqLength() : positions;
         if (positions > 0 && limit > positions) throw new IllegalArgumentException("--max-length " + limit + " exceeds max_position_embeddings " + positions);
         if (windows < 0 || (positions > 0 && windows > positions - 2)) throw new IllegalArgumentException("--windows must be in [1, " + (positions - 2) + "], got " + windows);
         float[] all = new float[Math.multiplyExact(texts.size(), e)];
