@@ -115,32 +115,24 @@ public final class Linearize {
     }
 
     /**
-     * Deterministic batches of spans of the training tokens: each row [CLS] span [SEP], span lengths log-uniform in
-     * [6, maxLength - 2] (short sentences and long passages both), padded to the batch's longest with a mask.
+     * Deterministic batches of spans of the training tokens: each row [CLS] span [SEP]; one span length per batch,
+     * log-uniform in [6, maxLength - 2] (short sentences and long passages both; the cosine stabiliser sees every
+     * length), so rows need no padding and no step is spent on it.
      */
-    record Spans(int[] tokens, int cls, int sep, int pad, int batch, int maxLength, long seed) implements BatchSource {
+    record Spans(int[] tokens, int cls, int sep, int batch, int maxLength, long seed) implements BatchSource {
         @Override
         public Batch batch(long index) {
             Random r = new Random(seed * 0x9E3779B97F4A7C15L + index);
-            int[][] rows = new int[batch][];
-            int t = 0;
+            double lo = Math.log(6), hi = Math.log(maxLength - 2);
+            int len = (int) Math.round(Math.exp(lo + r.nextDouble() * (hi - lo))), t = len + 2;
+            int[] ids = new int[batch * t];
             for (int i = 0; i < batch; i++) {
-                double lo = Math.log(6), hi = Math.log(maxLength - 2);
-                int len = (int) Math.round(Math.exp(lo + r.nextDouble() * (hi - lo)));
                 int start = r.nextInt(tokens.length - len);
-                rows[i] = new int[len + 2];
-                rows[i][0] = cls;
-                System.arraycopy(tokens, start, rows[i], 1, len);
-                rows[i][len + 1] = sep;
-                t = Math.max(t, len + 2);
+                ids[i * t] = cls;
+                System.arraycopy(tokens, start, ids, i * t + 1, len);
+                ids[i * t + t - 1] = sep;
             }
-            int[] ids = new int[batch * t], mask = new int[batch * t];
-            java.util.Arrays.fill(ids, pad);
-            for (int i = 0; i < batch; i++) {
-                System.arraycopy(rows[i], 0, ids, i * t, rows[i].length);
-                java.util.Arrays.fill(mask, i * t, i * t + rows[i].length, 1);
-            }
-            return new Batch(batch, t, ids, mask, null, null, null);
+            return new Batch(batch, t, ids, null, null, null, null);
         }
 
         @Override
@@ -164,7 +156,7 @@ public final class Linearize {
         if (o.resume() && !Files.isDirectory(out)) throw new IOException("nothing to resume: " + out + " does not exist");
         Files.createDirectories(out);
         Path run1 = out.resolve("stage1"), run2 = out.resolve("stage2");
-        Spans spans = new Spans(corpus.tokens(), tok.clsId(), tok.sepId(), teacher.cfg.padTokenId(), o.batch(), limit, o.seed());
+        Spans spans = new Spans(corpus.tokens(), tok.clsId(), tok.sepId(), o.batch(), limit, o.seed());
 
         // the student: a copy of the teacher with cosine attention (norm_const starts at its initial value), or the checkpoint resumed
         long done1 = o.resume() ? stepsDone(run1) : 0, done2 = o.resume() ? stepsDone(run2) : 0;
