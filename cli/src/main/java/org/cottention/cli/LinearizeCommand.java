@@ -14,11 +14,11 @@ import java.util.concurrent.Callable;
 
 /** {@code cottention linearize}: a softmax model converted to cosine attention by distillation (logic in {@link Linearize}). */
 @Command(name = "linearize", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Convert a softmax BERT encoder (e.g. one made by `import`) into a cosine-attention model that keeps its behaviour.",
+        description = {"Convert a softmax BERT encoder (e.g. one made by `import`) or GPT-J causal LM into a cosine-attention model that keeps its behaviour.",
                 "The student starts as a copy of the teacher. Stage 1 (attention transfer) trains each layer's q/k/v projections and "
                         + "norm_const so that its cosine attention reproduces the teacher's softmax attention output on the teacher's "
                         + "hidden states (MSE), the rest frozen; stage 2 distils the whole model on unlabeled text (final hidden states "
-                        + "and pooled embeddings). Both on the shared trainer: progress, metrics.jsonl and checkpoints in OUT/stage1 and "
+                        + "and pooled embeddings; for a causal LM, KL on the next-token distributions). Both on the shared trainer: progress, metrics.jsonl and checkpoints in OUT/stage1 and "
                         + "OUT/stage2, --resume, Ctrl-C. Prints (and writes to OUT/linearize.json) the fidelity on held-out texts: "
                         + "meanCosine, spearman, top10Overlap for the unconverted swap and after each stage."})
 public final class LinearizeCommand implements Callable<Integer> {
@@ -92,7 +92,10 @@ public final class LinearizeCommand implements Callable<Integer> {
         var o = new Linearize.Options(AttentionType.parse(attention), steps, minutes, stage1Fraction, maxLength, batch, lr, lr2, pooledWeight,
                 evalTexts, evalEvery, saveEvery, seed, resume, !noProgress, stopAfter);
         long t0 = System.nanoTime();
-        Linearize.Report r = Linearize.bert(model, data, out, o, System.err::println);
+        String type = Files.isRegularFile(model.resolve("config.json"))
+                ? new ObjectMapper().readTree(model.resolve("config.json").toFile()).path("model_type").asText("gptj") : "gptj";
+        Linearize.Report r = type.equals("bert") ? Linearize.bert(model, data, out, o, System.err::println)
+                : Linearize.gptJ(model, data, out, o, System.err::println);
         var m = new java.util.LinkedHashMap<>(r.toMap());
         m.put("wallSeconds", (System.nanoTime() - t0) / 1e9);
         if (json) System.out.println(new ObjectMapper().writeValueAsString(m));

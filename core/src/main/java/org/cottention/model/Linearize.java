@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.cottention.data.TextSources;
 import org.cottention.io.AtomicFiles;
+import org.cottention.tokenizer.Tokenizer;
 import org.cottention.tokenizer.Tokenizers;
 import org.cottention.tokenizer.WordPieceTokenizer;
 import org.cottention.train.AdamW;
@@ -25,10 +26,12 @@ import java.util.Random;
 import java.util.function.Consumer;
 
 /**
- * Converts a softmax BERT encoder into a cosine-attention one that keeps its behaviour (what {@code cottention
- * linearize} runs; callable from code, e.g. by a pilot). The student starts as a copy of the teacher; stage 1
- * ({@link BertDistillation#attentionTransfer}) trains each layer's attention to reproduce the teacher's, stage 2
- * ({@link BertDistillation#endToEnd}) distils the whole model on unlabeled text. Both run on the shared
+ * Converts a softmax model (a BERT encoder, or a GPT-J causal LM) into a cosine-attention one that keeps its
+ * behaviour (what {@code cottention linearize} runs; callable from code, e.g. by a pilot: {@link #bert}, {@link #gptJ}).
+ * The student starts as a copy of the teacher; stage 1 ({@link BertDistillation#attentionTransfer},
+ * {@link GptJDistillation#attentionTransfer}) trains each layer's attention to reproduce the teacher's, stage 2
+ * ({@link BertDistillation#endToEnd}: hidden states and pooled embeddings; {@link GptJDistillation#endToEnd}: KL on
+ * the next-token distributions) distils the whole model on unlabeled text. Both run on the shared
  * {@link Trainer} (progress bar, metrics.jsonl, checkpoints, resume, Ctrl-C) in {@code out/stage1} and
  * {@code out/stage2}; the final model (config, weights, tokenizer, pooling) and {@code linearize.json} (the
  * fidelity report on held-out texts: the unconverted swap, after stage 1, after stage 2) are written to {@code out}.
@@ -88,7 +91,7 @@ public final class Linearize {
     /** The unlabeled text split into training pieces and held-out evaluation texts (every 10th paragraph). */
     record Corpus(int[] tokens, List<String> eval) {}
 
-    static Corpus corpus(List<Path> data, WordPieceTokenizer tok, int evalTexts) throws IOException {
+    static Corpus corpus(List<Path> data, Tokenizer tok, int evalTexts) throws IOException {
         List<String> paragraphs = new ArrayList<>();
         TextSources.documents(TextSources.files(data), d -> {
             for (String p : d.split("\\r?\\n\\s*\\r?\\n")) if (!p.isBlank()) paragraphs.add(p.strip());
@@ -98,7 +101,7 @@ public final class Linearize {
         List<String> held = new ArrayList<>();
         for (int i = 0; i < paragraphs.size(); i++) {
             if (i % 10 == 9) held.add(paragraphs.get(i));
-            else tok.encodeInto(paragraphs.get(i), train);
+            else for (int id : tok.encode(paragraphs.get(i))) train.add(id);
         }
         // held-out texts: sentences (and every fourth a whole paragraph), spread evenly over the held-out part
         List<String> candidates = new ArrayList<>();
@@ -115,7 +118,8 @@ public final class Linearize {
     }
 
     /**
-     * Deterministic batches of spans of the training tokens: each row [CLS] span [SEP]; one span length per batch,
+     * Deterministic batches of spans of the training tokens: each row [CLS] span [SEP] (an encoder; cls < 0: the bare
+     * span, for a causal LM); one span length per batch,
      * log-uniform in [6, maxLength - 2] (short sentences and long passages both; the cosine stabiliser sees every
      * length), so rows need no padding and no step is spent on it.
      */
@@ -124,12 +128,13 @@ public final class Linearize {
         public Batch batch(long index) {
             Random r = new Random(seed * 0x9E3779B97F4A7C15L + index);
             double lo = Math.log(6), hi = Math.log(maxLength - 2);
-            int len = (int) Math.round(Math.exp(lo + r.nextDouble() * (hi - lo))), t = len + 2;
+            int len = (int) Math.round(Math.exp(lo + r.nextDouble() * (hi - lo))), special = cls >= 0 ? 1 : 0, t = len + 2 * special;
             int[] ids = new int[batch * t];
             for (int i = 0; i < batch; i++) {
                 int start = r.nextInt(tokens.length - len);
+                System.arraycopy(tokens, start, ids, i * t + special, len);
+                if (special == 0) continue;
                 ids[i * t] = cls;
-                System.arraycopy(tokens, start, ids, i * t + 1, len);
                 ids[i * t + t - 1] = sep;
             }
             return new Batch(batch, t, ids, null, null, null, null);
@@ -139,6 +144,26 @@ public final class Linearize {
         public long batchesPerEpoch() {
             return Math.max(1, tokens.length / ((long) batch * maxLength / 2));
         }
+    }
+
+    /** The model being converted, as the loop sees it: its two objectives, its embeddings, and how it is saved. */
+    interface Student {
+        TrainableModel stage1();
+
+        TrainableModel stage2();
+
+        Params params();
+
+        float[] embed(String text);
+
+        /** The final model folder's files: config, weights, tokenizer and whatever else the family needs. */
+        void save(Path out) throws IOException;
+    }
+
+    /** Builds the student from a folder (the teacher's at the start, a checkpoint when resuming). */
+    @FunctionalInterface
+    interface StudentLoader {
+        Student load(Path from) throws IOException;
     }
 
     /** Linearizes the BERT encoder in teacherDir on the texts in data, writing the student to out. */
@@ -152,43 +177,95 @@ public final class Linearize {
         int limit = Math.min(o.maxLength(), teacher.cfg.maxPositionEmbeddings());
         Corpus corpus = corpus(data, tok, o.evalTexts());
         Pooling evalPooling = new Pooling(pooling.mode(), pooling.normalize(), pooling.maxSeqLength() > 0 ? pooling.maxSeqLength() : limit);
-        float[][] want = embedAll(new Embedder(teacher, tok, evalPooling), corpus.eval());
+        Embedder teacherEmb = new Embedder(teacher, tok, evalPooling);
+        Spans spans = new Spans(corpus.tokens(), tok.clsId(), tok.sepId(), o.batch(), limit, o.seed());
+        return run(corpus, spans, teacherEmb::embed, from -> {
+            // a copy of the teacher with cosine attention (norm_const starts at its initial value), or a checkpoint
+            Bert student = ModelStore.loadBert(from, AttentionType.COSINE);
+            Embedder emb = new Embedder(student, tok, evalPooling);
+            TrainableModel s1 = BertDistillation.attentionTransfer(teacher, student);
+            TrainableModel s2 = BertDistillation.endToEnd(teacher, student, pooling.mode(), o.pooledWeight());
+            return new Student() {
+                @Override public TrainableModel stage1() { return s1; }
+                @Override public TrainableModel stage2() { return s2; }
+                @Override public Params params() { return student.params; }
+                @Override public float[] embed(String text) { return emb.embed(text); }
+                @Override
+                public void save(Path dir) throws IOException {
+                    student.saveModel(dir);
+                    tok.save(dir);
+                    pooling.write(dir, student.cfg.hiddenSize());
+                }
+            };
+        }, teacherDir, tok, out, o, log);
+    }
+
+    /**
+     * Linearizes a softmax GPT-J causal LM: stage 1 attention transfer per block, stage 2 KL on the next-token
+     * distributions. The fidelity report compares mean-pooled final hidden states of the held-out texts.
+     */
+    public static Report gptJ(Path teacherDir, List<Path> data, Path out, Options o, Consumer<String> log) throws IOException {
+        GptJ teacher = ModelStore.loadGptJ(teacherDir, null);
+        if (teacher.cfg.attentionType() != AttentionType.SOFTMAX)
+            throw new IllegalArgumentException(teacherDir + " already has " + teacher.cfg.attentionType().configName() + " attention; linearize converts softmax models");
+        Tokenizer tok = Tokenizers.load(teacherDir);
+        int limit = Math.min(o.maxLength(), teacher.cfg.nPositions());
+        Corpus corpus = corpus(data, tok, o.evalTexts());
+        Spans spans = new Spans(corpus.tokens(), -1, -1, o.batch(), limit + 2, o.seed());
+        java.util.function.Function<String, int[]> ids = text -> {
+            int[] a = tok.encode(text);
+            return a.length > limit ? java.util.Arrays.copyOf(a, limit) : a.length == 0 ? new int[]{0} : a;
+        };
+        return run(corpus, spans, text -> GptJDistillation.embed(teacher, ids.apply(text)), from -> {
+            GptJ student = ModelStore.loadGptJ(from, AttentionType.COSINE);
+            TrainableModel s1 = GptJDistillation.attentionTransfer(teacher, student);
+            TrainableModel s2 = GptJDistillation.endToEnd(teacher, student);
+            return new Student() {
+                @Override public TrainableModel stage1() { return s1; }
+                @Override public TrainableModel stage2() { return s2; }
+                @Override public Params params() { return student.params; }
+                @Override public float[] embed(String text) { return GptJDistillation.embed(student, ids.apply(text)); }
+                @Override
+                public void save(Path dir) throws IOException {
+                    student.saveModel(dir);
+                    tok.save(dir);
+                }
+            };
+        }, teacherDir, tok, out, o, log);
+    }
+
+    /** The loop shared by both families: plan, swap report, stage 1, stage 2, final model and report. */
+    static Report run(Corpus corpus, Spans spans, java.util.function.Function<String, float[]> teacherEmbed, StudentLoader loader,
+                      Path teacherDir, Tokenizer tok, Path out, Options o, Consumer<String> log) throws IOException {
+        float[][] want = new float[corpus.eval().size()][];
+        for (int i = 0; i < want.length; i++) want[i] = teacherEmbed.apply(corpus.eval().get(i));
         if (o.resume() && !Files.isDirectory(out)) throw new IOException("nothing to resume: " + out + " does not exist");
         Files.createDirectories(out);
         Path run1 = out.resolve("stage1"), run2 = out.resolve("stage2");
-        Spans spans = new Spans(corpus.tokens(), tok.clsId(), tok.sepId(), o.batch(), limit, o.seed());
-
-        // the student: a copy of the teacher with cosine attention (norm_const starts at its initial value), or the checkpoint resumed
         long done1 = o.resume() ? stepsDone(run1) : 0, done2 = o.resume() ? stepsDone(run2) : 0;
-        Path from = done2 > 0 ? Checkpoints.latest(run2) : done1 > 0 ? Checkpoints.latest(run1) : teacherDir;
-        Bert student = ModelStore.loadBert(from, AttentionType.COSINE);
-        TrainableModel s1 = BertDistillation.attentionTransfer(teacher, student);
-        TrainableModel s2 = BertDistillation.endToEnd(teacher, student, pooling.mode(), o.pooledWeight());
-        long[] plan = plan(out, o, s1, s2, spans, student, log);
-        Embedder studentEmb = new Embedder(student, tok, evalPooling);
-        Trainer.Evaluator eval = step -> fidelity(want, studentEmb, corpus.eval()).toMap();
+        Student student = loader.load(done2 > 0 ? Checkpoints.latest(run2) : done1 > 0 ? Checkpoints.latest(run1) : teacherDir);
+        long[] plan = plan(out, o, student, spans, log);
+        Trainer.Evaluator eval = step -> fidelity(want, student, corpus.eval()).toMap();
 
-        Fidelity swap = done1 == 0 ? fidelity(want, studentEmb, corpus.eval()) : readFidelity(out, "swap");
+        Fidelity swap = done1 == 0 ? fidelity(want, student, corpus.eval()) : readFidelity(out, "swap");
         if (swap != null) log.accept("unconverted swap (same weights, cosine attention): " + swap);
         writeReport(out, new Report(out, swap, null, null, plan[0], plan[1], 0, 0, corpus.tokens().length, true));
         long t0 = System.nanoTime();
         Trainer.Result r1 = null;
         if (done1 < plan[0] && done2 == 0) {
-            r1 = new Trainer(s1, tok, spans, eval, options(o, plan[0], o.stage1Lr(), run1, o.resume() && done1 > 0)).run();
+            r1 = new Trainer(student.stage1(), tok, spans, eval, options(o, plan[0], o.stage1Lr(), run1, o.resume() && done1 > 0)).run();
             if (r1.interrupted()) return interrupted(out, swap, null, plan, corpus, t0, 0);
         }
-        Fidelity f1 = r1 != null ? fidelity(want, studentEmb, corpus.eval()) : readFidelity(out, "afterStage1");
+        Fidelity f1 = r1 != null ? fidelity(want, student, corpus.eval()) : readFidelity(out, "afterStage1");
         double secs1 = r1 != null ? (System.nanoTime() - t0) / 1e9 : readDouble(out, "stage1Seconds");
         log.accept("after stage 1 (attention transfer): " + f1);
         writeReport(out, new Report(out, swap, f1, null, plan[0], plan[1], secs1, 0, corpus.tokens().length, true));
         long t1 = System.nanoTime();
-        Trainer.Result r2 = new Trainer(s2, tok, spans, eval, options(o, plan[1], o.stage2Lr(), run2, o.resume() && done2 > 0)).run();
+        Trainer.Result r2 = new Trainer(student.stage2(), tok, spans, eval, options(o, plan[1], o.stage2Lr(), run2, o.resume() && done2 > 0)).run();
         if (r2.interrupted()) return interrupted(out, swap, f1, plan, corpus, t0, secs1);
-        Fidelity f2 = fidelity(want, studentEmb, corpus.eval());
+        Fidelity f2 = fidelity(want, student, corpus.eval());
         log.accept("after stage 2 (end-to-end distillation): " + f2);
-        student.saveModel(out);
-        tok.save(out);
-        pooling.write(out, student.cfg.hiddenSize());
+        student.save(out);
         Report rep = new Report(out, swap, f1, f2, plan[0], plan[1], secs1, (System.nanoTime() - t1) / 1e9, corpus.tokens().length, false);
         writeReport(out, rep);
         return rep;
@@ -211,7 +288,7 @@ public final class Linearize {
      * Steps of the two stages: from --steps (split by the stage-1 fraction), or from --minutes by timing two probe
      * steps of each objective (the gradients are discarded; nothing is updated). Kept in out so a resume keeps them.
      */
-    private static long[] plan(Path out, Options o, TrainableModel s1, TrainableModel s2, Spans spans, Bert student, Consumer<String> log) throws IOException {
+    private static long[] plan(Path out, Options o, Student student, Spans spans, Consumer<String> log) throws IOException {
         Path f = out.resolve(PLAN);
         if (o.resume() && Files.isRegularFile(f)) {
             JsonNode n = GptJConfig.JSON.readTree(f.toFile());
@@ -219,7 +296,7 @@ public final class Linearize {
         }
         long a, b;
         if (o.minutes() > 0) {
-            double p1 = probe(s1, spans, student), p2 = probe(s2, spans, student), budget = o.minutes() * 60 * 0.92;  // evaluation and saving take the rest
+            double p1 = probe(student.stage1(), spans, student.params()), p2 = probe(student.stage2(), spans, student.params()), budget = o.minutes() * 60 * 0.92;  // evaluation and saving take the rest
             a = Math.max(1, Math.round(budget * o.stage1Fraction() / p1));
             b = Math.max(1, Math.round(budget * (1 - o.stage1Fraction()) / p2));
             log.accept(String.format("budget %.1f min: stage 1 %.2f s/step -> %d steps, stage 2 %.2f s/step -> %d steps", o.minutes(), p1, a, p2, b));
@@ -234,14 +311,14 @@ public final class Linearize {
         return new long[]{a, b};
     }
 
-    private static double probe(TrainableModel m, Spans spans, Bert student) {
+    private static double probe(TrainableModel m, Spans spans, Params params) {
         double best = Double.MAX_VALUE;
         for (int i = 0; i < 2; i++) {
             long t = System.nanoTime();
             m.trainStep(spans.batch(i), 1f);
             best = Math.min(best, (System.nanoTime() - t) / 1e9);
         }
-        student.params.zeroGrad();
+        params.zeroGrad();
         return best;
     }
 
@@ -255,14 +332,10 @@ public final class Linearize {
         }
     }
 
-    static float[][] embedAll(Embedder e, List<String> texts) {
+    static Fidelity fidelity(float[][] teacher, Student student, List<String> texts) {
         float[][] v = new float[texts.size()][];
-        for (int i = 0; i < v.length; i++) v[i] = e.embed(texts.get(i));
-        return v;
-    }
-
-    static Fidelity fidelity(float[][] teacher, Embedder student, List<String> texts) {
-        return Fidelity.of(teacher, embedAll(student, texts));
+        for (int i = 0; i < v.length; i++) v[i] = student.embed(texts.get(i));
+        return Fidelity.of(teacher, v);
     }
 
     private static void writeReport(Path out, Report r) throws IOException {

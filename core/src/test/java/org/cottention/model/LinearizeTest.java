@@ -110,4 +110,27 @@ class LinearizeTest {
         assertFalse(again.interrupted());
         assertArrayEquals(weights(out), weights(cut));
     }
+
+    @Test
+    void causalLmPath() throws IOException {
+        Path gpt = tmp.resolve("gpt");
+        Files.createDirectories(gpt);
+        var tok = Tokenizers.load(Shared.data("tokenizers", "gpt2"));
+        GptJ m = new GptJ(GptJConfig.of(tok.vocabSize(), 64, 32, 1, 2, 64, 8, tok.vocabSize() - 1, AttentionType.SOFTMAX)).initialise(4);
+        for (Params.View v : m.params.views())
+            if (v.name().contains(".attn.")) for (int i = v.offset(); i < v.offset() + v.size(); i++) m.params.data[i] *= 15;
+        m.saveModel(gpt);
+        tok.save(gpt);
+        Path out = tmp.resolve("gpt-cos");
+        Linearize.Report r = Linearize.gptJ(gpt, List.of(data), out, new Linearize.Options(AttentionType.COSINE, 6, 0, 0.5, 24, 2, 3e-3f, 1e-3f, 1.0,
+                12, 0, 0, 5, false, false, 0), s -> {});
+        assertFalse(r.interrupted());
+        assertNotNull(r.afterStage2());
+        GptJ student = ModelStore.loadGptJ(out, null);
+        assertEquals(AttentionType.COSINE, student.cfg.attentionType());
+        for (Path run : new Path[]{out.resolve("stage1"), out.resolve("stage2")}) {
+            List<Double> l = losses(run);
+            assertTrue(l.getLast() < l.getFirst(), run + " loss did not fall: " + l);
+        }
+    }
 }
