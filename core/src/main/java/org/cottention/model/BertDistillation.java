@@ -7,8 +7,6 @@ import org.cottention.train.Batch;
 import org.cottention.train.Distill;
 import org.cottention.train.TrainableModel;
 
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
@@ -27,28 +25,17 @@ public final class BertDistillation {
     private BertDistillation() {}
 
     /** Base of both objectives: the student's parameters, FLOPs and saving. */
-    private abstract static class Objective implements TrainableModel {
+    /** Base of both objectives: trains the student's parameters, saves the student. */
+    private abstract static class Objective extends DistillObjective {
         final Bert teacher, student;
 
         Objective(Bert teacher, Bert student) {
-            if (teacher.cfg.hiddenSize() != student.cfg.hiddenSize() || teacher.cfg.numHiddenLayers() != student.cfg.numHiddenLayers()
-                    || teacher.cfg.vocabSize() != student.cfg.vocabSize())
+            super(student.params, student::saveModel, student::encoderFlopsPerToken);
+            if (teacher.cfg.hiddenSize() != student.cfg.hiddenSize() || teacher.cfg.numHiddenLayers() != student.cfg.numHiddenLayers() || teacher.cfg.vocabSize() != student.cfg.vocabSize())
                 throw new IllegalArgumentException("teacher and student must have the same shape");
             this.teacher = teacher;
             this.student = student;
         }
-
-        abstract double step(Batch batch, float gradScale, boolean train);
-
-        @Override public Params params() { return student.params; }
-
-        @Override public Loss trainStep(Batch batch, float gradScale) { return new Loss(step(batch, gradScale, true), 1); }
-
-        @Override public Loss evaluate(Batch batch) { return new Loss(step(batch, 0, false), 1); }
-
-        @Override public double flopsPerToken(int seqLen) { return student.encoderFlopsPerToken(seqLen); }
-
-        @Override public void saveModel(Path dir) throws IOException { student.saveModel(dir); }
     }
 
     /** Stage 1 (see the class comment). The loss is the mean over layers of the per-element MSE over real tokens. */

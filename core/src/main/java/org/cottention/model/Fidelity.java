@@ -1,5 +1,7 @@
 package org.cottention.model;
 
+import org.cottention.train.EvalMetrics;
+
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -32,7 +34,7 @@ public record Fidelity(int texts, double meanCosine, double spearman, double top
             for (int x : nt) for (int y : ns) if (x == y) common++;
             overlap += (double) common / k;
         }
-        return new Fidelity(n, cos / n, pearson(ranks(a), ranks(b)), overlap / n);
+        return new Fidelity(n, cos / n, EvalMetrics.pearson(EvalMetrics.ranks(a), EvalMetrics.ranks(b)), overlap / n);
     }
 
     public Map<String, Object> toMap() {
@@ -63,40 +65,5 @@ public record Fidelity(int texts, double meanCosine, double spearman, double top
         int[] out = new int[k];
         for (int i = 0, c = 0; c < k; i++) if (idx[i] != self) out[c++] = idx[i];
         return out;
-    }
-
-    /** Ranks 1..n, ties given their mean rank. */
-    static double[] ranks(double[] x) {
-        int n = x.length;
-        Integer[] idx = new Integer[n];
-        for (int i = 0; i < n; i++) idx[i] = i;
-        Arrays.sort(idx, (a, b) -> Double.compare(x[a], x[b]));
-        double[] r = new double[n];
-        for (int i = 0; i < n; ) {
-            int j = i;
-            while (j + 1 < n && x[idx[j + 1]] == x[idx[i]]) j++;
-            double mean = (i + j) / 2.0 + 1;
-            for (int k = i; k <= j; k++) r[idx[k]] = mean;
-            i = j + 1;
-        }
-        return r;
-    }
-
-    static double pearson(double[] a, double[] b) {
-        int n = a.length;
-        double ma = 0, mb = 0;
-        for (int i = 0; i < n; i++) {
-            ma += a[i];
-            mb += b[i];
-        }
-        ma /= n;
-        mb /= n;
-        double sab = 0, saa = 0, sbb = 0;
-        for (int i = 0; i < n; i++) {
-            sab += (a[i] - ma) * (b[i] - mb);
-            saa += (a[i] - ma) * (a[i] - ma);
-            sbb += (b[i] - mb) * (b[i] - mb);
-        }
-        return sab / Math.max(Math.sqrt(saa * sbb), 1e-300);
     }
 }

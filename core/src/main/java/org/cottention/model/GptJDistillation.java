@@ -7,8 +7,6 @@ import org.cottention.train.Batch;
 import org.cottention.train.Distill;
 import org.cottention.train.TrainableModel;
 
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
@@ -20,27 +18,17 @@ import java.util.Arrays;
 public final class GptJDistillation {
     private GptJDistillation() {}
 
-    private abstract static class Objective implements TrainableModel {
+    /** Base of both objectives: trains the student's parameters, saves the student. */
+    private abstract static class Objective extends DistillObjective {
         final GptJ teacher, student;
 
         Objective(GptJ teacher, GptJ student) {
+            super(student.params, student::saveModel, student::flopsPerToken);
             if (teacher.cfg.nEmbd() != student.cfg.nEmbd() || teacher.cfg.nLayer() != student.cfg.nLayer() || teacher.cfg.vocabSize() != student.cfg.vocabSize())
                 throw new IllegalArgumentException("teacher and student must have the same shape");
             this.teacher = teacher;
             this.student = student;
         }
-
-        abstract double step(Batch batch, float gradScale, boolean train);
-
-        @Override public Params params() { return student.params; }
-
-        @Override public Loss trainStep(Batch batch, float gradScale) { return new Loss(step(batch, gradScale, true), 1); }
-
-        @Override public Loss evaluate(Batch batch) { return new Loss(step(batch, 0, false), 1); }
-
-        @Override public double flopsPerToken(int seqLen) { return student.flopsPerToken(seqLen); }
-
-        @Override public void saveModel(Path dir) throws IOException { student.saveModel(dir); }
     }
 
     public static TrainableModel attentionTransfer(GptJ teacher, GptJ student) {
