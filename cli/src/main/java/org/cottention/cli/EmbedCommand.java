@@ -8,8 +8,8 @@ import org.cottention.io.AtomicFiles;
 import org.cottention.io.DType;
 import org.cottention.io.SafeTensors;
 import org.cottention.model.Bert;
-import org.cottention.tokenizer.Encoding;
-import org.cottention.tokenizer.Truncation;
+import org.cottention.model.Embedder;
+import org.cottention.model.Pooling;
 import org.cottention.tokenizer.WordPieceTokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -21,6 +21,7 @@ import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -51,14 +52,27 @@ public final class EmbedCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Input input;
 
-    @Option(names = "--pooling", description = "mean or cls (default ${DEFAULT-VALUE}).")
-    String pooling = "mean";
+    @Option(names = "--pooling", description = "mean or cls (default: the model folder's 1_Pooling, as `import` writes it; else mean).")
+    String pooling;
 
-    @Option(names = "--normalize", description = "Scale each vector to unit L2 norm.")
-    boolean normalize;
+    @Option(names = "--normalize", negatable = true, description = "Scale each vector to unit L2 norm (default: the model folder's modules.json; else off).")
+    Boolean normalize;
+
+    @Option(names = "--max-length", paramLabel = "N", description = "Tokens per text, [CLS]/[SEP] included (default: the folder's max_seq_length, "
+            + "e.g. 128 for all-MiniLM-L6-v2 as its tokenizer truncates; else max_position_embeddings; rotary: no limit). 0 = the model's limit.")
+    Integer maxLength;
+
+    @Option(names = "--windows", paramLabel = "N", description = "Texts longer than --max-length: cut into windows of N word pieces and average "
+            + "their vectors weighted by length, as langchain4j does (510 for a 512-position BERT), instead of truncating.")
+    int windows;
 
     @Option(names = "--out", required = true, description = "Output: FILE.jsonl or FILE.safetensors (tensor \"embeddings\" [N, hidden]).")
     Path out;
+
+    @Option(names = "--long-positions", paramLabel = "MODE", description = "Absolute-position models: embed texts past max_position_embeddings in one pass, "
+            + "positions cycled (position p mod P) or interpolated into the table; none = truncate (default ${DEFAULT-VALUE}). Meant for cosine (linearized) models, "
+            + "whose memory and time grow linearly with the length.")
+    String longPositions = "none";
 
     @Option(names = "--no-truncate", description = "With absolute positions: error on texts longer than max_position_embeddings instead of truncating.")
     boolean noTruncate;
@@ -72,58 +86,62 @@ public final class EmbedCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         threads.apply();
-        if (!pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, got \"" + pooling + "\"");
         String name = out.getFileName().toString();
         boolean jsonl = name.endsWith(".jsonl");
         if (!jsonl && !name.endsWith(".safetensors")) throw new IllegalArgumentException("--out must end in .jsonl or .safetensors, got " + out);
         WordPieceTokenizer tok = BertModelOptions.wordPiece(model.dir);
         Bert bert = model.loadBert();
+        Bert.LongPositions lp = switch (longPositions) {
+            case "none" -> Bert.LongPositions.NONE;
+            case "cycle" -> Bert.LongPositions.CYCLE;
+            case "interpolate" -> Bert.LongPositions.INTERPOLATE;
+            default -> throw new IllegalArgumentException("--long-positions must be none, cycle or interpolate, got \"" + longPositions + "\"");
+        };
+        bert.longPositions(lp);
+        Pooling saved = Pooling.read(model.dir);
+        Pooling pool = new Pooling(pooling != null ? Pooling.Mode.parse(pooling) : saved != null ? saved.mode() : Pooling.Mode.MEAN,
+                normalize != null ? normalize : saved != null && saved.normalize(), 0);
+        Embedder embedder = new Embedder(bert, tok, pool);
         List<String> texts = texts();
         int e = bert.cfg.hiddenSize();
-        int limit = bert.cfg.rotary() ? 0 : bert.cfg.maxPositionEmbeddings();
+        int positions = bert.cfg.rotary() || lp != Bert.LongPositions.NONE ? 0 : bert.cfg.maxPositionEmbeddings();
+        int limit = maxLength != null ? (maxLength == 0 ? positions : maxLength)
+                : lp != Bert.LongPositions.NONE ? 0 : saved != null && saved.maxSeqLength() > 0 ? saved.maxSeqLength() : positions;
+        if (positions > 0 && limit > positions) throw new IllegalArgumentException("--max-length " + limit + " exceeds max_position_embeddings " + positions);
+        if (windows < 0 || (positions > 0 && windows > positions - 2)) throw new IllegalArgumentException("--windows must be in [1, " + (positions - 2) + "], got " + windows);
         float[] all = new float[Math.multiplyExact(texts.size(), e)];
         ObjectMapper om = new ObjectMapper();
         StringBuilder lines = new StringBuilder();
-        int truncated = 0;
+        int truncated = 0, windowed = 0;
         for (int i = 0; i < texts.size(); i++) {
-            Encoding enc = tok.encode(texts.get(i), null, 0, Truncation.LONGEST_FIRST, false);
-            int full = enc.length();
-            if (limit > 0 && full > limit) {
+            int[] ids = embedder.ids(texts.get(i), 0);
+            int full = ids.length;
+            boolean cut = limit > 0 && full > limit && windows == 0;
+            if (cut) {
                 if (noTruncate)
-                    throw new IllegalArgumentException("text " + (i + 1) + " has " + full + " tokens, more than max_position_embeddings "
-                            + limit + " of this model (absolute positions); drop --no-truncate to truncate, or use a rotary model");
+                    throw new IllegalArgumentException("text " + (i + 1) + " has " + full + " tokens, more than the limit of " + limit
+                            + " of this model; drop --no-truncate to truncate, use --windows, or use a rotary model");
                 truncated++;
-                System.err.printf("warning: text %d has %,d tokens; truncated to max_position_embeddings %d (absolute positions)%n", i + 1, full, limit);
-                enc = tok.encode(texts.get(i), null, limit, Truncation.LONGEST_FIRST, false);
+                if (positions > 0 && limit == positions)
+                    System.err.printf("warning: text %d has %,d tokens; truncated to max_position_embeddings %d (absolute positions)%n", i + 1, full, limit);
+                ids = embedder.ids(texts.get(i), limit);
             }
-            int t = enc.length();
+            boolean win = windows > 0 && limit > 0 && full > limit;
+            if (win) windowed++;
+            int t = ids.length;
             long base = reportMemory ? resetPeaks() : 0;
             long t0 = System.nanoTime();
-            float[] h;
+            float[] v;
             try {
-                h = bert.encode(1, t, enc.inputIds(), null, null);
+                v = win ? embedder.embedWindows(Arrays.copyOfRange(ids, 1, ids.length - 1), windows) : embedder.embedIds(ids);
             } catch (OutOfMemoryError oom) {
-                h = null;
                 System.gc();
                 throw new IllegalStateException("out of memory encoding text " + (i + 1) + " (" + String.format("%,d", t) + " tokens, "
                         + bert.cfg.attentionType().configName() + " attention) with a " + (Runtime.getRuntime().maxMemory() >> 20)
                         + " MB heap; raise it (COTTENTION_JAVA_OPTS=-Xmx...) or embed shorter texts");
             }
             double secs = (System.nanoTime() - t0) / 1e9;
-            float[] v = new float[e];
-            if (pooling.equals("cls")) System.arraycopy(h, 0, v, 0, e);
-            else {
-                for (int r = 0; r < t; r++) for (int j = 0; j < e; j++) v[j] += h[r * e + j];
-                for (int j = 0; j < e; j++) v[j] /= t;
-            }
-            if (normalize) {
-                double s = 0;
-                for (float x : v) s += x * x;
-                float inv = (float) (1 / Math.max(Math.sqrt(s), 1e-12));
-                for (int j = 0; j < e; j++) v[j] *= inv;
-            }
             System.arraycopy(v, 0, all, i * e, e);
-            h = null;
             ObjectNode row = om.createObjectNode();
             row.put("index", i);
             row.put("tokens", t);
@@ -143,8 +161,9 @@ public final class EmbedCommand implements Callable<Integer> {
         }
         if (jsonl) AtomicFiles.writeString(out, lines.toString());
         else SafeTensors.write(out, List.of(new SafeTensors.Entry("embeddings", DType.F32, new long[]{texts.size(), e}, all)),
-                Map.of("pooling", pooling, "normalized", Boolean.toString(normalize), "model", model.dir.toString()));
-        System.err.printf("wrote %d embedding(s) of %d dims to %s%s%n", texts.size(), e, out, truncated > 0 ? " (" + truncated + " truncated)" : "");
+                Map.of("pooling", pool.mode().configName(), "normalized", Boolean.toString(pool.normalize()), "model", model.dir.toString()));
+        System.err.printf("wrote %d embedding(s) of %d dims to %s%s%s%n", texts.size(), e, out, truncated > 0 ? " (" + truncated + " truncated to " + limit + " tokens)" : "",
+                windowed > 0 ? " (" + windowed + " in windows of " + windows + ")" : "");
         return 0;
     }
 

@@ -57,6 +57,21 @@ public final class Bert {
     final Params.View mlmLnW, mlmLnB;
     final Rotary rotary;
     private Acts acts;
+    private LongPositions longPositions = LongPositions.NONE;
+
+    /**
+     * Absolute positions past max_position_embeddings P (inference of long documents in one pass): NONE refuses them;
+     * CYCLE gives token p the position p mod P (each 512-token stretch looks, to the embeddings, like the windows the
+     * model was trained on, while attention spans the whole document); INTERPOLATE maps position p of a T-token text
+     * to p (P-1)/(T-1) and blends the two neighbouring rows of the table (the whole text squeezed into the trained range).
+     */
+    public enum LongPositions { NONE, CYCLE, INTERPOLATE }
+
+    /** Sets how positions past max_position_embeddings are embedded (see {@link LongPositions}); returns this. */
+    public Bert longPositions(LongPositions mode) {
+        this.longPositions = mode;
+        return this;
+    }
 
     /** One encoder layer's parameters; {@code qkv} is query, key, value (weights and biases). */
     record Layer(QkvProjection qkv, Params.View normConst, Linear attnOut, Params.View ln1W, Params.View ln1B,
@@ -219,7 +234,8 @@ public final class Bert {
         float[] w = params.data;
         // emb = word[ids] + pos[t] + type[types];  x0 = LN(emb)              [n, E]
         params.lookup(wordEmb, ids, n, a.emb, false, a.x[0]);  // x[0] is free until the LayerNorm below
-        if (posEmb != null) params.lookup(posEmb, positionIds(b, t), n, a.emb, true, a.x[0]);
+        if (posEmb != null && t > cfg.maxPositionEmbeddings() && longPositions == LongPositions.INTERPOLATE) interpolatedPositions(b, t, a.emb);
+        else if (posEmb != null) params.lookup(posEmb, positionIds(b, t, t > cfg.maxPositionEmbeddings() ? cfg.maxPositionEmbeddings() : t), n, a.emb, true, a.x[0]);
         params.lookup(typeEmb, types == null ? new int[n] : types, n, a.emb, true, a.x[0]);
         LayerNorm.forward(a.x[0], 0, a.embMean, 0, a.embRstd, 0, a.emb, 0, w, embLnW.offset(), w, embLnB.offset(), n, e, cfg.layerNormEps());
         if (rotary != null) rotary.ensureCapacity(t);
@@ -292,7 +308,9 @@ public final class Bert {
         float[] padRow = Arrays.copyOfRange(g, padOff, padOff + e);
         Embedding.backward(g, wordEmb.offset(), demb, 0, ids, 0, n, cfg.vocabSize(), e);
         System.arraycopy(padRow, 0, g, padOff, e);
-        if (posEmb != null) Embedding.backward(g, posEmb.offset(), demb, 0, positionIds(b, t), 0, n, cfg.maxPositionEmbeddings(), e);
+        if (posEmb != null && t > cfg.maxPositionEmbeddings() && longPositions == LongPositions.INTERPOLATE)
+            throw new IllegalStateException("training with interpolated positions is not supported");
+        if (posEmb != null) Embedding.backward(g, posEmb.offset(), demb, 0, positionIds(b, t, Math.min(t, cfg.maxPositionEmbeddings())), 0, n, cfg.maxPositionEmbeddings(), e);
         Embedding.backward(g, typeEmb.offset(), demb, 0, types == null ? new int[n] : types, 0, n, cfg.typeVocabSize(), e);
     }
 
@@ -628,10 +646,31 @@ public final class Bert {
         return Arrays.copyOfRange(params.data, ly.normConst.offset(), ly.normConst.offset() + cfg.numAttentionHeads());
     }
 
-    private static int[] positionIds(int b, int t) {
+    /** Position ids 0..t-1 of each row, modulo {@code period} (= t when the text fits the table). */
+    private static int[] positionIds(int b, int t, int period) {
         int[] p = new int[b * t];
-        for (int i = 0; i < b; i++) for (int j = 0; j < t; j++) p[i * t + j] = j;
+        for (int i = 0; i < b; i++) for (int j = 0; j < t; j++) p[i * t + j] = j % period;
         return p;
+    }
+
+    /** emb += the position table interpolated at p (P-1)/(t-1) for each position p (see {@link LongPositions#INTERPOLATE}). */
+    private void interpolatedPositions(int b, int t, float[] emb) {
+        int e = cfg.hiddenSize(), last = cfg.maxPositionEmbeddings() - 1, n = b * t;
+        int[] lo = new int[n], hi = new int[n];
+        float[] f = new float[n];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++) {
+                double x = (double) j * last / (t - 1);
+                int k = i * t + j;
+                lo[k] = (int) Math.floor(x);
+                hi[k] = Math.min(lo[k] + 1, last);
+                f[k] = (float) (x - lo[k]);
+            }
+        float[] a = new float[Math.multiplyExact(n, e)], c = new float[n * e];
+        params.lookup(posEmb, lo, n, a, false, null);
+        params.lookup(posEmb, hi, n, c, false, null);
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < e; j++) emb[r * e + j] += (1 - f[r]) * a[r * e + j] + f[r] * c[r * e + j];
     }
 
     private void checkInputs(int b, int t, int[] ids, int[] mask, int[] types) {
@@ -639,9 +678,9 @@ public final class Bert {
         if (ids.length != n) throw new IllegalArgumentException("expected " + n + " input ids, got " + ids.length);
         if (mask != null && mask.length != n) throw new IllegalArgumentException("expected " + n + " attention mask entries, got " + mask.length);
         if (types != null && types.length != n) throw new IllegalArgumentException("expected " + n + " token type ids, got " + types.length);
-        if (!cfg.rotary() && t > cfg.maxPositionEmbeddings())
+        if (!cfg.rotary() && t > cfg.maxPositionEmbeddings() && longPositions == LongPositions.NONE)
             throw new IllegalArgumentException("sequence length " + t + " exceeds max_position_embeddings " + cfg.maxPositionEmbeddings()
-                    + " (absolute positions); truncate, or use a model with rotary positions");
+                    + " (absolute positions); truncate, use a model with rotary positions, or embed long positions (cycle or interpolate)");
         for (int i = 0; i < n; i++) {
             if (ids[i] < 0 || ids[i] >= cfg.vocabSize())
                 throw new IllegalArgumentException("token id " + ids[i] + " at position " + i + " is outside the vocabulary of " + cfg.vocabSize());

@@ -59,7 +59,7 @@ public final class ModelStore {
                                 CosineGate gate, Integer convSize) throws IOException {
         GptJConfig cfg = GptJConfig.read(dir.resolve("config.json"));
         boolean regate = gate != null || convSize != null;
-        TensorSource src = Checkpoint.open(dir, format);
+        TensorSource src = gptJNames(Checkpoint.open(dir, format));
         boolean keepOpen = false;
         try {
             GptJConfig c = cfg.withAttention(attentionType(attention, cfg.attentionType(), src));
@@ -118,6 +118,29 @@ public final class ModelStore {
             for (Params.View v : p.views())
                 if (skipped.contains(v.name()) && optional(v.name()))
                     Arrays.fill(p.data, v.offset(), v.offset() + v.size(), Initialiser.NORM_CONST);
+        }
+    }
+
+    /**
+     * A checkpoint saved from HF {@code BertModel} (sentence-embedding models are) names its tensors without the
+     * {@code bert.} prefix that {@code BertFor*} and our parameters carry; HF accepts both, and so do we.
+     */
+    public static TensorSource bertNames(TensorSource src) throws IOException {
+        return withPrefix(src, "bert.embeddings.word_embeddings.weight", "bert.", "embeddings.", "encoder.", "pooler.");
+    }
+
+    /** The same for GPT-J: {@code GPTJModel} saves {@code wte.weight, h.0...}, without {@code transformer.}. */
+    public static TensorSource gptJNames(TensorSource src) throws IOException {
+        return withPrefix(src, "transformer.wte.weight", "transformer.", "wte.", "h.", "ln_f.");
+    }
+
+    private static TensorSource withPrefix(TensorSource src, String probe, String prefix, String... roots) throws IOException {
+        if (src.contains(probe) || !src.contains(probe.substring(prefix.length()))) return src;
+        try {
+            return org.cottention.io.RenamedSource.prefixing(src, prefix, roots);
+        } catch (IOException e) {
+            src.close();
+            throw e;
         }
     }
 
@@ -239,7 +262,7 @@ public final class ModelStore {
     static Bert loadBert(Path dir, AttentionType attention, Bert.HeadSet wanted, UnaryOperator<BertConfig> adjust, long seed,
                          Checkpoint.Format format, WeightStorage storage) throws IOException {
         BertConfig cfg = BertConfig.read(dir.resolve("config.json"));
-        TensorSource src = Checkpoint.open(dir, format);
+        TensorSource src = bertNames(Checkpoint.open(dir, format));
         boolean keepOpen = false;
         try {
             Bert.HeadSet present = bertHeadsIn(src);

@@ -54,11 +54,17 @@ public final class AdamW {
 
     /** One update of every parameter with learning rate lr, from the gradients in params.grad(). */
     public void update(Params params, float lr) {
+        update(params, lr, name -> true);
+    }
+
+    /** The same, updating only the parameters {@code trainable} accepts (the others, frozen, keep their values and moments). */
+    public void update(Params params, float lr, java.util.function.Predicate<String> trainable) {
         step++;
         float b1 = config.beta1, b2 = config.beta2;
         float c1 = (float) (1 - Math.pow(b1, step)), c2 = (float) (1 - Math.pow(b2, step));
         float[] w = params.data, g = params.grad();
         for (Params.View view : params.views()) {
+            if (!trainable.test(view.name())) continue;
             float decay = view.decay() ? lr * config.weightDecay : 0f;
             int off = view.offset(), n = view.size();
             Parallel.forRange(n, 1 << 15, (lo, hi) -> update(w, g, m, v, off + lo, hi - lo, lr, b1, b2, c1, c2, config.eps, decay));

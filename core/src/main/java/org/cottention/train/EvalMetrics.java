@@ -78,7 +78,7 @@ public final class EvalMetrics {
         return m;
     }
 
-    static double pearson(double[] x, double[] y) {
+    public static double pearson(double[] x, double[] y) {
         int n = x.length;
         double mx = 0, my = 0;
         for (int i = 0; i < n; i++) {
@@ -96,7 +96,7 @@ public final class EvalMetrics {
         return sxx == 0 || syy == 0 ? 0.0 : sxy / Math.sqrt(sxx * syy);
     }
 
-    static double[] ranks(double[] x) {
+    public static double[] ranks(double[] x) {
         Integer[] idx = new Integer[x.length];
         for (int i = 0; i < idx.length; i++) idx[i] = i;
         Arrays.sort(idx, (a, b) -> Double.compare(x[a], x[b]));

@@ -21,6 +21,14 @@ public interface TrainableModel {
     /** Forward FLOPs per input token for one training step (forward + backward = 3x), for model FLOP utilisation. */
     double flopsPerToken(int seqLen);
 
+    /**
+     * Whether the optimizer updates this parameter: false freezes it (no step, no weight decay), e.g. everything but
+     * the attention projections while distillation transfers attention. Gradients of frozen parameters are ignored.
+     */
+    default boolean trainable(String parameter) {
+        return true;
+    }
+
     /** Writes config.json and model.safetensors (and nothing else) into dir, each file atomically. */
     void saveModel(Path dir) throws IOException;
 

@@ -147,7 +147,7 @@ public final class Trainer {
                     throw new DivergedException("training diverged at step " + (step + 1) + ": gradient norm is " + gradNorm
                             + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + ").");
                 float lr = opt.lr().at((int) step);
-                adam.update(params, lr);
+                adam.update(params, lr, model::trainable);
                 step++;
                 tokensSeen += tokens;
                 if (step == opt.stopAfter()) stopRequested = true;

@@ -1,0 +1,359 @@
+package org.cottention.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.cottention.data.TextSources;
+import org.cottention.io.AtomicFiles;
+import org.cottention.tokenizer.Tokenizer;
+import org.cottention.tokenizer.Tokenizers;
+import org.cottention.tokenizer.WordPieceTokenizer;
+import org.cottention.train.AdamW;
+import org.cottention.train.Batch;
+import org.cottention.train.BatchSource;
+import org.cottention.train.Checkpoints;
+import org.cottention.train.LrSchedule;
+import org.cottention.train.TrainableModel;
+import org.cottention.train.Trainer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Consumer;
+
+/**
+ * Converts a softmax model (a BERT encoder, or a GPT-J causal LM) into a cosine-attention one that keeps its
+ * behaviour (what {@code cottention linearize} runs; callable from code, e.g. by a pilot: {@link #bert}, {@link #gptJ}).
+ * The student starts as a copy of the teacher; stage 1 ({@link BertDistillation#attentionTransfer},
+ * {@link GptJDistillation#attentionTransfer}) trains each layer's attention to reproduce the teacher's, stage 2
+ * ({@link BertDistillation#endToEnd}: hidden states and pooled embeddings; {@link GptJDistillation#endToEnd}: KL on
+ * the next-token distributions) distils the whole model on unlabeled text. Both run on the shared
+ * {@link Trainer} (progress bar, metrics.jsonl, checkpoints, resume, Ctrl-C) in {@code out/stage1} and
+ * {@code out/stage2}; the final model (config, weights, tokenizer, pooling) and {@code linearize.json} (the
+ * fidelity report on held-out texts: the unconverted swap, after stage 1, after stage 2) are written to {@code out}.
+ */
+public final class Linearize {
+    /**
+     * @param steps          optimizer steps of both stages together (used when minutes = 0)
+     * @param minutes        wall-time budget of both stages (0: use steps); steps are sized from timed probe steps
+     * @param stage1Fraction share of the budget given to attention transfer
+     * @param maxLength      longest training sequence in tokens ([CLS], [SEP] included); lengths vary from 8 up to it
+     * @param evalTexts      held-out texts of the fidelity report
+     * @param stopAfter      stop as Ctrl-C would after this many steps of the current run (tests); 0 = never
+     */
+    public record Options(AttentionType attention, int steps, double minutes, double stage1Fraction, int maxLength, int batch,
+                          float stage1Lr, float stage2Lr, double pooledWeight, int evalTexts, int evalEvery, int saveEvery,
+                          long seed, boolean resume, boolean progress, int stopAfter) {
+        public Options {
+            if (attention != AttentionType.COSINE) throw new IllegalArgumentException("linearize converts to cosine attention (--attention cosine)");
+            if (minutes <= 0 && steps < 2) throw new IllegalArgumentException("--steps must be >= 2 (both stages), got " + steps);
+            if (minutes < 0) throw new IllegalArgumentException("--minutes must be > 0, got " + minutes);
+            if (!(stage1Fraction > 0 && stage1Fraction < 1)) throw new IllegalArgumentException("stage 1 fraction must be in (0, 1), got " + stage1Fraction);
+            if (maxLength < 10) throw new IllegalArgumentException("--max-length must be >= 10, got " + maxLength);
+            if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
+            if (evalTexts < 3) throw new IllegalArgumentException("--eval-texts must be >= 3, got " + evalTexts);
+        }
+    }
+
+    /** The fidelity report: before (the unconverted swap: same weights, cosine attention) and after each stage. */
+    public record Report(Path out, Fidelity swap, Fidelity afterStage1, Fidelity afterStage2, long stage1Steps, long stage2Steps,
+                         double stage1Seconds, double stage2Seconds, long trainTokens, boolean interrupted) {
+        public Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("out", out.toString());
+            m.put("swap", swap == null ? null : swap.toMap());
+            m.put("afterStage1", afterStage1 == null ? null : afterStage1.toMap());
+            m.put("afterStage2", afterStage2 == null ? null : afterStage2.toMap());
+            Fidelity last = afterStage2 != null ? afterStage2 : afterStage1;
+            if (last != null) {
+                m.put("meanCosine", last.meanCosine());
+                m.put("spearman", last.spearman());
+                m.put("top10Overlap", last.top10Overlap());
+            }
+            m.put("stage1Steps", stage1Steps);
+            m.put("stage2Steps", stage2Steps);
+            m.put("stage1Seconds", stage1Seconds);
+            m.put("stage2Seconds", stage2Seconds);
+            m.put("trainTokens", trainTokens);
+            m.put("interrupted", interrupted);
+            return m;
+        }
+    }
+
+    private static final String PLAN = "linearize-plan.json", REPORT = "linearize.json";
+
+    private Linearize() {}
+
+    /** The unlabeled text split into training pieces and held-out evaluation texts (every 10th paragraph). */
+    record Corpus(int[] tokens, List<String> eval) {}
+
+    static Corpus corpus(List<Path> data, Tokenizer tok, int evalTexts) throws IOException {
+        List<String> paragraphs = new ArrayList<>();
+        TextSources.documents(TextSources.files(data), d -> {
+            for (String p : d.split("\\r?\\n\\s*\\r?\\n")) if (!p.isBlank()) paragraphs.add(p.strip());
+        });
+        if (paragraphs.size() < 20) throw new IllegalArgumentException("--data holds " + paragraphs.size() + " paragraphs; linearize needs at least 20 (1 in 10 is held out)");
+        WordPieceTokenizer.IntList train = new WordPieceTokenizer.IntList(1 << 16);
+        List<String> held = new ArrayList<>();
+        for (int i = 0; i < paragraphs.size(); i++) {
+            if (i % 10 == 9) held.add(paragraphs.get(i));
+            else for (int id : tok.encode(paragraphs.get(i))) train.add(id);
+        }
+        // held-out texts: sentences (and every fourth a whole paragraph), spread evenly over the held-out part
+        List<String> candidates = new ArrayList<>();
+        for (String p : held) {
+            String flat = p.replaceAll("\\s+", " ");
+            if (candidates.size() % 4 == 3 && flat.length() > 40) candidates.add(flat);
+            for (String s : flat.split("(?<=[.!?])\\s+")) if (s.length() >= 20) candidates.add(s);
+        }
+        if (candidates.size() < evalTexts) throw new IllegalArgumentException("held-out data give " + candidates.size() + " texts, fewer than --eval-texts " + evalTexts);
+        List<String> eval = new ArrayList<>();
+        for (int i = 0; i < evalTexts; i++) eval.add(candidates.get((int) ((long) i * candidates.size() / evalTexts)));
+        if (train.size() < 1000) throw new IllegalArgumentException("--data gives only " + train.size() + " training tokens");
+        return new Corpus(train.toArray(), eval);
+    }
+
+    /**
+     * Deterministic batches of spans of the training tokens: each row [CLS] span [SEP] (an encoder; cls < 0: the bare
+     * span, for a causal LM); one span length per batch,
+     * log-uniform in [6, maxLength - 2] (short sentences and long passages both; the cosine stabiliser sees every
+     * length), so rows need no padding and no step is spent on it.
+     */
+    record Spans(int[] tokens, int cls, int sep, int batch, int maxLength, long seed) implements BatchSource {
+        @Override
+        public Batch batch(long index) {
+            Random r = new Random(seed * 0x9E3779B97F4A7C15L + index);
+            double lo = Math.log(6), hi = Math.log(maxLength - 2);
+            int len = (int) Math.round(Math.exp(lo + r.nextDouble() * (hi - lo))), special = cls >= 0 ? 1 : 0, t = len + 2 * special;
+            int[] ids = new int[batch * t];
+            for (int i = 0; i < batch; i++) {
+                int start = r.nextInt(tokens.length - len);
+                System.arraycopy(tokens, start, ids, i * t + special, len);
+                if (special == 0) continue;
+                ids[i * t] = cls;
+                ids[i * t + t - 1] = sep;
+            }
+            return new Batch(batch, t, ids, null, null, null, null);
+        }
+
+        @Override
+        public long batchesPerEpoch() {
+            return Math.max(1, tokens.length / ((long) batch * maxLength / 2));
+        }
+    }
+
+    /** The model being converted, as the loop sees it: its two objectives, its embeddings, and how it is saved. */
+    interface Student {
+        TrainableModel stage1();
+
+        TrainableModel stage2();
+
+        Params params();
+
+        float[] embed(String text);
+
+        /** The final model folder's files: config, weights, tokenizer and whatever else the family needs. */
+        void save(Path out) throws IOException;
+    }
+
+    /** Builds the student from a folder (the teacher's at the start, a checkpoint when resuming). */
+    @FunctionalInterface
+    interface StudentLoader {
+        Student load(Path from) throws IOException;
+    }
+
+    /** Linearizes the BERT encoder in teacherDir on the texts in data, writing the student to out. */
+    public static Report bert(Path teacherDir, List<Path> data, Path out, Options o, Consumer<String> log) throws IOException {
+        Bert teacher = ModelStore.loadBert(teacherDir, null);
+        if (teacher.cfg.attentionType() != AttentionType.SOFTMAX)
+            throw new IllegalArgumentException(teacherDir + " already has " + teacher.cfg.attentionType().configName() + " attention; linearize converts softmax models");
+        if (!(Tokenizers.load(teacherDir) instanceof WordPieceTokenizer tok)) throw new IOException(teacherDir + ": a BERT model needs a WordPiece tokenizer");
+        Pooling saved = Pooling.read(teacherDir);
+        Pooling pooling = saved != null ? saved : new Pooling(Pooling.Mode.MEAN, true, 0);
+        int limit = Math.min(o.maxLength(), teacher.cfg.maxPositionEmbeddings());
+        Corpus corpus = corpus(data, tok, o.evalTexts());
+        Pooling evalPooling = new Pooling(pooling.mode(), pooling.normalize(), pooling.maxSeqLength() > 0 ? pooling.maxSeqLength() : limit);
+        Embedder teacherEmb = new Embedder(teacher, tok, evalPooling);
+        Spans spans = new Spans(corpus.tokens(), tok.clsId(), tok.sepId(), o.batch(), limit, o.seed());
+        return run(corpus, spans, teacherEmb::embed, from -> {
+            // a copy of the teacher with cosine attention (norm_const starts at its initial value), or a checkpoint
+            Bert student = ModelStore.loadBert(from, AttentionType.COSINE);
+            Embedder emb = new Embedder(student, tok, evalPooling);
+            TrainableModel s1 = BertDistillation.attentionTransfer(teacher, student);
+            TrainableModel s2 = BertDistillation.endToEnd(teacher, student, pooling.mode(), o.pooledWeight());
+            return new Student() {
+                @Override public TrainableModel stage1() { return s1; }
+                @Override public TrainableModel stage2() { return s2; }
+                @Override public Params params() { return student.params; }
+                @Override public float[] embed(String text) { return emb.embed(text); }
+                @Override
+                public void save(Path dir) throws IOException {
+                    student.saveModel(dir);
+                    tok.save(dir);
+                    pooling.write(dir, student.cfg.hiddenSize());
+                }
+            };
+        }, teacherDir, tok, out, o, log);
+    }
+
+    /**
+     * Linearizes a softmax GPT-J causal LM: stage 1 attention transfer per block, stage 2 KL on the next-token
+     * distributions. The fidelity report compares mean-pooled final hidden states of the held-out texts.
+     */
+    public static Report gptJ(Path teacherDir, List<Path> data, Path out, Options o, Consumer<String> log) throws IOException {
+        GptJ teacher = ModelStore.loadGptJ(teacherDir, null);
+        if (teacher.cfg.attentionType() != AttentionType.SOFTMAX)
+            throw new IllegalArgumentException(teacherDir + " already has " + teacher.cfg.attentionType().configName() + " attention; linearize converts softmax models");
+        Tokenizer tok = Tokenizers.load(teacherDir);
+        int limit = Math.min(o.maxLength(), teacher.cfg.nPositions());
+        Corpus corpus = corpus(data, tok, o.evalTexts());
+        Spans spans = new Spans(corpus.tokens(), -1, -1, o.batch(), limit + 2, o.seed());
+        java.util.function.Function<String, int[]> ids = text -> {
+            int[] a = tok.encode(text);
+            return a.length > limit ? java.util.Arrays.copyOf(a, limit) : a.length == 0 ? new int[]{0} : a;
+        };
+        return run(corpus, spans, text -> GptJDistillation.embed(teacher, ids.apply(text)), from -> {
+            GptJ student = ModelStore.loadGptJ(from, AttentionType.COSINE);
+            TrainableModel s1 = GptJDistillation.attentionTransfer(teacher, student);
+            TrainableModel s2 = GptJDistillation.endToEnd(teacher, student);
+            return new Student() {
+                @Override public TrainableModel stage1() { return s1; }
+                @Override public TrainableModel stage2() { return s2; }
+                @Override public Params params() { return student.params; }
+                @Override public float[] embed(String text) { return GptJDistillation.embed(student, ids.apply(text)); }
+                @Override
+                public void save(Path dir) throws IOException {
+                    student.saveModel(dir);
+                    tok.save(dir);
+                }
+            };
+        }, teacherDir, tok, out, o, log);
+    }
+
+    /** The loop shared by both families: plan, swap report, stage 1, stage 2, final model and report. */
+    static Report run(Corpus corpus, Spans spans, java.util.function.Function<String, float[]> teacherEmbed, StudentLoader loader,
+                      Path teacherDir, Tokenizer tok, Path out, Options o, Consumer<String> log) throws IOException {
+        float[][] want = new float[corpus.eval().size()][];
+        for (int i = 0; i < want.length; i++) want[i] = teacherEmbed.apply(corpus.eval().get(i));
+        if (o.resume() && !Files.isDirectory(out)) throw new IOException("nothing to resume: " + out + " does not exist");
+        Files.createDirectories(out);
+        Path run1 = out.resolve("stage1"), run2 = out.resolve("stage2");
+        long done1 = o.resume() ? stepsDone(run1) : 0, done2 = o.resume() ? stepsDone(run2) : 0;
+        Student student = loader.load(done2 > 0 ? Checkpoints.latest(run2) : done1 > 0 ? Checkpoints.latest(run1) : teacherDir);
+        long[] plan = plan(out, o, student, spans, log);
+        Trainer.Evaluator eval = step -> fidelity(want, student, corpus.eval()).toMap();
+
+        Fidelity swap = done1 == 0 ? fidelity(want, student, corpus.eval()) : readFidelity(out, "swap");
+        if (swap != null) log.accept("unconverted swap (same weights, cosine attention): " + swap);
+        writeReport(out, new Report(out, swap, null, null, plan[0], plan[1], 0, 0, corpus.tokens().length, true));
+        long t0 = System.nanoTime();
+        Trainer.Result r1 = null;
+        if (done1 < plan[0] && done2 == 0) {
+            r1 = new Trainer(student.stage1(), tok, spans, eval, options(o, plan[0], o.stage1Lr(), run1, o.resume() && done1 > 0)).run();
+            if (r1.interrupted()) return interrupted(out, swap, null, plan, corpus, t0, 0);
+        }
+        Fidelity f1 = r1 != null ? fidelity(want, student, corpus.eval()) : readFidelity(out, "afterStage1");
+        double secs1 = r1 != null ? (System.nanoTime() - t0) / 1e9 : readDouble(out, "stage1Seconds");
+        log.accept("after stage 1 (attention transfer): " + f1);
+        writeReport(out, new Report(out, swap, f1, null, plan[0], plan[1], secs1, 0, corpus.tokens().length, true));
+        long t1 = System.nanoTime();
+        Trainer.Result r2 = new Trainer(student.stage2(), tok, spans, eval, options(o, plan[1], o.stage2Lr(), run2, o.resume() && done2 > 0)).run();
+        if (r2.interrupted()) return interrupted(out, swap, f1, plan, corpus, t0, secs1);
+        Fidelity f2 = fidelity(want, student, corpus.eval());
+        log.accept("after stage 2 (end-to-end distillation): " + f2);
+        student.save(out);
+        Report rep = new Report(out, swap, f1, f2, plan[0], plan[1], secs1, (System.nanoTime() - t1) / 1e9, corpus.tokens().length, false);
+        writeReport(out, rep);
+        return rep;
+    }
+
+    private static Report interrupted(Path out, Fidelity swap, Fidelity f1, long[] plan, Corpus c, long t0, double secs1) throws IOException {
+        Report r = new Report(out, swap, f1, null, plan[0], plan[1], secs1, f1 == null ? 0 : (System.nanoTime() - t0) / 1e9 - secs1, c.tokens().length, true);
+        writeReport(out, r);
+        return r;
+    }
+
+    private static Trainer.Options options(Options o, long steps, float lr, Path run, boolean resume) {
+        int s = (int) steps;
+        return new Trainer.Options(s, 1, new LrSchedule(lr, lr / 10, Math.max(1, s / 20), s, LrSchedule.Decay.COSINE),
+                new AdamW.Config(0.9f, 0.999f, 1e-8f, 0f), 1.0, Math.max(1, Math.min(10, s / 10)), o.evalEvery(), o.saveEvery(), 1, o.seed(),
+                run, resume, o.progress(), null, null, false, o.stopAfter());
+    }
+
+    /**
+     * Steps of the two stages: from --steps (split by the stage-1 fraction), or from --minutes by timing two probe
+     * steps of each objective (the gradients are discarded; nothing is updated). Kept in out so a resume keeps them.
+     */
+    private static long[] plan(Path out, Options o, Student student, Spans spans, Consumer<String> log) throws IOException {
+        Path f = out.resolve(PLAN);
+        if (o.resume() && Files.isRegularFile(f)) {
+            JsonNode n = GptJConfig.JSON.readTree(f.toFile());
+            return new long[]{n.get("stage1Steps").asLong(), n.get("stage2Steps").asLong()};
+        }
+        long a, b;
+        if (o.minutes() > 0) {
+            double p1 = probe(student.stage1(), spans, student.params()), p2 = probe(student.stage2(), spans, student.params()), budget = o.minutes() * 60 * 0.92;  // evaluation and saving take the rest
+            a = Math.max(1, Math.round(budget * o.stage1Fraction() / p1));
+            b = Math.max(1, Math.round(budget * (1 - o.stage1Fraction()) / p2));
+            log.accept(String.format("budget %.1f min: stage 1 %.2f s/step -> %d steps, stage 2 %.2f s/step -> %d steps", o.minutes(), p1, a, p2, b));
+        } else {
+            a = Math.max(1, Math.round(o.steps() * o.stage1Fraction()));
+            b = Math.max(1, o.steps() - a);
+        }
+        ObjectNode n = GptJConfig.JSON.createObjectNode();
+        n.put("stage1Steps", a);
+        n.put("stage2Steps", b);
+        AtomicFiles.writeString(f, n.toPrettyString());
+        return new long[]{a, b};
+    }
+
+    private static double probe(TrainableModel m, Spans spans, Params params) {
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < 2; i++) {
+            long t = System.nanoTime();
+            m.trainStep(spans.batch(i), 1f);
+            best = Math.min(best, (System.nanoTime() - t) / 1e9);
+        }
+        params.zeroGrad();
+        return best;
+    }
+
+    private static long stepsDone(Path run) throws IOException {
+        if (!Files.isDirectory(run)) return 0;
+        try {
+            Path ck = Checkpoints.latest(run);
+            return GptJConfig.JSON.readTree(ck.resolve(Checkpoints.TRAINER_STATE).toFile()).path("step").asLong(0);
+        } catch (IOException none) {
+            return 0;
+        }
+    }
+
+    static Fidelity fidelity(float[][] teacher, Student student, List<String> texts) {
+        float[][] v = new float[texts.size()][];
+        for (int i = 0; i < v.length; i++) v[i] = student.embed(texts.get(i));
+        return Fidelity.of(teacher, v);
+    }
+
+    private static void writeReport(Path out, Report r) throws IOException {
+        AtomicFiles.writeString(out.resolve(REPORT), GptJConfig.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(r.toMap()) + "\n");
+    }
+
+    private static JsonNode readReport(Path out) throws IOException {
+        Path f = out.resolve(REPORT);
+        return Files.isRegularFile(f) ? GptJConfig.JSON.readTree(f.toFile()) : GptJConfig.JSON.createObjectNode();
+    }
+
+    private static Fidelity readFidelity(Path out, String key) throws IOException {
+        JsonNode n = readReport(out).path(key);
+        if (!n.isObject()) return null;
+        return new Fidelity(n.get("texts").asInt(), n.get("meanCosine").asDouble(), n.get("spearman").asDouble(), n.get("top10Overlap").asDouble());
+    }
+
+    private static double readDouble(Path out, String key) throws IOException {
+        return readReport(out).path(key).asDouble(0);
+    }
+}

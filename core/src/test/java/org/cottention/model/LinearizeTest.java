@@ -1,0 +1,136 @@
+package org.cottention.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.cottention.io.SafeTensors;
+import org.cottention.testutil.Shared;
+import org.cottention.tokenizer.Tokenizers;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Linearize on a tiny softmax BERT: stage 1 moves only the attention projections and norm_const, both stages lower
+ * their loss, the report holds the three fidelity rows, and an interrupted run resumed gives the same weights as an
+ * uninterrupted one.
+ */
+class LinearizeTest {
+    @TempDir
+    static Path tmp;
+    static Path teacher, data;
+
+    @BeforeAll
+    static void tinyTeacher() throws IOException {
+        teacher = tmp.resolve("teacher");
+        Files.createDirectories(teacher);
+        var tok = Tokenizers.load(Shared.data("tokenizers", "bert-base-uncased"));
+        Bert m = new Bert(BertConfig.of(tok.vocabSize(), 32, 2, 2, 64, 64, 0, AttentionType.SOFTMAX, false), Bert.HeadSet.ENCODER).initialise(3);
+        // sharper and stronger attention than the N(0, 0.02) init gives, so the swap to cosine changes something
+        for (Params.View v : m.params.views())
+            if (v.name().contains("attention.self.") && v.name().endsWith(".weight") || v.name().contains("attention.output.dense.weight"))
+                for (int i = v.offset(); i < v.offset() + v.size(); i++) m.params.data[i] *= 15;
+        m.saveModel(teacher);
+        tok.save(teacher);
+        new Pooling(Pooling.Mode.MEAN, true, 0).write(teacher, 32);
+        String moby = Files.readString(Shared.data("corpus", "moby-dick.txt"));
+        data = tmp.resolve("data.txt");
+        Files.writeString(data, moby.substring(20_000, 80_000));
+    }
+
+    static Linearize.Options opts(int stopAfter, boolean resume) {
+        return new Linearize.Options(AttentionType.COSINE, 10, 0, 0.5, 32, 4, 3e-3f, 1e-3f, 1.0, 12, 0, 4, 5, resume, false, stopAfter);
+    }
+
+    static float[] weights(Path dir) throws IOException {
+        try (SafeTensors st = SafeTensors.open(dir.resolve("model.safetensors"))) {
+            int n = 0;
+            for (String s : st.names()) n += (int) st.info(s).numel();
+            float[] all = new float[n];
+            int at = 0;
+            for (String s : st.names()) {
+                float[] x = st.floats(s);
+                System.arraycopy(x, 0, all, at, x.length);
+                at += x.length;
+            }
+            return all;
+        }
+    }
+
+    static List<Double> losses(Path run) throws IOException {
+        return Files.readAllLines(run.resolve("metrics.jsonl")).stream().map(l -> {
+            try {
+                return GptJConfig.JSON.readTree(l).get("loss").asDouble();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }).toList();
+    }
+
+    @Test
+    void stagesFreezeWhatTheyShouldLowerTheirLossAndResumeExactly() throws IOException {
+        Path out = tmp.resolve("full");
+        Linearize.Report r = Linearize.bert(teacher, List.of(data), out, opts(0, false), s -> {});
+        assertFalse(r.interrupted());
+        assertEquals(5, r.stage1Steps());
+        assertEquals(5, r.stage2Steps());
+        assertNotNull(r.swap());
+        assertNotNull(r.afterStage1());
+        assertNotNull(r.afterStage2());
+        assertTrue(r.swap().meanCosine() < 0.995, "the swap should change the embeddings: " + r.swap());
+        JsonNode rep = GptJConfig.JSON.readTree(out.resolve("linearize.json").toFile());
+        for (String k : new String[]{"meanCosine", "spearman", "top10Overlap"}) assertTrue(rep.get(k).isNumber(), k);
+        assertEquals("cosine", GptJConfig.JSON.readTree(out.resolve("config.json").toFile()).get("attention_type").asText());
+        assertNotNull(Pooling.read(out));
+
+        // stage 1 changes only the attention's q/k/v and norm_const
+        Bert t = ModelStore.loadBert(teacher, null), s1 = ModelStore.loadBert(out.resolve("stage1"), null);
+        int changed = 0;
+        for (Params.View v : t.params.views()) {
+            boolean same = java.util.Arrays.equals(java.util.Arrays.copyOfRange(t.params.data, v.offset(), v.offset() + v.size()),
+                    java.util.Arrays.copyOfRange(s1.params.data, s1.params.view(v.name()).offset(), s1.params.view(v.name()).offset() + v.size()));
+            if (v.name().contains(".attention.self.")) changed += same ? 0 : 1;
+            else assertTrue(same, v.name() + " changed in stage 1");
+        }
+        assertEquals(12, changed, "q/k/v weights and biases of both layers");
+        for (Path run : new Path[]{out.resolve("stage1"), out.resolve("stage2")}) {
+            List<Double> l = losses(run);
+            assertTrue(l.getLast() < l.getFirst(), run + " loss did not fall: " + l);
+        }
+
+        // interrupted in stage 1, resumed: the same final weights
+        Path cut = tmp.resolve("cut");
+        assertTrue(Linearize.bert(teacher, List.of(data), cut, opts(2, false), s -> {}).interrupted());
+        Linearize.Report again = Linearize.bert(teacher, List.of(data), cut, opts(0, true), s -> {});
+        assertFalse(again.interrupted());
+        assertArrayEquals(weights(out), weights(cut));
+    }
+
+    @Test
+    void causalLmPath() throws IOException {
+        Path gpt = tmp.resolve("gpt");
+        Files.createDirectories(gpt);
+        var tok = Tokenizers.load(Shared.data("tokenizers", "gpt2"));
+        GptJ m = new GptJ(GptJConfig.of(tok.vocabSize(), 64, 32, 1, 2, 64, 8, tok.vocabSize() - 1, AttentionType.SOFTMAX)).initialise(4);
+        for (Params.View v : m.params.views())
+            if (v.name().contains(".attn.")) for (int i = v.offset(); i < v.offset() + v.size(); i++) m.params.data[i] *= 15;
+        m.saveModel(gpt);
+        tok.save(gpt);
+        Path out = tmp.resolve("gpt-cos");
+        Linearize.Report r = Linearize.gptJ(gpt, List.of(data), out, new Linearize.Options(AttentionType.COSINE, 6, 0, 0.5, 24, 2, 3e-3f, 1e-3f, 1.0,
+                12, 0, 0, 5, false, false, 0), s -> {});
+        assertFalse(r.interrupted());
+        assertNotNull(r.afterStage2());
+        GptJ student = ModelStore.loadGptJ(out, null);
+        assertEquals(AttentionType.COSINE, student.cfg.attentionType());
+        for (Path run : new Path[]{out.resolve("stage1"), out.resolve("stage2")}) {
+            List<Double> l = losses(run);
+            assertTrue(l.getLast() < l.getFirst(), run + " loss did not fall: " + l);
+        }
+    }
+}
