@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.cottention.data.TextSources;
 import org.cottention.io.AtomicFiles;
 import org.cottention.io.DType;
+import org.cottention.inference.Pooling;
 import org.cottention.io.SafeTensors;
 import org.cottention.model.Bert;
 import org.cottention.tokenizer.Encoding;
@@ -73,6 +74,7 @@ public final class EmbedCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         threads.apply();
         if (!pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, got \"" + pooling + "\"");
+        Pooling pool = new Pooling(Pooling.Mode.parse(pooling), normalize);
         String name = out.getFileName().toString();
         boolean jsonl = name.endsWith(".jsonl");
         if (!jsonl && !name.endsWith(".safetensors")) throw new IllegalArgumentException("--out must end in .jsonl or .safetensors, got " + out);
@@ -110,18 +112,7 @@ public final class EmbedCommand implements Callable<Integer> {
                         + " MB heap; raise it (COTTENTION_JAVA_OPTS=-Xmx...) or embed shorter texts");
             }
             double secs = (System.nanoTime() - t0) / 1e9;
-            float[] v = new float[e];
-            if (pooling.equals("cls")) System.arraycopy(h, 0, v, 0, e);
-            else {
-                for (int r = 0; r < t; r++) for (int j = 0; j < e; j++) v[j] += h[r * e + j];
-                for (int j = 0; j < e; j++) v[j] /= t;
-            }
-            if (normalize) {
-                double s = 0;
-                for (float x : v) s += x * x;
-                float inv = (float) (1 / Math.max(Math.sqrt(s), 1e-12));
-                for (int j = 0; j < e; j++) v[j] *= inv;
-            }
+            float[] v = pool.pool(h, t, e);
             System.arraycopy(v, 0, all, i * e, e);
             h = null;
             ObjectNode row = om.createObjectNode();
