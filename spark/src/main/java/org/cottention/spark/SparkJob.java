@@ -41,7 +41,13 @@ public final class SparkJob implements Runnable {
     }
 
     public static CommandLine commandLine() {
-        return new CommandLine(new SparkJob());
+        CommandLine cl = new CommandLine(new SparkJob());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {  // as the CLI's: one line, the stack with COTTENTION_DEBUG
+            if (System.getenv("COTTENTION_DEBUG") != null) ex.printStackTrace();
+            cmd.getErr().println("error: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+            return 2;
+        });
+        return cl;
     }
 
     /** Runs a job (args as on the command line) in a session the caller owns and keeps (tests, notebooks). */
@@ -119,6 +125,7 @@ public final class SparkJob implements Runnable {
         int run(SparkSession spark) throws Exception {
             if (!c.format.equals("parquet") && !c.format.equals("jsonl")) throw new IllegalArgumentException("--format must be parquet or jsonl, got " + c.format);
             if (!c.overwrite && Files.exists(Path.of(c.output))) throw new IllegalArgumentException("output " + c.output + " exists; pass --overwrite to replace it");
+            if (!c.model.contains("://") && !Files.isDirectory(Path.of(c.model))) throw new IllegalArgumentException("model folder " + c.model + " does not exist");
             TaskTimes times = new TaskTimes();
             spark.sparkContext().addSparkListener(times);
             if (c.shipModel) spark.sparkContext().addFile(c.model, true);

@@ -14,7 +14,7 @@ import java.util.TreeMap;
  */
 public final class TaskTimes extends SparkListener {
     /** One finished task: its stage, partition, run time and the bytes it wrote to shuffles and sent as its result. */
-    public record Task(int stage, int partition, long runMillis, long shuffleWriteBytes, long shuffleReadBytes, long resultBytes, long records) {}
+    public record Task(int stage, int partition, long runMillis, long cpuNanos, long shuffleWriteBytes, long shuffleReadBytes, long resultBytes, long records) {}
 
     private final List<Task> tasks = new ArrayList<>();
 
@@ -22,7 +22,7 @@ public final class TaskTimes extends SparkListener {
     public synchronized void onTaskEnd(SparkListenerTaskEnd end) {
         var m = end.taskMetrics();
         if (m == null) return;
-        tasks.add(new Task(end.stageId(), end.taskInfo().index(), m.executorRunTime(), m.shuffleWriteMetrics().bytesWritten(),
+        tasks.add(new Task(end.stageId(), end.taskInfo().index(), m.executorRunTime(), m.executorCpuTime(), m.shuffleWriteMetrics().bytesWritten(),
                 m.shuffleReadMetrics().totalBytesRead(), m.resultSize(), m.outputMetrics().recordsWritten()));
     }
 
@@ -34,15 +34,23 @@ public final class TaskTimes extends SparkListener {
         tasks.clear();
     }
 
-    /** Per-stage task run times: count, median and max seconds (stages in order). */
+    /**
+     * Per-stage task times (stages in order): count, median / max / summed run seconds, and summed CPU seconds (on a
+     * shared machine the CPU time is the steadier measure of the work).
+     */
     public synchronized Map<Integer, Map<String, Object>> stageSummary() {
-        Map<Integer, List<Long>> by = new TreeMap<>();
-        for (Task t : tasks) by.computeIfAbsent(t.stage(), k -> new ArrayList<>()).add(t.runMillis());
+        Map<Integer, List<Task>> by = new TreeMap<>();
+        for (Task t : tasks) by.computeIfAbsent(t.stage(), k -> new ArrayList<>()).add(t);
         Map<Integer, Map<String, Object>> out = new TreeMap<>();
-        by.forEach((stage, ms) -> {
-            ms.sort(null);
-            out.put(stage, Map.of("tasks", ms.size(), "medianSec", ms.get(ms.size() / 2) / 1e3, "maxSec", ms.getLast() / 1e3,
-                    "sumSec", ms.stream().mapToLong(Long::longValue).sum() / 1e3));
+        by.forEach((stage, ts) -> {
+            List<Long> ms = new ArrayList<>(ts.stream().map(Task::runMillis).sorted().toList());
+            Map<String, Object> row = new java.util.LinkedHashMap<>();
+            row.put("tasks", ms.size());
+            row.put("medianSec", ms.get(ms.size() / 2) / 1e3);
+            row.put("maxSec", ms.getLast() / 1e3);
+            row.put("sumSec", ms.stream().mapToLong(Long::longValue).sum() / 1e3);
+            row.put("cpuSec", ts.stream().mapToLong(Task::cpuNanos).sum() / 1e9);
+            out.put(stage, row);
         });
         return out;
     }

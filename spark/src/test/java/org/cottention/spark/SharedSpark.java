@@ -9,10 +9,13 @@ final class SharedSpark {
     private SharedSpark() {}
 
     static synchronized SparkSession get() {
-        if (session == null)
+        if (session == null) {
+            long t0 = System.nanoTime();
             session = SparkSession.builder().master("local[2]").appName("cottention-spark-tests")
                     .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
                     .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
+            System.err.printf("local[2] Spark session started in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+        }
         return session;
     }
 }
