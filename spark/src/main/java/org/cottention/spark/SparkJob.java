@@ -28,7 +28,7 @@ import java.util.concurrent.Callable;
  * and the unreadable documents by id or line.
  */
 @Command(name = "cottention spark", mixinStandardHelpOptions = true, sortOptions = false,
-        subcommands = {SparkJob.Embed.class, SparkJob.Predict.class, SparkJob.Score.class},
+        subcommands = {SparkJob.Embed.class, SparkJob.Predict.class, SparkJob.Score.class, SparkJob.BenchTrain.class},
         description = {"Embed, classify or score a corpus on Apache Spark (local[*] unless --master or spark-submit says otherwise)."})
 public final class SparkJob implements Runnable {
     @Override
@@ -200,5 +200,43 @@ public final class SparkJob implements Runnable {
             return new CottentionScorer().setContext(context).setWindowBatch(windowBatch);
         }
 
+    }
+
+    @Command(name = "bench-train", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"GPT training steps in this process, then data-parallel on Spark: step times, bytes moved per step, loss agreement (one JSON line)."})
+    static final class BenchTrain implements Callable<Integer> {
+        @Option(names = "--model", required = true, paramLabel = "DIR", description = "GPT-J model folder with its tokenizer (the starting weights).")
+        Path model;
+
+        @Option(names = "--data", required = true, arity = "1..*", paramLabel = "PATH", description = "Training text (files, folders, .jsonl).")
+        List<Path> data;
+
+        @Option(names = "--out", required = true, description = "Folder for the token cache, metrics and checkpoints of both runs.")
+        Path out;
+
+        @Option(names = "--master", description = "Spark master (default: spark-submit's, else local[*]).")
+        String master;
+
+        @Option(names = "--steps", defaultValue = "5") int steps;
+        @Option(names = "--accumulation", defaultValue = "4", description = "Micro-batches per step (the global batch).") int accumulation;
+        @Option(names = "--batch", defaultValue = "4", description = "Windows per micro-batch.") int batch;
+        @Option(names = "--context", defaultValue = "128") int context;
+        @Option(names = "--partitions", defaultValue = "2", description = "Spark tasks per step.") int partitions;
+        @Option(names = "--threads", defaultValue = "1", description = "Kernel threads (the single-process run and each task).") int threads;
+
+        @Override
+        public Integer call() throws Exception {
+            SparkConf conf = new SparkConf().setAppName("cottention bench-train");
+            if (master != null) conf.setMaster(master);
+            else if (!conf.contains("spark.master")) conf.setMaster("local[*]");
+            SparkSession spark = SparkSession.builder().config(conf).getOrCreate();
+            try {
+                System.out.println(new ObjectMapper().writeValueAsString(TrainBench.run(spark,
+                        new TrainBench.Setup(model, data, out, steps, accumulation, batch, context, partitions, threads))));
+                return 0;
+            } finally {
+                spark.stop();
+            }
+        }
     }
 }

@@ -31,14 +31,19 @@ class DataParallelTest {
 
     @BeforeAll
     static void data() throws IOException {
-        model = TinyModels.gpt(tmp.resolve("gpt"));
-        Path corpus = tmp.resolve("corpus.txt");
+        data(tmp);
+    }
+
+    /** The tiny model and its token file under dir. */
+    static void data(Path dir) throws IOException {
+        model = TinyModels.gpt(dir.resolve("gpt"));
+        Path corpus = dir.resolve("corpus.txt");
         StringBuilder sb = new StringBuilder();
         java.util.SplittableRandom r = new java.util.SplittableRandom(11);
         for (int i = 0; i < 400; i++) sb.append(TinyModels.WORDS[r.nextInt(20)]).append(i % 13 == 12 ? ".\n" : " ");
         Files.writeString(corpus, sb);
         GptJ m = ModelStore.loadGptJ(model, null);
-        try (TokenFile t = TokenFile.build(List.of(corpus), org.cottention.tokenizer.Tokenizers.load(model), m.cfg.eosTokenId(), tmp.resolve("cache"))) {
+        try (TokenFile t = TokenFile.build(List.of(corpus), org.cottention.tokenizer.Tokenizers.load(model), m.cfg.eosTokenId(), dir.resolve("cache"))) {
             tokens = t.path();
         }
     }
@@ -50,12 +55,16 @@ class DataParallelTest {
 
     /** Trains from the model folder (or, resuming, its newest checkpoint); partitions 0: in this process. */
     static double[] train(Path out, int partitions, boolean resume, int stopAfter) throws IOException {
+        return train(JavaSparkContext.fromSparkContext(SharedSpark.get().sparkContext()), out, partitions, resume, stopAfter);
+    }
+
+    static double[] train(JavaSparkContext sc, Path out, int partitions, boolean resume, int stopAfter) throws IOException {
         Parallel.setThreads(1);
         CausalLmReplica replica = new CausalLmReplica(model.toString(), tokens.toString(), SEQ, BATCH, 0.1, 42);
         GptJ m = ModelStore.loadGptJ(resume ? latestWeights(out) : model, null);
         LmWindows windows = replica.windows(m);
         Trainer.Gradients g = partitions == 0 ? Trainer.local(m, windows)
-                : new DataParallel(JavaSparkContext.fromSparkContext(SharedSpark.get().sparkContext()), m.params, replica, partitions);
+                : new DataParallel(sc, m.params, replica, partitions);
         new Trainer(m, null, g, null, options(out, resume, stopAfter)).run();
         return losses(out);
     }
