@@ -3,10 +3,10 @@ package org.cottention.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.data.TextSources;
+import org.cottention.inference.LmScoring;
 import org.cottention.model.GptJ;
 import org.cottention.tokenizer.Tokenizer;
 import org.cottention.tokenizer.Utf8;
-import org.cottention.train.Batch;
 import org.cottention.train.TrainableModel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -72,23 +72,9 @@ public final class EvalCommand implements Callable<Integer> {
         if (tokens.length < 2) throw new IllegalArgumentException("need at least 2 tokens to evaluate, got " + tokens.length);
         int t = context != null ? context : m.cfg.nPositions();
         if (t < 1 || batch < 1) throw new IllegalArgumentException("--context and --batch must be >= 1");
-        TrainableModel.Loss total = new TrainableModel.Loss(0, 0);
-        int windows = 0;
-        // windows of t inputs predicting the next t tokens; consecutive windows overlap by one token so every token counts once
-        for (int start = 0; start + 1 < tokens.length; ) {
-            int rows = 0;
-            int len = Math.min(t, tokens.length - 1 - start);
-            int[] ids = new int[batch * len], tg = new int[batch * len];
-            Arrays.fill(tg, -100);
-            while (rows < batch && start + 1 < tokens.length && Math.min(t, tokens.length - 1 - start) == len) {
-                System.arraycopy(tokens, start, ids, rows * len, len);
-                System.arraycopy(tokens, start + 1, tg, rows * len, len);
-                rows++;
-                start += len;
-            }
-            total = total.plus(m.evaluate(Batch.lm(rows, len, Arrays.copyOf(ids, rows * len), null, Arrays.copyOf(tg, rows * len))));
-            windows += rows;
-        }
+        LmScoring.Result scored = LmScoring.score(m, tokens, t, batch);
+        TrainableModel.Loss total = scored.loss();
+        int windows = scored.windows();
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("tokens", total.count());
         r.put("windows", windows);

@@ -156,7 +156,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                     pv.add(out[i]);
                     loss += (out[i] - b.values()[i]) * (double) (out[i] - b.values()[i]);
                 } else {
-                    double[] p = softmax(out, i * k, k);
+                    double[] p = org.cottention.inference.Classification.softmax(out, i * k, k);
                     int best = 0;
                     for (int j = 1; j < k; j++) if (p[j] > p[best]) best = j;
                     gold.add(b.targets()[i]);
@@ -180,15 +180,6 @@ public final class FinetuneCommand implements Callable<Integer> {
                     pred.stream().mapToInt(Integer::intValue).toArray(), k, positive));
         }
         return m;
-    }
-
-    static double[] softmax(float[] x, int off, int k) {
-        double max = Double.NEGATIVE_INFINITY, s = 0;
-        for (int j = 0; j < k; j++) max = Math.max(max, x[off + j]);
-        double[] p = new double[k];
-        for (int j = 0; j < k; j++) s += p[j] = Math.exp(x[off + j] - max);
-        for (int j = 0; j < k; j++) p[j] /= s;
-        return p;
     }
 
     /** Distinct training labels, numerically sorted when all are integers, else lexicographically. */

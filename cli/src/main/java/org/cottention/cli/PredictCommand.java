@@ -2,12 +2,10 @@ package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.data.LabeledTexts;
-import org.cottention.data.SequenceBatches;
-import org.cottention.data.TextSources;
+import org.cottention.inference.Classification;
 import org.cottention.model.Bert;
 import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.WordPieceTokenizer;
-import org.cottention.train.Batch;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -95,33 +93,30 @@ public final class PredictCommand implements Callable<Integer> {
         int k = bert.cfg.numLabels();
         ObjectMapper om = new ObjectMapper();
         PrintStream out = System.out;
-        int i = 0, correct = 0, scored = 0;
-        for (Batch b : new SequenceBatches(enc, null, null, batch, tok.padId(), 0, false).inOrder()) {
-            float[] y = bert.classify(b.size(), b.seqLen(), b.inputIds(), b.attentionMask(), b.tokenTypeIds());
-            for (int r = 0; r < b.size(); r++, i++) {
-                LabeledTexts.Example e = ex.get(i);
-                Map<String, Object> row = new LinkedHashMap<>();
-                row.put("line", e.line());
-                if (bert.cfg.regression()) {
-                    row.put("value", y[r]);
-                    out.println(json ? om.writeValueAsString(row) : e.line() + "\t" + y[r]);
-                    continue;
-                }
-                double[] p = FinetuneCommand.softmax(y, r * k, k);
-                int best = 0;
-                for (int j = 1; j < k; j++) if (p[j] > p[best]) best = j;
-                row.put("label", labels.get(best));
-                Map<String, Double> probs = new LinkedHashMap<>();
-                for (int j = 0; j < k; j++) probs.put(labels.get(j), p[j]);
-                row.put("probabilities", probs);
-                if (e.label() != null) {
-                    row.put("gold", e.label());
-                    scored++;
-                    if (e.label().equals(labels.get(best))) correct++;
-                }
-                if (json) out.println(om.writeValueAsString(row));
-                else out.printf("%d\t%s\t%.4f%n", e.line(), labels.get(best), p[best]);
+        int correct = 0, scored = 0;
+        float[] y = Classification.logits(bert, enc, batch, tok.padId());
+        for (int i = 0; i < ex.size(); i++) {
+            LabeledTexts.Example e = ex.get(i);
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("line", e.line());
+            if (bert.cfg.regression()) {
+                row.put("value", y[i]);
+                out.println(json ? om.writeValueAsString(row) : e.line() + "\t" + y[i]);
+                continue;
             }
+            double[] p = Classification.softmax(y, i * k, k);
+            int best = Classification.argmax(p);
+            row.put("label", labels.get(best));
+            Map<String, Double> probs = new LinkedHashMap<>();
+            for (int j = 0; j < k; j++) probs.put(labels.get(j), p[j]);
+            row.put("probabilities", probs);
+            if (e.label() != null) {
+                row.put("gold", e.label());
+                scored++;
+                if (e.label().equals(labels.get(best))) correct++;
+            }
+            if (json) out.println(om.writeValueAsString(row));
+            else out.printf("%d\t%s\t%.4f%n", e.line(), labels.get(best), p[best]);
         }
         if (scored > 0) System.err.printf("accuracy against the label column: %.4f (%d/%d)%n", correct / (double) scored, correct, scored);
         return 0;

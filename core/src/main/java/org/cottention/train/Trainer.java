@@ -62,20 +62,64 @@ public final class Trainer {
         }
     }
 
+    /**
+     * Where a step's gradient is computed. The trainer zeroes params().grad(), asks for the gradient of the step's
+     * {@code accumulation} micro-batches (the mean-loss gradient, each micro-batch weighted 1/accumulation) to be put
+     * there, then clips it and applies AdamW. {@link #local} computes it in this process; a data-parallel
+     * implementation computes shares of the micro-batches elsewhere (Spark tasks) and sums them into params().grad().
+     */
+    @FunctionalInterface
+    public interface Gradients {
+        StepLoss compute(long step, int accumulation);
+    }
+
+    /** A step's (or a share's) mean loss, already weighted by 1/accumulation per micro-batch, and its real tokens. */
+    public record StepLoss(double loss, long tokens) implements java.io.Serializable {
+        public StepLoss plus(StepLoss o) {
+            return new StepLoss(loss + o.loss, tokens + o.tokens);
+        }
+    }
+
+    /** The single-process gradient: every micro-batch of the step, one after another, here. */
+    public static Gradients local(TrainableModel model, BatchSource data) {
+        return (step, accumulation) -> microBatches(model, data, step, accumulation, 0, accumulation);
+    }
+
+    /**
+     * Forward and backward of micro-batches [from, to) of a step into model.params().grad() (which it adds to), in
+     * order: what a single process does for the whole step and a data-parallel task for its share.
+     */
+    public static StepLoss microBatches(TrainableModel model, BatchSource data, long step, int accumulation, int from, int to) {
+        double loss = 0;
+        long tokens = 0;
+        for (int micro = from; micro < to; micro++) {
+            Batch b = data.batch(step * accumulation + micro);
+            TrainableModel.Loss l = model.trainStep(b, 1f / accumulation);
+            loss += l.mean() / accumulation;
+            tokens += b.realTokens();
+        }
+        return new StepLoss(loss, tokens);
+    }
+
     /** What the run ended with. */
     public record Result(long step, double lastLoss, Map<String, Object> lastEval, boolean interrupted, Path lastCheckpoint) {}
 
     private final TrainableModel model;
     private final Tokenizer tokenizer;
-    private final BatchSource data;
+    private final Gradients gradients;
     private final Evaluator evaluator;
     private final Options opt;
     private volatile boolean stopRequested;
 
     public Trainer(TrainableModel model, Tokenizer tokenizer, BatchSource data, Evaluator evaluator, Options options) {
+        this(model, tokenizer, local(model, data), evaluator, options);
+    }
+
+    /** A trainer whose gradients are computed by {@code gradients} (e.g. data-parallel on Spark) into model.params().grad(). */
+    public Trainer(TrainableModel model, Tokenizer tokenizer, Gradients gradients, Evaluator evaluator, Options options) {
         this.model = model;
         this.tokenizer = tokenizer;
-        this.data = data;
+        this.gradients = gradients;
         this.evaluator = evaluator;
         this.opt = options;
     }
@@ -131,14 +175,9 @@ public final class Trainer {
             while (step < opt.steps() && !stopRequested) {
                 long ts = System.nanoTime();
                 params.zeroGrad();
-                double loss = 0;
-                long tokens = 0;
-                for (int micro = 0; micro < opt.accumulation(); micro++) {
-                    Batch b = data.batch(step * opt.accumulation() + micro);
-                    TrainableModel.Loss l = model.trainStep(b, 1f / opt.accumulation());
-                    loss += l.mean() / opt.accumulation();
-                    tokens += b.realTokens();
-                }
+                StepLoss sl = gradients.compute(step, opt.accumulation());
+                double loss = sl.loss();
+                long tokens = sl.tokens();
                 if (!Double.isFinite(loss))
                     throw new DivergedException("training diverged at step " + (step + 1) + ": loss is " + loss
                             + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + "). Try a lower --lr.");
