@@ -23,7 +23,7 @@ import static org.cottention.attention.TestData.*;
  * Errors are against double-precision references, relative to the size of the terms summed.
  */
 final class KernelPathsCheck {
-    static final int REPS = Integer.getInteger("reps", 8);
+    static final int REPS = Integer.getInteger("reps", 5);
     /** Whether this round also computes the references (the first and the last: the others only compare bits). */
     private static boolean withRef;
 
