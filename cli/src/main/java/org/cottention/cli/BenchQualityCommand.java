@@ -19,7 +19,6 @@ import org.cottention.train.AdamW;
 import org.cottention.train.Batch;
 import org.cottention.train.Checkpoints;
 import org.cottention.train.LrSchedule;
-import org.cottention.train.TrainableModel;
 import org.cottention.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,7 +27,6 @@ import picocli.CommandLine.Option;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -190,14 +188,7 @@ public final class BenchQualityCommand implements Callable<Integer> {
             model = new GptJ(config(v, base, convSize), 64).initialise(seed);
         }
         int every = evalEvery != null ? evalEvery : Math.max(1, steps / 10);
-        Trainer.Evaluator eval = step -> {
-            TrainableModel.Loss sum = new TrainableModel.Loss(0, 0);
-            for (Batch b : val) sum = sum.plus(model.evaluate(b));
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("valLoss", sum.mean());
-            m.put("valPerplexity", Math.exp(sum.mean()));
-            return m;
-        };
+        Trainer.Evaluator eval = TrainCommand.validation(model, val);
         var options = new Trainer.Options(steps, 1, new LrSchedule(lr, lr / 10, Math.max(0, steps / 20), steps, LrSchedule.Decay.COSINE),
                 new AdamW.Config(0.9f, 0.99f, 1e-8f, 0.1f), 1.0, Math.max(1, Math.min(10, every)), every, every, 1, seed, dir, resume,
                 progress, null, null, false, 0);

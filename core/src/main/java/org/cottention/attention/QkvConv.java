@@ -16,12 +16,13 @@ import org.cottention.kernels.Parallel;
  * between segments is the last w-1 real input rows of each batch row (oldest first; zeros before the first token), in
  * {@link CosineState#convTail}.
  *
- * <p>Threads split the channels, so the weight gradient is summed in the same order whatever the thread count.
+ * <p>Threads split the rows into fixed blocks, streaming whole rows; the weight gradient's per-block partial sums are
+ * added in block order, so the result is the same whatever the thread count.
  */
 public final class QkvConv {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    /** Channels per work item. */
-    private static final int BLOCK = 64;
+    /** Real rows per work item (fixed, so the weight gradient's partial sums do not depend on the thread count). */
+    private static final int ROWS = 64;
 
     private QkvConv() {}
 
@@ -35,37 +36,39 @@ public final class QkvConv {
         check(B, T, ch, w, mask, tailIn, tailOut);
         float[] wt = transposed(weight, wOff, ch, w);
         int[][] real = realRows(B, T, mask);
-        float[] newTail = tailOut == null ? null : new float[B * (w - 1) * ch];
-        Parallel.forRange((ch + BLOCK - 1) / BLOCK, grain(B, T, w), (lo, hi) -> {
-            for (int blk = lo; blk < hi; blk++) {
-                int c0 = blk * BLOCK, c1 = Math.min(ch, c0 + BLOCK);
-                for (int b = 0; b < B; b++) {
-                    int nr = real == null ? T : real[b].length;
-                    if (real != null)
-                        for (int t = 0; t < T; t++)
-                            if (mask[b * T + t] == 0) java.util.Arrays.fill(out, oOff + (b * T + t) * ldo + c0, oOff + (b * T + t) * ldo + c1, 0f);
-                    for (int j = 0; j < nr; j++) {
-                        int o = oOff + (b * T + row(real, b, j)) * ldo;
-                        java.util.Arrays.fill(out, o + c0, o + c1, 0f);
-                        for (int i = 0; i < w; i++) { // out += W[:, i] * (the row i - w + 1 real tokens back)
-                            int src = j - (w - 1) + i;
-                            if (src < 0 && tailIn == null) continue; // zeros before the first token
-                            float[] x = src >= 0 ? u : tailIn;
-                            int xo = src >= 0 ? uOff + (b * T + row(real, b, src)) * ldu : (b * (w - 1) + w - 1 + src) * ch;
-                            fmaRow(x, xo, wt, i * ch, out, o, c0, c1);
-                        }
+        int[] items = items(B, T, real);
+        if (real != null)
+            for (int i = 0; i < B * T; i++) if (mask[i] == 0) java.util.Arrays.fill(out, oOff + i * ldo, oOff + i * ldo + ch, 0f);
+        Parallel.forRange(items.length / 3, grain(ch, w), (lo, hi) -> {
+            for (int it = lo; it < hi; it++) {
+                int b = items[3 * it], j0 = items[3 * it + 1], j1 = items[3 * it + 2];
+                for (int j = j0; j < j1; j++) {
+                    int o = oOff + (b * T + row(real, b, j)) * ldo;
+                    boolean first = true;
+                    for (int i = 0; i < w; i++) { // out (+)= W[:, i] * (the real row w-1-i back)
+                        int src = j - (w - 1) + i;
+                        if (src < 0 && tailIn == null) continue; // zeros before the first token
+                        float[] x = input(u, uOff, ldu, tailIn, real, b, T, ch, w, src);
+                        int xo = inputOffset(uOff, ldu, real, b, T, ch, w, src);
+                        if (first) mulRow(x, xo, wt, i * ch, out, o, ch);
+                        else fmaRow(x, xo, wt, i * ch, out, o, ch);
+                        first = false;
                     }
-                    if (newTail != null)
-                        for (int r = 0; r < w - 1; r++) {
-                            int src = nr - (w - 1) + r, d = (b * (w - 1) + r) * ch;
-                            if (src >= 0) System.arraycopy(u, uOff + (b * T + row(real, b, src)) * ldu + c0, newTail, d + c0, c1 - c0);
-                            else if (tailIn != null) System.arraycopy(tailIn, (b * (w - 1) + w - 1 + src) * ch + c0, newTail, d + c0, c1 - c0);
-                            else java.util.Arrays.fill(newTail, d + c0, d + c1, 0f);
-                        }
                 }
             }
         });
-        if (tailOut != null) System.arraycopy(newTail, 0, tailOut, 0, newTail.length);
+        if (tailOut == null) return;
+        float[] newTail = new float[B * (w - 1) * ch]; // tailOut may be tailIn: build it aside
+        for (int b = 0; b < B; b++) {
+            int nr = real == null ? T : real[b].length;
+            for (int r = 0; r < w - 1; r++) {
+                int src = nr - (w - 1) + r;
+                if (src >= 0 || tailIn != null)
+                    System.arraycopy(input(u, uOff, ldu, tailIn, real, b, T, ch, w, src), inputOffset(uOff, ldu, real, b, T, ch, w, src),
+                            newTail, (b * (w - 1) + r) * ch, ch);
+            }
+        }
+        System.arraycopy(newTail, 0, tailOut, 0, newTail.length);
     }
 
     /**
@@ -78,38 +81,66 @@ public final class QkvConv {
         check(B, T, ch, w, mask, tailIn, null);
         float[] wt = transposed(weight, wOff, ch, w);
         int[][] real = realRows(B, T, mask);
-        Parallel.forRange((ch + BLOCK - 1) / BLOCK, grain(B, T, w), (lo, hi) -> {
-            float[] dw = new float[w * BLOCK];
-            for (int blk = lo; blk < hi; blk++) {
-                int c0 = blk * BLOCK, c1 = Math.min(ch, c0 + BLOCK);
-                java.util.Arrays.fill(dw, 0f);
-                for (int b = 0; b < B; b++) {
-                    int nr = real == null ? T : real[b].length;
-                    for (int j = 0; j < nr; j++) {
-                        int g = dOff + (b * T + row(real, b, j)) * ldd;
-                        for (int i = 0; i < w; i++) {
-                            int src = j - (w - 1) + i;
-                            if (src < 0 && tailIn == null) continue;
-                            float[] x = src >= 0 ? u : tailIn;
-                            int xo = src >= 0 ? uOff + (b * T + row(real, b, src)) * ldu : (b * (w - 1) + w - 1 + src) * ch;
-                            fmaRow(dOut, g, x, xo, dw, i * BLOCK - c0, c0, c1);// dW[:, i] += dOut_t * x
-                            if (src >= 0) fmaRow(dOut, g, wt, i * ch, dU, duOff + (b * T + row(real, b, src)) * lddu, c0, c1); // dU += W[:, i] dOut_t
-                        }
+        int[] items = items(B, T, real);
+        int n = items.length / 3;
+        float[][] partial = new float[n][]; // dW [w, ch] per item, summed in item order: the same bits for any thread count
+        Parallel.forRange(n, grain(ch, w), (lo, hi) -> {
+            for (int it = lo; it < hi; it++) {
+                int b = items[3 * it], j0 = items[3 * it + 1], j1 = items[3 * it + 2], nr = real == null ? T : real[b].length;
+                float[] dw = partial[it] = new float[w * ch];
+                for (int j = j0; j < j1; j++) {
+                    int g = dOff + (b * T + row(real, b, j)) * ldd, du = duOff + (b * T + row(real, b, j)) * lddu;
+                    for (int i = 0; i < w; i++) {
+                        int src = j - (w - 1) + i, next = j + (w - 1 - i);
+                        if (src >= 0 || tailIn != null) // dW[:, i] += dOut_j * (input w-1-i rows before j)
+                            fmaRow(dOut, g, input(u, uOff, ldu, tailIn, real, b, T, ch, w, src), inputOffset(uOff, ldu, real, b, T, ch, w, src), dw, i * ch, ch);
+                        if (next < nr) // dU_j += W[:, i] * dOut of the row that reads j through tap i
+                            fmaRow(dOut, dOff + (b * T + row(real, b, next)) * ldd, wt, i * ch, dU, du, ch);
                     }
                 }
-                for (int c = c0; c < c1; c++)
-                    for (int i = 0; i < w; i++) dWeight[dwOff + c * w + i] += dw[i * BLOCK + c - c0];
             }
         });
+        for (float[] dw : partial)
+            for (int c = 0; c < ch; c++)
+                for (int i = 0; i < w; i++) dWeight[dwOff + c * w + i] += dw[i * ch + c];
     }
 
-    /** y[yOff + c] += a[aOff + c] * b[bOff + c] for c in [c0, c1), fused multiply-adds in the same order as the tail. */
-    private static void fmaRow(float[] a, int aOff, float[] b, int bOff, float[] y, int yOff, int c0, int c1) {
-        int c = c0;
-        for (; c + F.length() <= c1; c += F.length())
+    /** Work items of about ROWS real rows of one batch row each, as (b, first real index, end) triples. */
+    private static int[] items(int B, int T, int[][] real) {
+        java.util.List<int[]> list = new java.util.ArrayList<>();
+        for (int b = 0; b < B; b++) {
+            int nr = real == null ? T : real[b].length;
+            for (int j = 0; j < nr; j += ROWS) list.add(new int[]{b, j, Math.min(nr, j + ROWS)});
+        }
+        int[] r = new int[3 * list.size()];
+        for (int i = 0; i < list.size(); i++) System.arraycopy(list.get(i), 0, r, 3 * i, 3);
+        return r;
+    }
+
+    /** The array holding input row src (a real index of batch row b; negative: the carried-in tail). */
+    private static float[] input(float[] u, int uOff, int ldu, float[] tail, int[][] real, int b, int T, int ch, int w, int src) {
+        return src >= 0 ? u : tail;
+    }
+
+    private static int inputOffset(int uOff, int ldu, int[][] real, int b, int T, int ch, int w, int src) {
+        return src >= 0 ? uOff + (b * T + row(real, b, src)) * ldu : (b * (w - 1) + w - 1 + src) * ch;
+    }
+
+    /** y[yOff + c] = a[aOff + c] * b[bOff + c] for c < n (the first tap: 0 * x + u = u exactly for the identity). */
+    private static void mulRow(float[] a, int aOff, float[] b, int bOff, float[] y, int yOff, int n) {
+        int c = 0;
+        for (; c + F.length() <= n; c += F.length())
+            FloatVector.fromArray(F, a, aOff + c).mul(FloatVector.fromArray(F, b, bOff + c)).intoArray(y, yOff + c);
+        for (; c < n; c++) y[yOff + c] = a[aOff + c] * b[bOff + c];
+    }
+
+    /** y[yOff + c] += a[aOff + c] * b[bOff + c] for c < n (fused multiply-adds, the tail in the same order). */
+    private static void fmaRow(float[] a, int aOff, float[] b, int bOff, float[] y, int yOff, int n) {
+        int c = 0;
+        for (; c + F.length() <= n; c += F.length())
             FloatVector.fromArray(F, a, aOff + c).fma(FloatVector.fromArray(F, b, bOff + c), FloatVector.fromArray(F, y, yOff + c))
                     .intoArray(y, yOff + c);
-        for (; c < c1; c++) y[yOff + c] = Math.fma(a[aOff + c], b[bOff + c], y[yOff + c]);
+        for (; c < n; c++) y[yOff + c] = Math.fma(a[aOff + c], b[bOff + c], y[yOff + c]);
     }
 
     /** Position of batch row b's j-th real token. */
@@ -117,9 +148,9 @@ public final class QkvConv {
         return real == null ? j : real[b][j];
     }
 
-    /** Channel blocks per work item: enough that a tiny call (one decoding step) runs on the calling thread. */
-    private static int grain(int B, int T, int w) {
-        return Math.max(1, (1 << 16) / (B * T * BLOCK * w));
+    /** Items per part: enough that a tiny call (one decoding step) runs on the calling thread. */
+    private static int grain(int ch, int w) {
+        return Math.max(1, (1 << 16) / (ROWS * ch * w));
     }
 
     private static void check(int B, int T, int ch, int w, int[] mask, float[] tailIn, float[] tailOut) {

@@ -280,4 +280,28 @@ class GatedCosineTest {
                     assertEquals(out[(b * T + t) * ch + c], x, "b " + b + " t " + t + " c " + c);
                 }
     }
+
+    /** The convolution splits rows over threads in fixed blocks: any thread count gives the same bits. */
+    @Test
+    void convolutionIsBitIdenticalAcrossThreadCounts() {
+        int B = 2, T = 300, ch = 24, w = 2;
+        int[] mask = mask(B, T, 3, 1);
+        Random r = new Random(15);
+        float[] u = randn(r, B * T * ch), wt = randn(r, ch * w), g = randn(r, B * T * ch);
+        int saved = Parallel.threads();
+        float[][] first = null;
+        try {
+            for (int threads : new int[]{1, 2, 3}) {
+                Parallel.setThreads(threads);
+                float[] out = new float[u.length], du = new float[u.length], dw = new float[wt.length];
+                QkvConv.forward(B, T, ch, w, u, 0, ch, wt, 0, mask, null, out, 0, ch, null);
+                QkvConv.backward(B, T, ch, w, u, 0, ch, wt, 0, mask, null, g, 0, ch, du, 0, ch, dw, 0);
+                float[][] now = {out, du, dw};
+                if (first == null) first = now;
+                else for (int i = 0; i < 3; i++) assertArrayEquals(first[i], now[i], "output " + i + ", " + threads + " threads");
+            }
+        } finally {
+            Parallel.setThreads(saved);
+        }
+    }
 }
