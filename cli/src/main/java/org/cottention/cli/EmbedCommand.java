@@ -62,8 +62,9 @@ public final class EmbedCommand implements Callable<Integer> {
             + "e.g. 128 for all-MiniLM-L6-v2 as its tokenizer truncates; else max_position_embeddings; rotary: no limit). 0 = the model's limit.")
     Integer maxLength;
 
-    @Option(names = "--windows", paramLabel = "N", description = "Texts longer than --max-length: cut into windows of N word pieces and average "
-            + "their vectors weighted by length, as langchain4j does (510 for a 512-position BERT), instead of truncating.")
+    @Option(names = "--windows", paramLabel = "N", description = "Texts longer than N+2 tokens: cut into windows of N word pieces and average "
+            + "their vectors weighted by length, as langchain4j does (510 for a 512-position BERT), instead of truncating; "
+            + "--max-length, when given, then caps the whole text.")
     int windows;
 
     @Option(names = "--out", required = true, description = "Output: FILE.jsonl or FILE.safetensors (tensor \"embeddings\" [N, hidden]).")
@@ -114,19 +115,20 @@ public final class EmbedCommand implements Callable<Integer> {
         StringBuilder lines = new StringBuilder();
         int truncated = 0, windowed = 0;
         for (int i = 0; i < texts.size(); i++) {
-            int[] ids = embedder.ids(texts.get(i), 0);
+            int[] ids = embedder.ids(texts.get(i), windows > 0 && maxLength != null ? maxLength : 0);
             int full = ids.length;
-            boolean cut = limit > 0 && full > limit && windows == 0;
+            boolean cut = windows == 0 && limit > 0 && full > limit;
             if (cut) {
                 if (noTruncate)
-                    throw new IllegalArgumentException("text " + (i + 1) + " has " + full + " tokens, more than the limit of " + limit
-                            + " of this model; drop --no-truncate to truncate, use --windows, or use a rotary model");
+                    throw new IllegalArgumentException("text " + (i + 1) + " has " + full + " tokens, more than "
+                            + (limit == positions ? "max_position_embeddings " + limit + " of this model (absolute positions)" : "the limit of " + limit + " tokens (--max-length or the folder's max_seq_length)")
+                            + "; drop --no-truncate to truncate, or use --windows, --long-positions or a rotary model");
                 truncated++;
                 if (positions > 0 && limit == positions)
                     System.err.printf("warning: text %d has %,d tokens; truncated to max_position_embeddings %d (absolute positions)%n", i + 1, full, limit);
                 ids = embedder.ids(texts.get(i), limit);
             }
-            boolean win = windows > 0 && limit > 0 && full > limit;
+            boolean win = windows > 0 && full > windows + 2;
             if (win) windowed++;
             int t = ids.length;
             long base = reportMemory ? resetPeaks() : 0;

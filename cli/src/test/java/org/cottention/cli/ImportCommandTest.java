@@ -52,6 +52,20 @@ class ImportCommandTest {
         assertEquals(0, r.code(), r.err());
     }
 
+    private static final java.util.Map<Class<?>, Path> imported = new java.util.HashMap<>();
+
+    /** The model folder imported from the jar of a langchain4j model class (once per class run). */
+    static synchronized Path imported(Class<?> model, String pooling) throws Exception {
+        Path dir = imported.get(model);
+        if (dir != null) return dir;
+        dir = tmp.resolve(model.getSimpleName());
+        BertCommandsTest.Run r = run("import", jarOf(model).toString(), "--out", dir.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains(pooling + " pooling"), r.err());
+        imported.put(model, dir);
+        return dir;
+    }
+
     /** Real sentences and paragraphs of every token length, Unicode, punctuation-only lines. */
     static List<String> texts() throws IOException {
         List<String> out = new ArrayList<>();
@@ -134,12 +148,9 @@ class ImportCommandTest {
 
     @Test
     void bgeAndE5ImportAndEmbed() throws Exception {
-        List<String> texts = texts().subList(122, 130);   // a few long ones (past 128 tokens) and short ones; 12 layers each
+        List<String> texts = List.of(texts().get(125), texts().get(7), texts().get(196), texts().get(199));   // long, short, Unicode, punctuation
         for (var c : List.of(new Object[]{BgeSmallEnV15EmbeddingModel.class, "bge", "cls"}, new Object[]{E5SmallV2EmbeddingModel.class, "e5", "mean"})) {
-            Path dir = tmp.resolve((String) c[1]);
-            BertCommandsTest.Run r = run("import", jarOf((Class<?>) c[0]).toString(), "--out", dir.toString());
-            assertEquals(0, r.code(), r.err());
-            assertTrue(r.err().contains((String) c[2] + " pooling"), r.err());
+            Path dir = imported((Class<?>) c[0], (String) c[2]);
             assertEquals(12, JSON.readTree(dir.resolve("config.json").toFile()).get("num_hidden_layers").asInt());
             float[][] ours = embedWithCli(dir, texts, tmp);
             EmbeddingModel ref = (EmbeddingModel) ((Class<?>) c[0]).getConstructor().newInstance();
@@ -147,6 +158,24 @@ class ImportCommandTest {
             System.out.printf("%s: max |ours - langchain4j| %.3g%n", c[1], d);
             assertTrue(d <= 1e-5, c[1] + " embeddings differ by " + d);
         }
+    }
+
+    /**
+     * Past 512 tokens (bge's tokenizer.json does not truncate): langchain4j's tokenizer (DJL) still caps a text at the
+     * model's 512 tokens before its 510-piece partitioning, so one window is ever embedded; `embed --max-length 512`
+     * gives the same vector, and `--windows 510` (the partitioned average, which langchain4j's code intends) differs.
+     */
+    @Test
+    void longTextsAsLangchain4jEmbedsThem() throws Exception {
+        Path dir = imported(BgeSmallEnV15EmbeddingModel.class, "cls");
+        String moby = Files.readString(Shared.data("corpus", "moby-dick.txt"));
+        List<String> text = List.of(moby.substring(300_000, 304_000).replaceAll("\\s+", " "));   // about 900 tokens
+        EmbeddingModel ref = new BgeSmallEnV15EmbeddingModel();
+        double truncated = maxDiff(ref, text, embedWithCli(dir, text, tmp, "--max-length", "512"));
+        double windowed = maxDiff(ref, text, embedWithCli(dir, text, tmp, "--windows", "510"));
+        System.out.printf("bge, 900 tokens: truncated at 512 %.3g, windows of 510 %.3g%n", truncated, windowed);
+        assertTrue(truncated <= 1e-5, "truncated differs by " + truncated);
+        assertTrue(windowed > 1e-3, "windows should differ: " + windowed);
     }
 
     // ------------------------------------------------------------------------------------------------ hostile inputs

@@ -37,6 +37,12 @@ public record Fidelity(int texts, double meanCosine, double spearman, double top
         return new Fidelity(n, cos / n, EvalMetrics.pearson(EvalMetrics.ranks(a), EvalMetrics.ranks(b)), overlap / n);
     }
 
+    /** Back from {@link #toMap()} (e.g. the trainer's last evaluation, or a saved report). */
+    public static Fidelity of(Map<?, ?> m) {
+        return new Fidelity(((Number) m.get("texts")).intValue(), ((Number) m.get("meanCosine")).doubleValue(),
+                ((Number) m.get("spearman")).doubleValue(), ((Number) m.get("top10Overlap")).doubleValue());
+    }
+
     public Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("texts", texts);

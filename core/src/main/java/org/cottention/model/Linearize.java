@@ -256,14 +256,14 @@ public final class Linearize {
             r1 = new Trainer(student.stage1(), tok, spans, eval, options(o, plan[0], o.stage1Lr(), run1, o.resume() && done1 > 0)).run();
             if (r1.interrupted()) return interrupted(out, swap, null, plan, corpus, t0, 0);
         }
-        Fidelity f1 = r1 != null ? fidelity(want, student, corpus.eval()) : readFidelity(out, "afterStage1");
+        Fidelity f1 = r1 != null ? Fidelity.of(r1.lastEval()) : readFidelity(out, "afterStage1");
         double secs1 = r1 != null ? (System.nanoTime() - t0) / 1e9 : readDouble(out, "stage1Seconds");
         log.accept("after stage 1 (attention transfer): " + f1);
         writeReport(out, new Report(out, swap, f1, null, plan[0], plan[1], secs1, 0, corpus.tokens().length, true));
         long t1 = System.nanoTime();
         Trainer.Result r2 = new Trainer(student.stage2(), tok, spans, eval, options(o, plan[1], o.stage2Lr(), run2, o.resume() && done2 > 0)).run();
         if (r2.interrupted()) return interrupted(out, swap, f1, plan, corpus, t0, secs1);
-        Fidelity f2 = fidelity(want, student, corpus.eval());
+        Fidelity f2 = Fidelity.of(r2.lastEval());   // the trainer's evaluation at the last step
         log.accept("after stage 2 (end-to-end distillation): " + f2);
         student.save(out);
         Report rep = new Report(out, swap, f1, f2, plan[0], plan[1], secs1, (System.nanoTime() - t1) / 1e9, corpus.tokens().length, false);
@@ -349,8 +349,7 @@ public final class Linearize {
 
     private static Fidelity readFidelity(Path out, String key) throws IOException {
         JsonNode n = readReport(out).path(key);
-        if (!n.isObject()) return null;
-        return new Fidelity(n.get("texts").asInt(), n.get("meanCosine").asDouble(), n.get("spearman").asDouble(), n.get("top10Overlap").asDouble());
+        return n.isObject() ? Fidelity.of(GptJConfig.JSON.convertValue(n, Map.class)) : null;
     }
 
     private static double readDouble(Path out, String key) throws IOException {
