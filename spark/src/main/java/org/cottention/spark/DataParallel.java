@@ -69,6 +69,7 @@ public final class DataParallel implements Trainer.Gradients {
     @Override
     public Trainer.StepLoss compute(long step, int accumulation) {
         int p = Math.min(partitions, accumulation);
+        sc.setJobDescription("cottention training step " + (step + 1) + " (" + p + " tasks)");  // what the Spark UI lists
         Broadcast<float[]> theta = sc.broadcast(params.data);  // serialised now: a snapshot of this step's weights
         try {
             ReplicaFactory f = factory;

@@ -57,6 +57,14 @@ public final class SparkJob implements Runnable {
         return ((Job) pr.subcommand().commandSpec().userObject()).run(spark);
     }
 
+    /** A session on the master given, else spark-submit's (spark.master), else local[*]. */
+    static SparkSession session(String app, String master) {
+        SparkConf conf = new SparkConf().setAppName(app);
+        if (master != null) conf.setMaster(master);
+        else if (!conf.contains("spark.master")) conf.setMaster("local[*]");
+        return SparkSession.builder().config(conf).getOrCreate();
+    }
+
     /** The options every job has. */
     static final class Common {
         @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model folder (config.json, weights, tokenizer files).")
@@ -111,10 +119,7 @@ public final class SparkJob implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            SparkConf conf = new SparkConf().setAppName("cottention " + getClass().getSimpleName().toLowerCase());
-            if (c.master != null) conf.setMaster(c.master);
-            else if (!conf.contains("spark.master")) conf.setMaster("local[*]");
-            SparkSession spark = SparkSession.builder().config(conf).getOrCreate();
+            SparkSession spark = session("cottention " + getClass().getSimpleName().toLowerCase(), c.master);
             try {
                 return run(spark);
             } finally {
@@ -226,10 +231,7 @@ public final class SparkJob implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            SparkConf conf = new SparkConf().setAppName("cottention bench-train");
-            if (master != null) conf.setMaster(master);
-            else if (!conf.contains("spark.master")) conf.setMaster("local[*]");
-            SparkSession spark = SparkSession.builder().config(conf).getOrCreate();
+            SparkSession spark = session("cottention bench-train", master);
             try {
                 System.out.println(new ObjectMapper().writeValueAsString(TrainBench.run(spark,
                         new TrainBench.Setup(model, data, out, steps, accumulation, batch, context, partitions, threads))));
