@@ -65,6 +65,25 @@ public final class CosineState {
         return c;
     }
 
+    /** A detached single-row copy of row b (S, count, z and the convolution tail). */
+    public CosineState row(int b) {
+        CosineState d = new CosineState(1, heads, headDim, convWidth);
+        d.copyRow(0, this, b);
+        return d;
+    }
+
+    /** Row dst of this state becomes a copy of row srcRow of src (same heads, head dim and convolution width). */
+    public void copyRow(int dst, CosineState src, int srcRow) {
+        if (src.heads != heads || src.headDim != headDim || src.convWidth != convWidth)
+            throw new IllegalArgumentException("CosineState: row of [H=" + src.heads + ", D=" + src.headDim + ", w=" + src.convWidth
+                    + "] does not fit [H=" + heads + ", D=" + headDim + ", w=" + convWidth + "]");
+        int n = heads * headDim * headDim, tail = convTail.length / batch;
+        System.arraycopy(src.s, srcRow * n, s, dst * n, n);
+        count[dst] = src.count[srcRow];
+        System.arraycopy(src.z, srcRow * heads, z, dst * heads, heads);
+        System.arraycopy(src.convTail, srcRow * tail, convTail, dst * tail, tail);
+    }
+
     /** Bytes of the state proper (S, counts, decayed counts, convolution tail), not the step's scratch. */
     public long bytes() {
         return 8L * s.length + 4L * count.length + 8L * z.length + 4L * convTail.length;

@@ -33,6 +33,51 @@ public final class KvCache {
         length = new int[batch];
     }
 
+    private KvCache(int heads, int headDim, float[][] k, float[][] v, int[] length) {
+        this.batch = length.length;
+        this.heads = heads;
+        this.headDim = headDim;
+        this.width = heads * headDim;
+        this.k = k;
+        this.v = v;
+        this.length = length;
+    }
+
+    /**
+     * A cache whose row i is row {@code rows[i]} of {@code caches[i]} (all of one head shape), sharing its arrays:
+     * for regrouping the sequences of a batch without copying their keys and values. The sources are consumed (do
+     * not use them afterwards; {@link #copy} first to keep one).
+     */
+    public static KvCache gather(java.util.List<KvCache> caches, int[] rows) {
+        if (caches.isEmpty() || caches.size() != rows.length) throw new IllegalArgumentException("gather: one row index per cache, at least one");
+        KvCache first = caches.get(0);
+        float[][] k = new float[rows.length][], v = new float[rows.length][];
+        int[] len = new int[rows.length];
+        for (int i = 0; i < rows.length; i++) {
+            KvCache c = caches.get(i);
+            if (c.heads != first.heads || c.headDim != first.headDim) throw new IllegalArgumentException("gather: caches of different head shapes");
+            k[i] = c.k[rows[i]];
+            v[i] = c.v[rows[i]];
+            len[i] = c.length[rows[i]];
+        }
+        return new KvCache(first.heads, first.headDim, k, v, len);
+    }
+
+    /** A deep copy (the used part of each row, plus some room to grow). */
+    public KvCache copy() {
+        float[][] k2 = new float[batch][], v2 = new float[batch][];
+        for (int b = 0; b < batch; b++) {
+            int n = Math.max(1, length[b] + 16) * width;
+            k2[b] = Arrays.copyOf(k[b], n);
+            v2[b] = Arrays.copyOf(v[b], n);
+        }
+        return new KvCache(heads, headDim, k2, v2, length.clone());
+    }
+
+    public int batch() {
+        return batch;
+    }
+
     public int length(int b) {
         return length[b];
     }

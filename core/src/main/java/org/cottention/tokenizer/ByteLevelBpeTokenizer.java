@@ -345,6 +345,34 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
         return out.toArray();
     }
 
+    /**
+     * Whether {@code encode(text)} is {@code encode(text[0, at))} followed by {@code encode(text[at, n))}: no added
+     * token spans the position and the pre-tokenizer cuts a piece there (BPE never merges across pieces). Lets a
+     * session prefill only the new end of a prompt whose beginning it has already seen. Looks at up to 128
+     * characters on either side (pre-tokenizer pieces are decided locally).
+     */
+    public boolean splitsAt(String text, int at) {
+        if (at < 0 || at > text.length()) throw new IndexOutOfBoundsException(at);
+        if (at == 0 || at == text.length()) return !addPrefixSpace || at == text.length();
+        if (addPrefixSpace || Character.isLowSurrogate(text.charAt(at))) return false;
+        int from = Math.max(0, at - 128), to = Math.min(text.length(), at + 128);
+        for (String c : addedContents) {
+            for (int i = Math.max(from, at - c.length() + 1); i < at; i++) if (text.startsWith(c, i)) return false;
+            // an added token ending at or starting at the cut bounds the segment the pre-tokenizer sees
+            int end = text.lastIndexOf(c, at - c.length());
+            if (end >= 0 && end + c.length() > from && end + c.length() <= at) from = end + c.length();
+            int start = text.indexOf(c, at);
+            if (start >= 0 && start < to) to = start;
+        }
+        if (from == at || to == at) return true;
+        boolean[] cut = {false, false};
+        Gpt2PreTokenizer.split(text, from, to, (a, b) -> {
+            if (a == at) cut[0] = true;
+            if (a < at && b > at) cut[1] = true;
+        });
+        return cut[0] && !cut[1];
+    }
+
     private static void checkNoLoneSurrogate(String text) {
         for (int i = 0, n = text.length(); i < n; i++) {
             char c = text.charAt(i);
@@ -512,6 +540,11 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
             int keep = all.length - Utf8.completePrefixLength(all, 0, all.length);
             pending = Arrays.copyOfRange(all, all.length - keep, all.length);
             return new String(all, 0, all.length - keep, StandardCharsets.UTF_8);
+        }
+
+        /** Whether bytes of an unfinished character are held back. */
+        public boolean pending() {
+            return pending.length > 0;
         }
 
         /** The held-back bytes (U+FFFD for an unfinished character); call at the end of the stream. */

@@ -1,0 +1,34 @@
+package org.cottention.serve;
+
+import java.util.List;
+
+/**
+ * The result of one request.
+ *
+ * @param choices       one per requested completion (index order)
+ * @param promptTokens  tokens of the whole prompt (including those a session had seen already)
+ * @param cachedTokens  prompt tokens not prefilled again because the session had them
+ * @param session       the session's state after the request, or null without one
+ */
+public record Completion(List<Choice> choices, int promptTokens, int cachedTokens, SessionInfo session) {
+    /** Tokens generated over all choices. */
+    public int completionTokens() {
+        return choices.stream().mapToInt(c -> c.ids().length).sum();
+    }
+
+    /**
+     * One completion.
+     *
+     * @param ids          the generated token ids (an end-of-text token excluded; tokens of a stop string included up
+     *                     to where it was detected)
+     * @param text         the generated text, cut before the first stop string
+     * @param finishReason "stop" (end-of-text token or stop string), "length" (max_tokens) or "cancelled"
+     */
+    public record Choice(int index, int[] ids, String text, String finishReason) {}
+
+    /**
+     * A session after the request: tokens seen, bytes of its state, and whether the request started it afresh
+     * because the prompt did not extend what it had seen.
+     */
+    public record SessionInfo(long tokens, long stateBytes, boolean reset) {}
+}
