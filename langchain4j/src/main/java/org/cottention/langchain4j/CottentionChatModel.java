@@ -1,0 +1,67 @@
+package org.cottention.langchain4j;
+
+import dev.langchain4j.model.ModelProvider;
+import dev.langchain4j.model.chat.ChatModel;
+import dev.langchain4j.model.chat.listener.ChatModelListener;
+import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.langchain4j.model.chat.request.ChatRequestParameters;
+import dev.langchain4j.model.chat.response.ChatResponse;
+
+import java.util.List;
+
+/**
+ * A langchain4j {@link ChatModel} running a Cottention causal model in-process:
+ * <pre>{@code
+ * ChatModel model = CottentionChatModel.builder().modelPath("runs/tiny").temperature(0.0).maxTokens(64).build();
+ * String answer = model.chat("Who is Ahab?");
+ * }</pre>
+ * Requests go to the model folder's shared {@link org.cottention.serve.InferenceEngine}, decoded together with every
+ * other request on it in one batched step per token. Parameters: temperature, topP, topK, maxOutputTokens,
+ * stopSequences (plus {@link CottentionChatRequestParameters}: sessionId, seed, repetitionPenalty); tools, JSON
+ * response formats and frequency/presence penalties are refused with an {@code UnsupportedFeatureException}. The
+ * response's metadata is a {@link CottentionChatResponseMetadata}: token usage, finish reason (STOP, LENGTH), and
+ * what the session did.
+ */
+public class CottentionChatModel extends CottentionGenerativeModel implements ChatModel {
+    private final List<ChatModelListener> listeners;
+
+    private CottentionChatModel(Builder b) {
+        super(b, "CottentionChatModel");
+        this.listeners = b.listeners;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public ChatResponse doChat(ChatRequest request) {
+        try {
+            Prepared p = prepare(request, null);
+            return chatResponse(engine.generate(p.request()), p.sessionId());
+        } catch (RuntimeException e) {
+            throw translate(e);
+        }
+    }
+
+    @Override
+    public ChatRequestParameters defaultRequestParameters() {
+        return defaults;
+    }
+
+    @Override
+    public List<ChatModelListener> listeners() {
+        return listeners;
+    }
+
+    @Override
+    public ModelProvider provider() {
+        return ModelProvider.OTHER;
+    }
+
+    public static class Builder extends GenerationBuilder<Builder> {
+        public CottentionChatModel build() {
+            return new CottentionChatModel(this);
+        }
+    }
+}
