@@ -106,7 +106,7 @@ final class Decoder implements Runnable {
         int sent;                  // chars handed to the listener
         int cut = -1;              // where a stop string begins
         final ByteLevelBpeTokenizer.StreamDecoder sd;
-        GptJSession.Row snapshot;  // state after the prompt (session choice 0 with stop strings)
+        GptJSession.Row snapshot;  // state after the prompt (session choice 0)
         float[] rawLogits;         // logits after the last fed token (session choice 0)
         int rawOff;
 
@@ -346,7 +346,7 @@ final class Decoder implements Runnable {
             seqs.add(s);
         }
         if (first.keepsSession()) {
-            if (!j.p().stop().isEmpty()) first.snapshot = first.row.copy();
+            first.snapshot = first.row.copy(); // to drop generated tokens that are not kept (stop string, partial character)
             first.rawLogits = logits;
             first.rawOff = 0;
         }

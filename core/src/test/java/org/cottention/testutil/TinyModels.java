@@ -26,6 +26,19 @@ public final class TinyModels {
         return tokenizer;
     }
 
+    /** A BERT folder (rotary positions, cosine attention): a WordPiece vocabulary of 300 trained on Moby-Dick, seeded weights. */
+    public static Path bert(Path dir, long seed) throws IOException {
+        String moby = Files.readString(Shared.data("corpus", "moby-dick.txt")).substring(20_000, 60_000);
+        org.cottention.tokenizer.WordPieceTokenizer tok = org.cottention.tokenizer.WordPieceTrainer.trainOnTexts(java.util.List.of(moby),
+                org.cottention.tokenizer.WordPieceTrainer.Config.uncased(300));
+        Files.createDirectories(dir);
+        org.cottention.model.BertConfig cfg = org.cottention.model.BertConfig.of(tok.vocabSize(), 32, 2, 2, 64, 64, tok.tokenToId("[PAD]"),
+                AttentionType.COSINE, true);
+        new org.cottention.model.Bert(cfg, new org.cottention.model.Bert.HeadSet(true, false, false, false)).initialise(seed).saveModel(dir);
+        tok.save(dir);
+        return dir;
+    }
+
     /** A GPT-J folder (config.json, model.safetensors, tokenizer files): 2 layers, width 32, 2 heads, 64 positions. */
     public static Path gpt(Path dir, AttentionType attention, long seed) throws IOException {
         ByteLevelBpeTokenizer tok = tokenizer();
