@@ -13,10 +13,12 @@ import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.service.AiServices;
+import org.cottention.model.AttentionType;
 import org.cottention.serve.ChatTemplate;
 import org.cottention.serve.Completion;
 import org.cottention.serve.InferenceEngine;
 import org.cottention.serve.SamplingParams;
+import org.cottention.testutil.TinyModels;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -37,7 +39,7 @@ class CottentionChatModelTest {
 
     @BeforeAll
     static void load() throws Exception {
-        dir = TestModels.gpt(tmp.resolve("gpt"));
+        dir = TinyModels.gpt(tmp.resolve("gpt"), AttentionType.COSINE, 1);
         greedy = CottentionChatModel.builder().modelPath(dir).temperature(0.0).maxTokens(12).threads(2).build();
     }
 
