@@ -59,7 +59,7 @@ public class CottentionChatModel extends CottentionGenerativeModel implements Ch
         return ModelProvider.OTHER;
     }
 
-    public static class Builder extends GenerationBuilder<Builder> {
+    public static class Builder extends ChatModelBuilder<Builder> {
         public CottentionChatModel build() {
             return new CottentionChatModel(this);
         }

@@ -121,7 +121,7 @@ public class CottentionStreamingChatModel extends CottentionGenerativeModel impl
         return ModelProvider.OTHER;
     }
 
-    public static class Builder extends GenerationBuilder<Builder> {
+    public static class Builder extends ChatModelBuilder<Builder> {
         public CottentionStreamingChatModel build() {
             return new CottentionStreamingChatModel(this);
         }

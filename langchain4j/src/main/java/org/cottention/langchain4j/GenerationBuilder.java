@@ -1,7 +1,5 @@
 package org.cottention.langchain4j;
 
-import dev.langchain4j.model.chat.listener.ChatModelListener;
-
 import java.util.List;
 
 /**
@@ -18,7 +16,6 @@ public abstract class GenerationBuilder<B extends GenerationBuilder<B>> extends 
     private List<String> stop = List.of();
     private Long seed;
     private String sessionId;
-    List<ChatModelListener> listeners = List.of();
 
     /** Softmax temperature; 0 = greedy (deterministic). Default 1, as OpenAI's API. */
     public B temperature(Double temperature) {
@@ -69,12 +66,6 @@ public abstract class GenerationBuilder<B extends GenerationBuilder<B>> extends 
      */
     public B sessionId(String sessionId) {
         this.sessionId = sessionId;
-        return self();
-    }
-
-    /** Chat model listeners (request, response, error), as langchain4j's own models take them. */
-    public B listeners(List<ChatModelListener> listeners) {
-        this.listeners = listeners == null ? List.of() : List.copyOf(listeners);
         return self();
     }
 

@@ -41,6 +41,7 @@ class CottentionChatModelTest {
     static void load() throws Exception {
         dir = TinyModels.gpt(tmp.resolve("gpt"), AttentionType.COSINE, 1);
         greedy = CottentionChatModel.builder().modelPath(dir).temperature(0.0).maxTokens(12).threads(2).build();
+        assertEquals(2, org.cottention.kernels.Parallel.threads());
     }
 
     @AfterAll
@@ -90,6 +91,10 @@ class CottentionChatModelTest {
         ChatResponse cut = greedy.chat(ChatRequest.builder().messages(q).maxOutputTokens(24).stopSequences(List.of(stop)).build());
         assertEquals(text.substring(0, text.indexOf(stop)), cut.aiMessage().text());
         assertEquals(FinishReason.STOP, cut.finishReason());
+        // the builder's stop strings hold unless a request gives its own
+        try (CottentionChatModel stopping = CottentionChatModel.builder().engine(greedy.engine()).temperature(0.0).stop(List.of(stop)).build()) {
+            assertEquals(cut.aiMessage().text(), stopping.chat(ChatRequest.builder().messages(q).maxOutputTokens(24).build()).aiMessage().text());
+        }
         // temperature, topP, seed: sampled, reproducible with a seed, the same as the engine with the same settings
         ChatRequestParameters sampled = CottentionChatRequestParameters.builder().temperature(1.2).topP(0.9).maxOutputTokens(16).seed(42L).build();
         ChatResponse a = greedy.chat(ChatRequest.builder().messages(q).parameters(sampled).build());

@@ -6,11 +6,18 @@ import dev.langchain4j.data.document.parser.TextDocumentParser;
 import dev.langchain4j.data.document.splitter.DocumentSplitters;
 import dev.langchain4j.data.embedding.Embedding;
 import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.data.message.UserMessage;
+import dev.langchain4j.model.chat.listener.ChatModelListener;
+import dev.langchain4j.model.chat.listener.ChatModelRequestContext;
+import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.output.Response;
+import dev.langchain4j.rag.content.retriever.EmbeddingStoreContentRetriever;
+import dev.langchain4j.service.AiServices;
 import dev.langchain4j.store.embedding.EmbeddingMatch;
 import dev.langchain4j.store.embedding.EmbeddingSearchRequest;
 import dev.langchain4j.store.embedding.EmbeddingStoreIngestor;
 import dev.langchain4j.store.embedding.inmemory.InMemoryEmbeddingStore;
+import org.cottention.model.AttentionType;
 import org.cottention.serve.InferenceEngine;
 import org.cottention.testutil.Shared;
 import org.cottention.testutil.TinyModels;
@@ -22,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -57,10 +65,10 @@ class CottentionEmbeddingModelTest {
     @Test
     void aLongTextIsReadWholeInOnePass() throws Exception {
         String moby = Files.readString(Shared.data("corpus", "moby-dick.txt"));
-        String text = moby.substring(100_000, 104_000);
+        String text = moby.substring(100_000, 101_400);
         Response<Embedding> whole = model.embed(text);
         int positions = model.engine().contextLength();
-        assertTrue(whole.tokenUsage().inputTokenCount() > 10 * positions,
+        assertTrue(whole.tokenUsage().inputTokenCount() > 8 * positions,
                 whole.tokenUsage().inputTokenCount() + " tokens read, " + positions + " trained positions");
         // every part counts: changing the last sentence changes the vector
         Embedding changed = model.embed(text.substring(0, text.length() - 200) + " And then the harpooneers all sang together.").content();
@@ -92,6 +100,31 @@ class CottentionEmbeddingModelTest {
             }
         }
         assertTrue(hits >= queries - 1, hits + " of " + queries + " queries found their document");
+
+        // retrieval-augmented AiServices: the chat model is prompted with the segment the question quotes
+        List<ChatRequest> seen = new CopyOnWriteArrayList<>();
+        ChatModelListener spy = new ChatModelListener() {
+            @Override
+            public void onRequest(ChatModelRequestContext c) {
+                seen.add(c.chatRequest());
+            }
+        };
+        try (CottentionChatModel chat = CottentionChatModel.builder().modelPath(TinyModels.gpt(tmp.resolve("gpt"), AttentionType.COSINE, 1))
+                .temperature(0.0).maxTokens(4).listeners(List.of(spy)).build()) {
+            Assistant a = AiServices.builder(Assistant.class).chatModel(chat)
+                    .contentRetriever(EmbeddingStoreContentRetriever.builder().embeddingStore(store).embeddingModel(model).maxResults(1).build()).build();
+            String question = texts[3].substring(300, 460);
+            assertNotNull(a.chat(question));
+            String prompt = ((UserMessage) seen.getLast().messages().getLast()).singleText();
+            List<EmbeddingMatch<TextSegment>> best = store.search(EmbeddingSearchRequest.builder()
+                    .queryEmbedding(model.embed(question).content()).maxResults(1).build()).matches();
+            assertTrue(prompt.contains(best.getFirst().embedded().text()), "the retrieved segment is in the prompt:\n" + prompt);
+            assertTrue(texts[3].contains(best.getFirst().embedded().text().substring(0, 100)));
+        }
+    }
+
+    interface Assistant {
+        String chat(String question);
     }
 
     static double norm(float[] v) {
