@@ -1,13 +1,8 @@
 package org.cottention.langchain4j;
 
-import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.ChatModel;
-import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequest;
-import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.response.ChatResponse;
-
-import java.util.List;
 
 /**
  * A langchain4j {@link ChatModel} running a Cottention causal model in-process:
@@ -22,12 +17,9 @@ import java.util.List;
  * response's metadata is a {@link CottentionChatResponseMetadata}: token usage, finish reason (STOP, LENGTH), and
  * what the session did.
  */
-public class CottentionChatModel extends CottentionGenerativeModel implements ChatModel {
-    private final List<ChatModelListener> listeners;
-
+public class CottentionChatModel extends ChatModelBase implements ChatModel {
     private CottentionChatModel(Builder b) {
         super(b, "CottentionChatModel");
-        this.listeners = b.listeners;
     }
 
     public static Builder builder() {
@@ -42,21 +34,6 @@ public class CottentionChatModel extends CottentionGenerativeModel implements Ch
         } catch (RuntimeException e) {
             throw translate(e);
         }
-    }
-
-    @Override
-    public ChatRequestParameters defaultRequestParameters() {
-        return defaults;
-    }
-
-    @Override
-    public List<ChatModelListener> listeners() {
-        return listeners;
-    }
-
-    @Override
-    public ModelProvider provider() {
-        return ModelProvider.OTHER;
     }
 
     public static class Builder extends ChatModelBuilder<Builder> {

@@ -1,10 +1,7 @@
 package org.cottention.langchain4j;
 
-import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.StreamingChatModel;
-import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequest;
-import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.response.PartialResponse;
 import dev.langchain4j.model.chat.response.PartialResponseContext;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
@@ -12,7 +9,6 @@ import dev.langchain4j.model.chat.response.StreamingHandle;
 import org.cottention.serve.Generation;
 import org.cottention.serve.GenerationListener;
 
-import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -27,12 +23,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * context) stops the generation at the next step; no further callbacks follow. A handler that throws cancels the
  * generation and gets {@code onError}.
  */
-public class CottentionStreamingChatModel extends CottentionGenerativeModel implements StreamingChatModel {
-    private final List<ChatModelListener> listeners;
-
+public class CottentionStreamingChatModel extends ChatModelBase implements StreamingChatModel {
     private CottentionStreamingChatModel(Builder b) {
         super(b, "CottentionStreamingChatModel");
-        this.listeners = b.listeners;
     }
 
     public static Builder builder() {
@@ -104,21 +97,6 @@ public class CottentionStreamingChatModel extends CottentionGenerativeModel impl
         public boolean isCancelled() {
             return cancelled.get();
         }
-    }
-
-    @Override
-    public ChatRequestParameters defaultRequestParameters() {
-        return defaults;
-    }
-
-    @Override
-    public List<ChatModelListener> listeners() {
-        return listeners;
-    }
-
-    @Override
-    public ModelProvider provider() {
-        return ModelProvider.OTHER;
     }
 
     public static class Builder extends ChatModelBuilder<Builder> {

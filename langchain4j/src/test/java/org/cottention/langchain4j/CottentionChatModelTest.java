@@ -168,7 +168,8 @@ class CottentionChatModelTest {
             assertEquals(c1.choices().getFirst().text(), a1);
             List<ChatMessage> history = List.of(UserMessage.from("Call me Ishmael."), AiMessage.from(a1), UserMessage.from("Some years ago?"));
             String p2 = t.render(CottentionGenerativeModel.messages(history), true);
-            int[] ids = concat(e.encode(p1), c1.choices().getFirst().ids(), e.encode(p2.substring(p1.length() + a1.length())));
+            int[] ids = java.util.stream.Stream.of(e.encode(p1), c1.choices().getFirst().ids(), e.encode(p2.substring(p1.length() + a1.length())))
+                    .flatMapToInt(java.util.stream.IntStream::of).toArray();
             assertEquals(ids.length, after.promptTokens() - before.promptTokens());
             Completion oneShot = e.generate(InferenceEngine.Request.ids(ids, null, SamplingParams.greedy(8).withStop(t.stop()), null));
             assertEquals(oneShot.choices().getFirst().text(), a2);
@@ -216,17 +217,5 @@ class CottentionChatModelTest {
             assertEquals(false, r2.metadata().get("sessionReset"));
             assertEquals((long) (int) r2.metadata().get("cachedTokens"), (long) r1.metadata().get("sessionTokens"));
         }
-    }
-
-    static int[] concat(int[]... parts) {
-        int n = 0;
-        for (int[] p : parts) n += p.length;
-        int[] out = new int[n];
-        int o = 0;
-        for (int[] p : parts) {
-            System.arraycopy(p, 0, out, o, p.length);
-            o += p.length;
-        }
-        return out;
     }
 }

@@ -8,7 +8,6 @@ import dev.langchain4j.data.segment.TextSegment;
 import dev.langchain4j.exception.AuthenticationException;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiChatResponseMetadata;
 import dev.langchain4j.model.openai.OpenAiEmbeddingModel;
@@ -30,9 +29,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -119,25 +115,10 @@ class OpenAiClientsTest {
     void openAiStreamingChatModelStreamsOurTokens() throws Exception {
         OpenAiStreamingChatModel client = OpenAiStreamingChatModel.builder().baseUrl(url(gptServer)).apiKey(KEY).modelName("tiny")
                 .temperature(0.0).maxTokens(12).build();
-        List<String> partials = new CopyOnWriteArrayList<>();
-        CompletableFuture<ChatResponse> done = new CompletableFuture<>();
-        client.chat("Call me Ishmael.", new StreamingChatResponseHandler() {
-            @Override
-            public void onPartialResponse(String text) {
-                partials.add(text);
-            }
-
-            @Override
-            public void onCompleteResponse(ChatResponse r) {
-                done.complete(r);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                done.completeExceptionally(t);
-            }
-        });
-        ChatResponse r = done.get(30, TimeUnit.SECONDS);
+        CottentionStreamingChatModelTest.Collector c = new CottentionStreamingChatModelTest.Collector();
+        client.chat("Call me Ishmael.", c);
+        ChatResponse r = c.get();
+        List<String> partials = c.partials;
         ChatResponse in = local.chat(UserMessage.from("Call me Ishmael."));
         assertEquals(in.aiMessage().text(), r.aiMessage().text());
         assertEquals(r.aiMessage().text(), String.join("", partials));
