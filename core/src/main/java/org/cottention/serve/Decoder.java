@@ -90,7 +90,6 @@ final class Decoder implements Runnable {
         final Job job;
         final int choice;
         GptJSession.Row row;       // state while not in the batch (view or detached)
-        GptJSession single;        // batch-1 session while prefilling in pieces
         int prefilled;             // fresh tokens prefilled so far
         int batchIndex = -1;
         final Sampler sampler;
@@ -301,10 +300,16 @@ final class Decoder implements Runnable {
         }
     }
 
-    /** Prefills waiting sequences within the token budget; those done sample their first token and join the batch. */
+    /**
+     * Prefills waiting sequences within the token budget, all of them in one batched {@link GptJSession#extend}
+     * (right-padded); those whose prompt is in sample their first token and join the batch, the others (long prompts)
+     * keep their state for the next iteration.
+     */
     private void prefillWaiting() {
-        int budget = cfg.prefillBudget();
-        for (Iterator<Seq> it = waiting.iterator(); it.hasNext() && active.size() < cfg.maxBatch(); ) {
+        int budget = cfg.prefillBudget(), room = cfg.maxBatch() - active.size();
+        List<Seq> group = new ArrayList<>();
+        List<int[]> chunks = new ArrayList<>();
+        for (Iterator<Seq> it = waiting.iterator(); it.hasNext() && room > 0; ) {
             Seq s = it.next();
             Job j = s.job;
             if (j.gen.isCancelled()) {
@@ -314,23 +319,33 @@ final class Decoder implements Runnable {
                 complete(j);
                 continue;
             }
-            float[] logits;
             int todo = j.fresh.length - s.prefilled;
-            if (todo == 0) logits = j.startLogits;
-            else {
-                if (budget <= 0) break;
-                if (s.single == null) s.single = GptJSession.ofRows(model, cfg.prefillSegment(), List.of(s.row));
-                int take = Math.min(todo, budget);
-                logits = s.single.extend(new int[][]{Arrays.copyOfRange(j.fresh, s.prefilled, s.prefilled + take)});
-                s.prefilled += take;
-                budget -= take;
-                prefillTokens.addAndGet(take);
-                if (s.prefilled < j.fresh.length) continue;
-                s.row = s.single.row(0);
-                s.single = null;
+            if (todo == 0) { // a session that has seen the whole prompt: its last logits are the prompt's
+                it.remove();
+                room -= j.choices.length;
+                start(s, j.startLogits);
+                continue;
             }
-            it.remove();
-            start(s, logits);
+            if (budget <= 0) continue;
+            int take = Math.min(todo, budget);
+            budget -= take;
+            room -= j.choices.length;
+            group.add(s);
+            chunks.add(Arrays.copyOfRange(j.fresh, s.prefilled, s.prefilled + take));
+        }
+        if (group.isEmpty()) return;
+        List<GptJSession.Row> rows = new ArrayList<>(group.size());
+        for (Seq s : group) rows.add(s.row);
+        GptJSession prefill = GptJSession.ofRows(model, cfg.prefillSegment(), rows);
+        float[] logits = prefill.extend(chunks.toArray(int[][]::new));
+        for (int i = 0; i < group.size(); i++) {
+            Seq s = group.get(i);
+            s.prefilled += chunks.get(i).length;
+            prefillTokens.addAndGet(chunks.get(i).length);
+            s.row = prefill.row(i); // a view: this prefill session is not used again
+            if (s.prefilled < s.job.fresh.length) continue;
+            waiting.remove(s);
+            start(s, Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab));
         }
     }
 

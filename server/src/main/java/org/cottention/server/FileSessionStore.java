@@ -11,7 +11,8 @@ import java.util.Optional;
 
 /**
  * Sessions as files {@code DIR/ID.state}, written to a temporary file, forced to disk and renamed over the old one
- * ({@link AtomicFiles}): a crash or a kill while writing leaves the previous file whole.
+ * ({@link AtomicFiles}): a crash or a kill while writing leaves the previous file whole (and a temporary file, swept
+ * when the store next opens).
  */
 final class FileSessionStore implements SessionStore {
     private final Path dir;
@@ -20,6 +21,10 @@ final class FileSessionStore implements SessionStore {
         Files.createDirectories(dir);
         if (!Files.isWritable(dir)) throw new IOException("sessions folder " + dir + " is not writable");
         this.dir = dir;
+        // temporary files of writes a crash interrupted (the state files themselves are whole)
+        try (var files = Files.newDirectoryStream(dir, ".*.state.*.tmp")) {
+            for (Path f : files) Files.deleteIfExists(f);
+        }
     }
 
     Path file(String id) {

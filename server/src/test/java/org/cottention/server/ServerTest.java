@@ -292,6 +292,27 @@ class ServerTest {
     }
 
     @Test
+    void aStreamingClientThatDisconnectsStopsItsGeneration() throws Exception {
+        long before = engine.stats().generatedTokens();
+        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", port)) {
+            String body = completion(str("The whale"), 10_000, "\"stream\": true");
+            sock.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                    + body.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            sock.getOutputStream().flush();
+            java.io.InputStream in = sock.getInputStream();
+            byte[] buf = new byte[4096];
+            int got = 0;
+            while (got < 600) got += Math.max(0, in.read(buf)); // headers and the first chunks
+        }
+        for (int i = 0; i < 200 && engine.stats().active() > 0; i++) Thread.sleep(25);
+        assertEquals(0, engine.stats().active(), "the generation left the batch");
+        long generated = engine.stats().generatedTokens() - before;
+        assertTrue(generated < 10_000, "stopped early: " + generated + " tokens");
+        Thread.sleep(200);
+        assertEquals(generated, engine.stats().generatedTokens() - before, "nothing more is generated");
+    }
+
+    @Test
     void apiKeyAndFullQueue() throws Exception {
         try (InferenceEngine e = InferenceEngine.load(cosineDir, EngineConfig.defaults().withMaxQueued(1));
              CottentionServer s = new CottentionServer(e, ServerConfig.local(0).withApiKey("sekrit")).start()) {
