@@ -11,6 +11,7 @@ import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiChatResponseMetadata;
 import dev.langchain4j.model.openai.OpenAiEmbeddingModel;
+import dev.langchain4j.model.openai.OpenAiLanguageModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.model.output.Response;
@@ -125,6 +126,18 @@ class OpenAiClientsTest {
         assertTrue(partials.size() > 1, partials.toString());
         assertEquals(in.tokenUsage().outputTokenCount(), r.tokenUsage().outputTokenCount());
         assertEquals(in.finishReason(), r.finishReason());
+    }
+
+    @Test
+    void openAiLanguageModelCompletesAsOurs() {
+        OpenAiLanguageModel client = OpenAiLanguageModel.builder().baseUrl(url(gptServer)).apiKey(KEY).modelName("tiny").temperature(0.0).build();
+        try (CottentionLanguageModel in = CottentionLanguageModel.builder().engine(gpt).temperature(0.0).maxTokens(16).build()) { // OpenAI's default
+            Response<String> remote = client.generate("Call me Ishmael."), mine = in.generate("Call me Ishmael.");
+            assertEquals(mine.content(), remote.content());
+            assertEquals(mine.tokenUsage().inputTokenCount(), remote.tokenUsage().inputTokenCount());
+            assertEquals(mine.tokenUsage().outputTokenCount(), remote.tokenUsage().outputTokenCount());
+            assertEquals(mine.finishReason(), remote.finishReason());
+        }
     }
 
     @Test
