@@ -23,6 +23,7 @@ import org.cottention.serve.GenerationListener;
 import org.cottention.serve.InferenceEngine;
 import org.cottention.serve.SamplingParams;
 import org.cottention.serve.Session;
+import org.cottention.serve.StateFormatException;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -70,6 +71,16 @@ public abstract class CottentionGenerativeModel implements AutoCloseable {
     /** The conversation of this id, if a request has used it (e.g. to {@link InferenceEngine#exportState} it). */
     public Optional<Session> session(String sessionId) {
         return shared.existingSession(sessionId);
+    }
+
+    /**
+     * Puts back a conversation saved with {@code engine().exportState(session(id).get())} (e.g. in a file, across
+     * restarts): its next request prefills only what the state has not seen. A truncated or corrupted state, or one
+     * of another model, is refused with a {@link StateFormatException} naming the problem.
+     */
+    public void restoreSession(String sessionId, byte[] state) throws StateFormatException {
+        if (sessionId == null || sessionId.isBlank()) throw new IllegalArgumentException("sessionId must not be blank");
+        shared.put(sessionId, engine.importState(state));
     }
 
     /** Drops a conversation's state; the next request with this id starts afresh. True when it existed. */

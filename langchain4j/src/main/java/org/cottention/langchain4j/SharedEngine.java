@@ -87,6 +87,10 @@ final class SharedEngine {
         return Optional.ofNullable(sessions.get(id));
     }
 
+    void put(String id, Session session) {
+        sessions.put(id, session);
+    }
+
     boolean forget(String id) {
         return sessions.remove(id) != null;
     }

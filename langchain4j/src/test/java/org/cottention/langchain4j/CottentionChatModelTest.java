@@ -177,7 +177,7 @@ class CottentionChatModelTest {
     }
 
     @Test
-    void sessionMetadataAndAFreshStartWhenTheHistoryDiffers() {
+    void sessionMetadataAndAFreshStartWhenTheHistoryDiffers() throws Exception {
         try (CottentionChatModel model = CottentionChatModel.builder().modelPath(dir).temperature(0.0).maxTokens(6).build()) {
             ChatRequestParameters s1 = CottentionChatRequestParameters.builder().sessionId("s1").build();
             UserMessage u1 = UserMessage.from("The sea");
@@ -198,8 +198,20 @@ class CottentionChatModelTest {
             CottentionChatResponseMetadata m3 = (CottentionChatResponseMetadata) r3.metadata();
             assertTrue(m3.sessionReset());
             assertEquals(0, m3.cachedTokens());
+            // saved as bytes (the same size at any length), restored in another id: it continues where it was
+            byte[] state = model.engine().exportState(model.session("s1").orElseThrow());
+            assertEquals(model.engine().stateSize(), state.length);
             assertTrue(model.forgetSession("s1"));
             assertTrue(model.session("s1").isEmpty());
+            model.restoreSession("restored", state);
+            ChatRequestParameters restored = CottentionChatRequestParameters.builder().sessionId("restored").build();
+            ChatResponse r4 = model.chat(ChatRequest.builder().messages(UserMessage.from("Something else"), r3.aiMessage(), UserMessage.from("more"))
+                    .parameters(restored).build());
+            CottentionChatResponseMetadata m4 = (CottentionChatResponseMetadata) r4.metadata();
+            assertFalse(m4.sessionReset());
+            assertEquals(m3.sessionTokens().intValue(), m4.cachedTokens());
+            state[state.length / 2] ^= 1;
+            assertThrows(org.cottention.serve.StateFormatException.class, () -> model.restoreSession("bad", state));
         }
     }
 
