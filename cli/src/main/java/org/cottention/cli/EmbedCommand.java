@@ -110,18 +110,7 @@ public final class EmbedCommand implements Callable<Integer> {
                         + " MB heap; raise it (COTTENTION_JAVA_OPTS=-Xmx...) or embed shorter texts");
             }
             double secs = (System.nanoTime() - t0) / 1e9;
-            float[] v = new float[e];
-            if (pooling.equals("cls")) System.arraycopy(h, 0, v, 0, e);
-            else {
-                for (int r = 0; r < t; r++) for (int j = 0; j < e; j++) v[j] += h[r * e + j];
-                for (int j = 0; j < e; j++) v[j] /= t;
-            }
-            if (normalize) {
-                double s = 0;
-                for (float x : v) s += x * x;
-                float inv = (float) (1 / Math.max(Math.sqrt(s), 1e-12));
-                for (int j = 0; j < e; j++) v[j] *= inv;
-            }
+            float[] v = org.cottention.serve.InferenceEngine.pool(h, t, e, pooling.equals("cls"), normalize);
             System.arraycopy(v, 0, all, i * e, e);
             h = null;
             ObjectNode row = om.createObjectNode();

@@ -295,9 +295,17 @@ public final class InferenceEngine implements AutoCloseable {
 
     /** Mean over the t rows of h [t, e], optionally L2-normalised. */
     public static float[] meanPool(float[] h, int t, int e, boolean normalize) {
+        return pool(h, t, e, false, normalize);
+    }
+
+    /** The [CLS] row (row 0) or the mean of the t rows of h [t, e], optionally scaled to unit L2 norm (`embed` too). */
+    public static float[] pool(float[] h, int t, int e, boolean cls, boolean normalize) {
         float[] v = new float[e];
-        for (int r = 0; r < t; r++) for (int j = 0; j < e; j++) v[j] += h[r * e + j];
-        for (int j = 0; j < e; j++) v[j] /= t;
+        if (cls) System.arraycopy(h, 0, v, 0, e);
+        else {
+            for (int r = 0; r < t; r++) for (int j = 0; j < e; j++) v[j] += h[r * e + j];
+            for (int j = 0; j < e; j++) v[j] /= t;
+        }
         if (normalize) {
             double s = 0;
             for (float x : v) s += x * x;
