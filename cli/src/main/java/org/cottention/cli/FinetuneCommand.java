@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.data.BertTexts;
 import org.cottention.data.LabeledTexts;
 import org.cottention.data.SequenceBatches;
 import org.cottention.model.Bert;
@@ -10,7 +11,7 @@ import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.WordPieceTokenizer;
 import org.cottention.train.Batch;
 import org.cottention.train.Checkpoints;
-import org.cottention.train.EvalMetrics;
+import org.cottention.train.ClassifierEval;
 import org.cottention.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,7 +23,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 import java.util.concurrent.Callable;
 
 /** {@code cottention finetune}: sequence classification / regression on a GLUE-style TSV folder with the shared trainer. */
@@ -120,7 +120,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                 cfg.hiddenSize(), cfg.numAttentionHeads(), regression ? "regression" : "classification", regression ? "values" : labels,
                 trEnc.size(), dvEnc.size(), bpe);
         ObjectMapper om = new ObjectMapper();
-        int positive = labels.indexOf("1") >= 0 ? labels.indexOf("1") : Math.min(1, labels.size() - 1);
+        int positive = ClassifierEval.positiveClass(labels);
         Trainer.Evaluator eval = step -> {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("epoch", step / (double) bpe);
@@ -142,63 +142,16 @@ public final class FinetuneCommand implements Callable<Integer> {
         return r.interrupted() ? 130 : 0;
     }
 
-    /** Dev metrics from the inference forward: valLoss and accuracy/F1/MCC, or Pearson/Spearman/MSE. */
     static Map<String, Object> evaluate(Bert model, List<Batch> dev, int k, int positive) {
-        List<Integer> gold = new ArrayList<>(), pred = new ArrayList<>();
-        List<Float> gv = new ArrayList<>(), pv = new ArrayList<>();
-        double loss = 0;
-        long count = 0;
-        for (Batch b : dev) {
-            float[] out = model.classify(b.size(), b.seqLen(), b.inputIds(), b.attentionMask(), b.tokenTypeIds());
-            for (int i = 0; i < b.size(); i++) {
-                if (model.cfg.regression()) {
-                    gv.add(b.values()[i]);
-                    pv.add(out[i]);
-                    loss += (out[i] - b.values()[i]) * (double) (out[i] - b.values()[i]);
-                } else {
-                    double[] p = softmax(out, i * k, k);
-                    int best = 0;
-                    for (int j = 1; j < k; j++) if (p[j] > p[best]) best = j;
-                    gold.add(b.targets()[i]);
-                    pred.add(best);
-                    loss -= Math.log(Math.max(p[b.targets()[i]], 1e-300));
-                }
-                count++;
-            }
-        }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("valLoss", loss / count);
-        if (model.cfg.regression()) {
-            float[] g = new float[gv.size()], p = new float[pv.size()];
-            for (int i = 0; i < g.length; i++) {
-                g[i] = gv.get(i);
-                p[i] = pv.get(i);
-            }
-            m.putAll(EvalMetrics.regression(g, p));
-        } else {
-            m.putAll(EvalMetrics.classification(gold.stream().mapToInt(Integer::intValue).toArray(),
-                    pred.stream().mapToInt(Integer::intValue).toArray(), k, positive));
-        }
-        return m;
+        return ClassifierEval.evaluate(model, dev, k, positive);
     }
 
     static double[] softmax(float[] x, int off, int k) {
-        double max = Double.NEGATIVE_INFINITY, s = 0;
-        for (int j = 0; j < k; j++) max = Math.max(max, x[off + j]);
-        double[] p = new double[k];
-        for (int j = 0; j < k; j++) s += p[j] = Math.exp(x[off + j] - max);
-        for (int j = 0; j < k; j++) p[j] /= s;
-        return p;
+        return ClassifierEval.softmax(x, off, k);
     }
 
-    /** Distinct training labels, numerically sorted when all are integers, else lexicographically. */
     static List<String> labelSet(List<LabeledTexts.Example> ex) {
-        TreeSet<String> s = new TreeSet<>();
-        for (LabeledTexts.Example e : ex) s.add(e.label());
-        List<String> l = new ArrayList<>(s);
-        if (l.stream().allMatch(x -> x.matches("-?\\d{1,9}"))) l.sort((a, b) -> Integer.compare(Integer.parseInt(a), Integer.parseInt(b)));
-        if (l.size() < 2) throw new IllegalArgumentException("train.tsv has only one label " + l + "; classification needs at least two (or use --regression)");
-        return l;
+        return ClassifierEval.labelSet(ex);
     }
 
     /** {int[] ids, null} for classification, {null, float[] values} for regression; unseen labels / bad numbers name the line. */
@@ -215,13 +168,7 @@ public final class FinetuneCommand implements Callable<Integer> {
             }
             return new Object[]{null, v};
         }
-        int[] y = new int[ex.size()];
-        for (int i = 0; i < y.length; i++) {
-            y[i] = labels.indexOf(ex.get(i).label());
-            if (y[i] < 0)
-                throw new IllegalArgumentException(file + " line " + ex.get(i).line() + ": label '" + ex.get(i).label()
-                        + "' does not occur in the training data (labels: " + labels + ")");
-        }
+        int[] y = ClassifierEval.classIds(ex, labels, file);
         return new Object[]{y, null};
     }
 }

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         description = "Transformers with cosine attention on the JVM: train, evaluate, generate, benchmark.",
         subcommands = {CommandLine.HelpCommand.class, QuickstartCommand.class, TrainCommand.class, GenerateCommand.class, EvalCommand.class,
                 ForwardCommand.class, PretrainMlmCommand.class, FinetuneCommand.class, PredictCommand.class, EmbedCommand.class,
-                TokenizerCommand.class, InspectCommand.class, ConvertCommand.class, BenchCommand.class})
+                TokenizerCommand.class, InspectCommand.class, ConvertCommand.class, BenchCommand.class, PilotCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

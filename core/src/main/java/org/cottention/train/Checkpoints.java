@@ -137,7 +137,7 @@ public final class Checkpoints {
         for (int i = 0; i < all.size() - Math.max(1, keep); i++) deleteTree(all.get(i));
     }
 
-    static void deleteTree(Path p) throws IOException {
+    public static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p)) return;
         try (Stream<Path> s = Files.walk(p)) {
             for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
