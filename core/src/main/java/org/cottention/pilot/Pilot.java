@@ -2,7 +2,7 @@ package org.cottention.pilot;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.cottention.bench.AttentionBench;
+import org.cottention.bench.DecodeBench;
 import org.cottention.io.AtomicFiles;
 import org.cottention.model.AttentionType;
 import org.cottention.train.BatchSource;
@@ -38,6 +38,8 @@ import java.util.stream.Stream;
 public final class Pilot {
     public static final String MANIFEST = "pilot.json";
     static final ObjectMapper JSON = new ObjectMapper();
+    /** Training steps timed per variant to plan a budget (the first ones run before the JIT has compiled the kernels). */
+    static final int CALIBRATION_STEPS = 5;
     private static final DateTimeFormatter HM = DateTimeFormatter.ofPattern("HH:mm");
 
     /** How the run ended: exit code (0, or 130 when stopped), the report's numbers, the summary table. */
@@ -143,7 +145,7 @@ public final class Pilot {
             training.put("seconds", PilotTask.round(secs, 2));
             training.put("tokensPerSec", PilotTask.round(tokens / secs, 1));
             training.put("peakBytes", 16L * obj.params().size() + stepBytes);
-            training.put("stepAllocatedBytes", stepBytes);
+            training.put("activationBytes", stepBytes);
         } else {
             training.put("steps", 0);
             training.put("tokens", 0);
@@ -176,12 +178,16 @@ public final class Pilot {
         return r;
     }
 
-    /** What one training step allocates (activations; measured as in bench attention) on a model that has not run yet. */
+    /**
+     * What a training step keeps alive (its activations, kept for the next step): live heap after a full GC around
+     * the first step of a model that has not run yet. Not the step's allocation count, which the JIT's warm-up
+     * inflates for whichever variant runs first.
+     */
     private static long trainStepBytes(TrainableModel obj, BatchSource data) {
         obj.params().zeroGrad();
-        long a0 = AttentionBench.allocatedBytes();
+        long before = DecodeBench.liveHeap();
         obj.trainStep(data.batch(0), 1f);
-        long bytes = AttentionBench.allocatedBytes() - a0;
+        long bytes = Math.max(0, DecodeBench.liveHeap() - before);
         obj.params().zeroGrad();
         return bytes;
     }
@@ -203,19 +209,20 @@ public final class Pilot {
             training++;
             TrainableModel obj = task.objective(model);
             BatchSource data = task.trainData();
-            double[] t = new double[3];
+            // a few steps first: until the JIT has compiled the kernels a step is many times slower than it will be
+            double[] t = new double[CALIBRATION_STEPS];
             for (int i = 0; i < t.length; i++) {
                 long s = System.nanoTime();
                 obj.params().zeroGrad();
                 obj.trainStep(data.batch(i), 1f);
                 t[i] = (System.nanoTime() - s) / 1e9;
             }
-            double step = Math.min(t[1], t[2]) * 1.1;   // the optimizer update and logging on top
+            double step = Math.min(t[t.length - 1], Math.min(t[t.length - 2], t[t.length - 3])) * 1.1;   // the optimizer update and logging on top
             long s = System.nanoTime();
             task.evaluate(model);
             double eval = (System.nanoTime() - s) / 1e9;
             stepSum += step;
-            evalSum += eval * 12;  // ten curve points, the final one, the quality evaluation
+            evalSum += eval * (PilotOptions.CURVE_POINTS + 2);  // the curve, the final point, the quality evaluation
             log(String.format("budget: %s takes %.2f s per step, %.1f s per evaluation", v.name(), step, eval));
         }
         double elapsed = (System.nanoTime() - t0) / 1e9, remaining = budget - elapsed;

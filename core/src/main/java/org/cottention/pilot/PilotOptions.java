@@ -23,6 +23,8 @@ public record PilotOptions(List<Path> text, Path trainDir, Path out, Path model,
     public static final int DEFAULT_STEPS = 300;
     /** Fewer optimizer steps than this cannot say anything about quality: a budget that allows fewer is refused. */
     public static final int MIN_STEPS = 20;
+    /** Validation evaluations along training (the curves), unless --eval-every says otherwise. */
+    public static final int CURVE_POINTS = 5;
 
     /** Model shape and tokenizer of variants trained from scratch; null fields take the task's default. */
     public record Shape(Integer nLayer, Integer nEmbd, Integer nHead, Integer length, Integer vocabSize, String position) {}
@@ -37,7 +39,7 @@ public record PilotOptions(List<Path> text, Path trainDir, Path out, Path model,
         public Trainer.Options toOptions(int steps, float defaultLr, Path out, boolean resume) {
             float peak = lr != null ? lr : defaultLr;
             int w = warmupSteps != null ? warmupSteps : Math.max(0, steps / 20);
-            int ev = evalEvery != null ? evalEvery : Math.max(1, steps / 10);
+            int ev = evalEvery != null ? evalEvery : Math.max(1, steps / CURVE_POINTS);
             return new Trainer.Options(steps, accumulation, new LrSchedule(peak, minLr != null ? minLr : peak / 10, w, steps, decay),
                     new AdamW.Config(0.9f, beta2, 1e-8f, weightDecay), clip, logEvery, ev, Math.max(1, steps / 4), 1, 0, out, resume,
                     progress, null, null, false, stopAfter);

@@ -111,12 +111,12 @@ public final class UsageCost {
         return new Point(l.tokens(), l.label(), null, null, 0, d == null ? null : round(d.decodeMsPerToken()), d == null ? null : d.stateBytes(), why);
     }
 
-    /** The lengths to measure: the data's median, p90 and max (max at most the largest fixed length), then 4K, 16K, 64K. */
+    /** The lengths to measure: the data's median, p90 and max (each at most the largest fixed length), and the fixed ones (4K, 16K, 64K). */
     public static List<Length> lengths(LengthProfile p, List<Integer> fixed) {
         int cap = fixed.stream().mapToInt(Integer::intValue).max().orElse(65536);
         List<Length> out = new ArrayList<>();
-        add(out, Math.max(1, p.median()), "median");
-        add(out, Math.max(1, p.p90()), "p90");
+        add(out, Math.min(cap, Math.max(1, p.median())), p.median() > cap ? "median (capped)" : "median");
+        add(out, Math.min(cap, Math.max(1, p.p90())), p.p90() > cap ? "p90 (capped)" : "p90");
         add(out, Math.min(cap, Math.max(1, p.max())), p.max() > cap ? "max (capped)" : "max");
         for (int f : fixed) add(out, f, f % 1024 == 0 ? (f / 1024) + "K" : Integer.toString(f));
         out.sort((a, b) -> Integer.compare(a.tokens(), b.tokens()));
