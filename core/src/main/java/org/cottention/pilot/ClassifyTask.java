@@ -35,10 +35,9 @@ final class ClassifyTask extends PilotTask<Bert> {
     private Path trainFile, devFile;
     private LabeledTexts.Read train, dev;
     private List<String> labels;
-    private WordPieceTokenizer tok;
+    private WordPieceTokenizer wordPiece;
     private SequenceBatches trainBatches;
     private List<Batch> devBatches;
-    private LengthProfile lengths;
     private int maxLen;
     private double meanTrainTokens;
     private BertConfig modelCfg;
@@ -80,6 +79,7 @@ final class ClassifyTask extends PilotTask<Bert> {
     @Override
     void prepare() throws IOException {
         Path tokDir = dataDir.resolve("tokenizer");
+        WordPieceTokenizer tok;
         if (opt.model() != null) tok = wordPiece(Tokenizers.load(opt.model()), opt.model());
         else if (Files.isDirectory(tokDir)) tok = wordPiece(Tokenizers.load(tokDir), tokDir);
         else {
@@ -93,6 +93,7 @@ final class ClassifyTask extends PilotTask<Bert> {
             tok = WordPieceTrainer.trainOnTexts(texts, WordPieceTrainer.Config.uncased(vocab));
             Pilot.saveAtomically(tokDir, tok::save);
         }
+        this.tok = wordPiece = tok;
         int want = opt.shape().length() != null ? opt.shape().length() : 256;
         maxLen = modelCfg == null || modelCfg.rotary() ? want : Math.min(want, modelCfg.maxPositionEmbeddings());
         int[] trFull = new int[train.examples().size()], dvFull = new int[dev.examples().size()];
@@ -116,16 +117,6 @@ final class ClassifyTask extends PilotTask<Bert> {
     }
 
     @Override
-    Tokenizer tokenizer() {
-        return tok;
-    }
-
-    @Override
-    LengthProfile lengths() {
-        return lengths;
-    }
-
-    @Override
     Map<String, Object> describeData() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("trainFile", trainFile.toAbsolutePath().toString());
@@ -145,7 +136,7 @@ final class ClassifyTask extends PilotTask<Bert> {
         if (heads < 1 || embd % heads != 0) throw new IllegalArgumentException("--n-embd " + embd + " must be divisible by --n-head " + heads);
         String pos = s.position() != null ? s.position() : "rotary";
         if (!pos.equals("rotary") && !pos.equals("absolute")) throw new IllegalArgumentException("--position must be absolute or rotary, got \"" + pos + "\"");
-        BertConfig base = BertConfig.of(tok.vocabSize(), embd, layers, heads, 4 * embd, maxLen, tok.padId(), AttentionType.SOFTMAX, pos.equals("rotary"));
+        BertConfig base = BertConfig.of(wordPiece.vocabSize(), embd, layers, heads, 4 * embd, maxLen, wordPiece.padId(), AttentionType.SOFTMAX, pos.equals("rotary"));
         return new Bert(v.bert().apply(base).withTask(labels, false), Bert.HeadSet.CLASSIFIER).initialise(opt.seed());
     }
 

@@ -38,10 +38,8 @@ final class LmTask extends PilotTask<GptJ> {
     static final int LENGTH_SAMPLE = 2000;
 
     private List<Path> files;
-    private Tokenizer tok;
     private LmWindows windows;
     private List<Batch> val;
-    private LengthProfile lengths;
     private long corpusTokens;
     private int context;
 
@@ -138,16 +136,6 @@ final class LmTask extends PilotTask<GptJ> {
     }
 
     @Override
-    Tokenizer tokenizer() {
-        return tok;
-    }
-
-    @Override
-    LengthProfile lengths() {
-        return lengths;
-    }
-
-    @Override
     Map<String, Object> describeData() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("files", files.stream().map(p -> p.toAbsolutePath().toString()).toList());
@@ -196,12 +184,7 @@ final class LmTask extends PilotTask<GptJ> {
 
     @Override
     Map<String, Object> evaluate(GptJ model) {
-        TrainableModel.Loss sum = new TrainableModel.Loss(0, 0);
-        for (Batch b : val) sum = sum.plus(model.evaluate(b));
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("valLoss", sum.mean());
-        m.put("valPerplexity", Math.exp(sum.mean()));
-        return m;
+        return model.validation(val);
     }
 
     @Override

@@ -195,8 +195,8 @@ public final class Pilot {
     // ------------------------------------------------------------------------------------------------ the budget
 
     /**
-     * Steps and the per-document cutoff that fit --budget-minutes: each variant's step and evaluation time measured
-     * on a few steps of a throw-away model; a quarter of what remains kept for the cost-of-use measurements.
+     * Steps and the per-document cutoff that fit --budget-minutes: each variant's step time measured on a few steps of
+     * a throw-away model (its evaluation time follows from it); a quarter of what remains kept for the cost-of-use measurements.
      * Returns {steps, cutoffSeconds}.
      */
     private <M> double[] plan(PilotTask<M> task, List<Variant> todo, int fixedSteps) throws IOException {
@@ -218,12 +218,11 @@ public final class Pilot {
                 t[i] = (System.nanoTime() - s) / 1e9;
             }
             double step = Math.min(t[t.length - 1], Math.min(t[t.length - 2], t[t.length - 3])) * 1.1;   // the optimizer update and logging on top
-            long s = System.nanoTime();
-            task.evaluate(model);
-            double eval = (System.nanoTime() - s) / 1e9;
+            // an evaluation is a forward pass over the validation batches: about a third of a training step each
+            double eval = task.validation().size() * step / (3.0 * opt.training().accumulation());
             stepSum += step;
             evalSum += eval * (PilotOptions.CURVE_POINTS + 2);  // the curve, the final point, the quality evaluation
-            log(String.format("budget: %s takes %.2f s per step, %.1f s per evaluation", v.name(), step, eval));
+            log(String.format("budget: %s takes %.2f s per step, about %.1f s per evaluation", v.name(), step, eval));
         }
         double elapsed = (System.nanoTime() - t0) / 1e9, remaining = budget - elapsed;
         int lengths = UsageCost.lengths(task.lengths(), opt.lengths()).size();

@@ -25,6 +25,9 @@ abstract class PilotTask<M> {
     final PilotOptions opt;
     /** out/data: the tokenizer (and token cache) shared by the variants. */
     final Path dataDir;
+    /** Set by {@link #prepare}: the tokenizer every variant shares, and the data's document lengths. */
+    Tokenizer tok;
+    LengthProfile lengths;
 
     PilotTask(PilotOptions opt) {
         this.opt = opt;
@@ -39,9 +42,13 @@ abstract class PilotTask<M> {
     /** Loads or builds the tokenizer, the train/validation split and the length profile (cached in dataDir). */
     abstract void prepare() throws IOException;
 
-    abstract Tokenizer tokenizer();
+    Tokenizer tokenizer() {
+        return tok;
+    }
 
-    abstract LengthProfile lengths();
+    LengthProfile lengths() {
+        return lengths;
+    }
 
     /** Description of the data and split for the report. */
     abstract Map<String, Object> describeData();
