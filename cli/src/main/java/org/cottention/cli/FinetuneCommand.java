@@ -36,14 +36,8 @@ public final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Pretrained BERT folder (else a new model from --tokenizer/--vocab-size and the shape flags).")
     Path modelDir;
 
-    @Option(names = "--text-column", description = "Column (header name or 0-based number) of the text (default ${DEFAULT-VALUE}).")
-    String textColumn = "sentence";
-
-    @Option(names = "--text-b-column", description = "Column of the second text of sentence pairs (default: none).")
-    String textBColumn;
-
-    @Option(names = "--label-column", description = "Column of the label (default ${DEFAULT-VALUE}).")
-    String labelColumn = "label";
+    @Mixin
+    ColumnsOption columns;
 
     @Option(names = "--regression", description = "Labels are numbers: train a regressor (MSE), report Pearson/Spearman.")
     boolean regression;
@@ -72,7 +66,7 @@ public final class FinetuneCommand implements Callable<Integer> {
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         Path trainFile = trainDir.resolve("train.tsv"), devFile = trainDir.resolve("dev.tsv");
         for (Path f : List.of(trainFile, devFile)) if (!Files.isRegularFile(f)) throw new java.io.IOException(f + " not found");
-        LabeledTexts.Columns cols = new LabeledTexts.Columns(textColumn, textBColumn, labelColumn);
+        LabeledTexts.Columns cols = columns.columns();
         LabeledTexts.Read tr = LabeledTexts.read(trainFile, cols, true), dv = LabeledTexts.read(devFile, cols, true);
         for (var r : List.of(Map.entry(trainFile, tr), Map.entry(devFile, dv)))
             if (r.getValue().emptyLines() > 0) System.err.printf("warning: skipped %d empty line(s) in %s%n", r.getValue().emptyLines(), r.getKey());

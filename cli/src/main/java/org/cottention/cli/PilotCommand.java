@@ -60,14 +60,8 @@ public final class PilotCommand implements Callable<Integer> {
     @Option(names = "--position", description = "BERT positions from scratch: rotary (any length; default) or absolute.")
     String position;
 
-    @Option(names = "--text-column", description = "TSV text column (default ${DEFAULT-VALUE}).")
-    String textColumn = "sentence";
-
-    @Option(names = "--text-b-column", description = "TSV second-text column of sentence pairs (default: none).")
-    String textBColumn;
-
-    @Option(names = "--label-column", description = "TSV label column (default ${DEFAULT-VALUE}).")
-    String labelColumn = "label";
+    @Mixin
+    ColumnsOption columns;
 
     @Option(names = "--lengths", split = ",", paramLabel = "N", description = "Fixed lengths the cost of use is measured at, besides your data's (default 4096,16384,65536).")
     List<Integer> lengths;
@@ -99,7 +93,7 @@ public final class PilotCommand implements Callable<Integer> {
                 parsed.hasMatchedOption("--eval-every") ? train.evalEvery : null, train.stopAfter, !train.noProgress);
         PilotOptions opt = new PilotOptions(text, trainDir, train.out, model, variants, steps, budgetMinutes, train.seed,
                 new PilotOptions.Shape(nLayer, nEmbd, nHead, length, vocabSize, position), tr,
-                new PilotOptions.Columns(textColumn, textBColumn, labelColumn), lengths, cutoffSeconds, decodeTokens, cmd.toString());
+                columns.columns(), lengths, cutoffSeconds, decodeTokens, cmd.toString());
         Pilot.Outcome o = Pilot.run(opt);
         if (o.report() == null) return o.exitCode();
         if (json) {

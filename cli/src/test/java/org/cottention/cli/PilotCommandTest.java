@@ -95,6 +95,19 @@ class PilotCommandTest {
         assertOneError(other, "another pilot's results");
         assertEquals(report, Files.readString(out.resolve("report.json")));
 
+        // from an existing softmax model: the original as it is (it already classifies over these labels), cosine by the attention swap + fine-tuning
+        Path fromModel = tmp.resolve("from-model");
+        BertCommandsTest.Run m = run(pilot("--train-dir", task.toString(), "--out", fromModel.toString(), "--model", out.resolve("variants/softmax").toString(),
+                "--max-length", "16"));
+        assertEquals(0, m.code(), m.err());
+        JsonNode mr = JSON.readTree(fromModel.resolve("report.json").toFile());
+        assertEquals("original, as it is", mr.at("/variants/0/training/method").asText());
+        assertEquals(0, mr.at("/variants/0/training/steps").asInt());
+        assertEquals(rep.at("/variants/0/quality/accuracy").asDouble(), mr.at("/variants/0/quality/accuracy").asDouble(), 1e-9, "the original, evaluated as it is");
+        assertEquals("swap + fine-tune", mr.at("/variants/1/training/method").asText());
+        assertEquals("cosine", mr.at("/variants/1/attention").asText());
+        assertEquals(6, mr.at("/variants/1/training/steps").asInt());
+
         // the report renders in a real browser (when one is installed)
         Path script = Path.of("..", "scripts", "check-report-html.sh").toAbsolutePath();
         boolean chromium = new ProcessBuilder("sh", "-c", "command -v chromium || command -v chromium-browser").start().waitFor() == 0;
@@ -107,7 +120,7 @@ class PilotCommandTest {
     @Test
     void lmPilotStopsAndContinues(@TempDir Path tmp) throws Exception {
         Path text = tmp.resolve("text.txt");
-        String moby = Files.readString(Shared.data("corpus", "moby-dick.txt")).substring(0, 90_000).replaceAll("\\n[ \\t\\r]*\\n", "\n");
+        String moby = Files.readString(Shared.data("corpus", "moby-dick.txt")).substring(0, 90_000).replaceAll("\\s+", " ");
         Files.writeString(text, moby.substring(0, 60_000) + "\n\n" + moby.substring(60_000));
         Path out = tmp.resolve("out");
         String[] common = {"--text", text.toString(), "--out", out.toString(), "--vocab-size", "300", "--context", "32"};

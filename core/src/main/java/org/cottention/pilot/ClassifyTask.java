@@ -57,7 +57,7 @@ final class ClassifyTask extends PilotTask<Bert> {
         if (!Files.isDirectory(dir)) throw new IllegalArgumentException("--train-dir " + dir + " is not a folder; give a folder holding train.tsv and dev.tsv");
         trainFile = dir.resolve("train.tsv");
         devFile = dir.resolve("dev.tsv");
-        LabeledTexts.Columns cols = new LabeledTexts.Columns(opt.columns().text(), opt.columns().textB(), opt.columns().label());
+        LabeledTexts.Columns cols = opt.columns();
         String fix = "; --train-dir needs train.tsv and dev.tsv (GLUE style: a header row, a text column and a label column, "
                 + "named by --text-column and --label-column)";
         for (Path f : List.of(trainFile, devFile)) {

@@ -1,5 +1,6 @@
 package org.cottention.pilot;
 
+import org.cottention.data.LabeledTexts;
 import org.cottention.train.AdamW;
 import org.cottention.train.LrSchedule;
 import org.cottention.train.Trainer;
@@ -18,7 +19,7 @@ import java.util.List;
  * @param command   the exact command line, for the report
  */
 public record PilotOptions(List<Path> text, Path trainDir, Path out, Path model, String variants, Integer steps, Double budgetMinutes,
-                           long seed, Shape shape, Training training, Columns columns, List<Integer> lengths, Double cutoffSeconds,
+                           long seed, Shape shape, Training training, LabeledTexts.Columns columns, List<Integer> lengths, Double cutoffSeconds,
                            int decodeTokens, String command) {
     public static final int DEFAULT_STEPS = 300;
     /** Fewer optimizer steps than this cannot say anything about quality: a budget that allows fewer is refused. */
@@ -28,9 +29,6 @@ public record PilotOptions(List<Path> text, Path trainDir, Path out, Path model,
 
     /** Model shape and tokenizer of variants trained from scratch; null fields take the task's default. */
     public record Shape(Integer nLayer, Integer nEmbd, Integer nHead, Integer length, Integer vocabSize, String position) {}
-
-    /** TSV columns (classification). */
-    public record Columns(String text, String textB, String label) {}
 
     /** Optimizer and loop settings; null fields take defaults (lr: 1e-3 from scratch, 1e-4 from --model). */
     public record Training(int batch, int accumulation, Float lr, Float minLr, Integer warmupSteps, LrSchedule.Decay decay,
