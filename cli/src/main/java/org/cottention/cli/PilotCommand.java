@@ -87,7 +87,9 @@ public final class PilotCommand implements Callable<Integer> {
         var parsed = spec.commandLine().getParseResult();
         Integer steps = parsed.hasMatchedOption("--steps") ? train.steps : null;
         StringBuilder cmd = new StringBuilder("./cottention pilot");
-        for (String a : parsed.originalArgs()) cmd.append(' ').append(a.matches("[\\w./:=,@+-]+") ? a : "'" + a.replace("'", "'\\''") + "'");
+        List<String> given = parsed.originalArgs();
+        int from = given.indexOf("pilot") + 1;   // the top-level parse's arguments start with the subcommand's name
+        for (String a : given.subList(from, given.size())) cmd.append(' ').append(a.matches("[\\w./:=,@+-]+") ? a : "'" + a.replace("'", "'\\''") + "'");
         PilotOptions.Training tr = new PilotOptions.Training(train.batch, train.accumulation, parsed.hasMatchedOption("--lr") ? train.lr : null, train.minLr,
                 train.warmup, train.decay, train.weightDecay, train.beta2, train.clip, train.logEvery,
                 parsed.hasMatchedOption("--eval-every") ? train.evalEvery : null, train.stopAfter, !train.noProgress);

@@ -38,7 +38,7 @@ class PilotCommandTest {
             assertTrue(Files.size(out.resolve(f)) > 0, f);
         JsonNode rep = JSON.readTree(out.resolve("report.json").toFile());
         assertEquals("classify", rep.get("task").asText());
-        assertTrue(rep.get("command").asText().startsWith("./cottention pilot "), rep.get("command").asText());
+        assertTrue(rep.get("command").asText().startsWith("./cottention pilot --n-layer 1 "), rep.get("command").asText());
         assertTrue(rep.path("machine").has("isa") && rep.path("machine").has("cpu") && rep.path("machine").has("jdk"));
         JsonNode len = rep.get("lengths");
         assertTrue(len.get("median").asInt() <= len.get("p90").asInt() && len.get("p90").asInt() <= len.get("max").asInt());

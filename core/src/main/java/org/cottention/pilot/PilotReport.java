@@ -316,7 +316,7 @@ final class PilotReport {
         }
         if (loss.stream().anyMatch(s -> !s.x().isEmpty())) {
             Charts.write(out.resolve("training.png"), List.of(new Charts.Chart("Training loss", "step", "loss", false, false, loss),
-                    new Charts.Chart(task == Task.LM ? "Validation perplexity" : "Dev accuracy", "step", metricName, false, task == Task.LM, val)));
+                    new Charts.Chart(task == Task.LM ? "Validation perplexity" : "Dev accuracy", "step", metricName, false, false, val)));
             figs.add(new Figure("training.png", "Training curves: training loss and " + metricName + " against step."));
         }
         String op = task == Task.LM ? "prefill" : "encoding";
