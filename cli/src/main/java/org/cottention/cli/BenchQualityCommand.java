@@ -188,7 +188,7 @@ public final class BenchQualityCommand implements Callable<Integer> {
             model = new GptJ(config(v, base, convSize), 64).initialise(seed);
         }
         int every = evalEvery != null ? evalEvery : Math.max(1, steps / 10);
-        Trainer.Evaluator eval = TrainCommand.validation(model, val);
+        Trainer.Evaluator eval = step -> model.validation(val);
         var options = new Trainer.Options(steps, 1, new LrSchedule(lr, lr / 10, Math.max(0, steps / 20), steps, LrSchedule.Decay.COSINE),
                 new AdamW.Config(0.9f, 0.99f, 1e-8f, 0.1f), 1.0, Math.max(1, Math.min(10, every)), every, every, 1, seed, dir, resume,
                 progress, null, null, false, 0);

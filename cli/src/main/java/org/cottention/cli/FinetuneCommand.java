@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.data.BertTexts;
 import org.cottention.data.LabeledTexts;
 import org.cottention.data.SequenceBatches;
 import org.cottention.model.Bert;
@@ -10,7 +11,7 @@ import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.WordPieceTokenizer;
 import org.cottention.train.Batch;
 import org.cottention.train.Checkpoints;
-import org.cottention.train.EvalMetrics;
+import org.cottention.train.ClassifierEval;
 import org.cottention.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,7 +23,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 import java.util.concurrent.Callable;
 
 /** {@code cottention finetune}: sequence classification / regression on a GLUE-style TSV folder with the shared trainer. */
@@ -36,14 +36,8 @@ public final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Pretrained BERT folder (else a new model from --tokenizer/--vocab-size and the shape flags).")
     Path modelDir;
 
-    @Option(names = "--text-column", description = "Column (header name or 0-based number) of the text (default ${DEFAULT-VALUE}).")
-    String textColumn = "sentence";
-
-    @Option(names = "--text-b-column", description = "Column of the second text of sentence pairs (default: none).")
-    String textBColumn;
-
-    @Option(names = "--label-column", description = "Column of the label (default ${DEFAULT-VALUE}).")
-    String labelColumn = "label";
+    @Mixin
+    ColumnsOption columns;
 
     @Option(names = "--regression", description = "Labels are numbers: train a regressor (MSE), report Pearson/Spearman.")
     boolean regression;
@@ -72,7 +66,7 @@ public final class FinetuneCommand implements Callable<Integer> {
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         Path trainFile = trainDir.resolve("train.tsv"), devFile = trainDir.resolve("dev.tsv");
         for (Path f : List.of(trainFile, devFile)) if (!Files.isRegularFile(f)) throw new java.io.IOException(f + " not found");
-        LabeledTexts.Columns cols = new LabeledTexts.Columns(textColumn, textBColumn, labelColumn);
+        LabeledTexts.Columns cols = columns.columns();
         LabeledTexts.Read tr = LabeledTexts.read(trainFile, cols, true), dv = LabeledTexts.read(devFile, cols, true);
         for (var r : List.of(Map.entry(trainFile, tr), Map.entry(devFile, dv)))
             if (r.getValue().emptyLines() > 0) System.err.printf("warning: skipped %d empty line(s) in %s%n", r.getValue().emptyLines(), r.getKey());
@@ -120,7 +114,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                 cfg.hiddenSize(), cfg.numAttentionHeads(), regression ? "regression" : "classification", regression ? "values" : labels,
                 trEnc.size(), dvEnc.size(), bpe);
         ObjectMapper om = new ObjectMapper();
-        int positive = labels.indexOf("1") >= 0 ? labels.indexOf("1") : Math.min(1, labels.size() - 1);
+        int positive = ClassifierEval.positiveClass(labels);
         Trainer.Evaluator eval = step -> {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("epoch", step / (double) bpe);
@@ -142,54 +136,13 @@ public final class FinetuneCommand implements Callable<Integer> {
         return r.interrupted() ? 130 : 0;
     }
 
-    /** Dev metrics from the inference forward: valLoss and accuracy/F1/MCC, or Pearson/Spearman/MSE. */
     static Map<String, Object> evaluate(Bert model, List<Batch> dev, int k, int positive) {
-        List<Integer> gold = new ArrayList<>(), pred = new ArrayList<>();
-        List<Float> gv = new ArrayList<>(), pv = new ArrayList<>();
-        double loss = 0;
-        long count = 0;
-        for (Batch b : dev) {
-            float[] out = model.classify(b.size(), b.seqLen(), b.inputIds(), b.attentionMask(), b.tokenTypeIds());
-            for (int i = 0; i < b.size(); i++) {
-                if (model.cfg.regression()) {
-                    gv.add(b.values()[i]);
-                    pv.add(out[i]);
-                    loss += (out[i] - b.values()[i]) * (double) (out[i] - b.values()[i]);
-                } else {
-                    double[] p = org.cottention.inference.Classification.softmax(out, i * k, k);
-                    int best = 0;
-                    for (int j = 1; j < k; j++) if (p[j] > p[best]) best = j;
-                    gold.add(b.targets()[i]);
-                    pred.add(best);
-                    loss -= Math.log(Math.max(p[b.targets()[i]], 1e-300));
-                }
-                count++;
-            }
-        }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("valLoss", loss / count);
-        if (model.cfg.regression()) {
-            float[] g = new float[gv.size()], p = new float[pv.size()];
-            for (int i = 0; i < g.length; i++) {
-                g[i] = gv.get(i);
-                p[i] = pv.get(i);
-            }
-            m.putAll(EvalMetrics.regression(g, p));
-        } else {
-            m.putAll(EvalMetrics.classification(gold.stream().mapToInt(Integer::intValue).toArray(),
-                    pred.stream().mapToInt(Integer::intValue).toArray(), k, positive));
-        }
-        return m;
+        return ClassifierEval.evaluate(model, dev, k, positive);
     }
 
     /** Distinct training labels, numerically sorted when all are integers, else lexicographically. */
     static List<String> labelSet(List<LabeledTexts.Example> ex) {
-        TreeSet<String> s = new TreeSet<>();
-        for (LabeledTexts.Example e : ex) s.add(e.label());
-        List<String> l = new ArrayList<>(s);
-        if (l.stream().allMatch(x -> x.matches("-?\\d{1,9}"))) l.sort((a, b) -> Integer.compare(Integer.parseInt(a), Integer.parseInt(b)));
-        if (l.size() < 2) throw new IllegalArgumentException("train.tsv has only one label " + l + "; classification needs at least two (or use --regression)");
-        return l;
+        return ClassifierEval.labelSet(ex);
     }
 
     /** {int[] ids, null} for classification, {null, float[] values} for regression; unseen labels / bad numbers name the line. */
@@ -206,13 +159,7 @@ public final class FinetuneCommand implements Callable<Integer> {
             }
             return new Object[]{null, v};
         }
-        int[] y = new int[ex.size()];
-        for (int i = 0; i < y.length; i++) {
-            y[i] = labels.indexOf(ex.get(i).label());
-            if (y[i] < 0)
-                throw new IllegalArgumentException(file + " line " + ex.get(i).line() + ": label '" + ex.get(i).label()
-                        + "' does not occur in the training data (labels: " + labels + ")");
-        }
+        int[] y = ClassifierEval.classIds(ex, labels, file);
         return new Object[]{y, null};
     }
 }

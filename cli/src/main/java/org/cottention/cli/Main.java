@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         subcommands = {CommandLine.HelpCommand.class, QuickstartCommand.class, TrainCommand.class, GenerateCommand.class, EvalCommand.class,
                 ForwardCommand.class, PretrainMlmCommand.class, FinetuneCommand.class, PredictCommand.class, EmbedCommand.class,
                 TokenizerCommand.class, InspectCommand.class, ConvertCommand.class, BenchCommand.class, ImportCommand.class, LinearizeCommand.class,
-                ServeCommand.class})
+                ServeCommand.class, PilotCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.data.BertTexts;
 import org.cottention.data.LabeledTexts;
 import org.cottention.inference.Classification;
 import org.cottention.model.Bert;

@@ -14,7 +14,6 @@ import org.cottention.tokenizer.Tokenizer;
 import org.cottention.tokenizer.Tokenizers;
 import org.cottention.train.Batch;
 import org.cottention.train.Checkpoints;
-import org.cottention.train.TrainableModel;
 import org.cottention.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -140,7 +139,7 @@ public final class TrainCommand implements Callable<Integer> {
                 model.parameterCount(), cfg.attentionType().configName(), gatingDescription(cfg), cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), tokens.size(),
                 windows.trainWindows(), windows.valWindows(), t);
         List<Batch> val = windows.validation(valBatches);
-        Trainer.Evaluator eval = val.isEmpty() ? null : validation(model, val);
+        Trainer.Evaluator eval = val.isEmpty() ? null : step -> model.validation(val);
         Trainer.Result r = new Trainer(model, tok, windows, eval, train.toOptions(null, false, 100)).run();
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("step", r.step());
@@ -153,18 +152,6 @@ public final class TrainCommand implements Callable<Integer> {
         if (json) System.out.println(new ObjectMapper().writeValueAsString(summary));
         else System.err.println("done: " + summary);
         return r.interrupted() ? 130 : 0;
-    }
-
-    /** Validation loss and perplexity of the model on fixed held-out batches (train and bench quality). */
-    static Trainer.Evaluator validation(TrainableModel model, List<Batch> val) {
-        return step -> {
-            TrainableModel.Loss sum = new TrainableModel.Loss(0, 0);
-            for (Batch b : val) sum = sum.plus(model.evaluate(b));
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("valLoss", sum.mean());
-            m.put("valPerplexity", Math.exp(sum.mean()));
-            return m;
-        };
     }
 
     /** ", softplus gate, q/k/v conv 2" for a gated model, "" for a plain one. */

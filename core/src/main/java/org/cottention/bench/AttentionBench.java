@@ -426,7 +426,8 @@ public final class AttentionBench {
         };
     }
 
-    private static long allocatedBytes() {
+    /** Bytes the JVM has handed out so far on all live threads (differences of it measure what code allocates). */
+    public static long allocatedBytes() {
         var mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         long sum = 0;
         for (long a : mx.getThreadAllocatedBytes(mx.getAllThreadIds())) if (a > 0) sum += a;

@@ -13,11 +13,14 @@ import java.util.SplittableRandom;
  * Decoding cost against context length: a model is brought to L tokens of context (a real chunkwise prefill for
  * cosine; for softmax a real prefill up to {@code realPrefillLimit}, beyond that a KV cache filled with random
  * entries, since decoding cost depends only on its length), then {@code tokens} greedy steps are timed one by one.
- * Heap is measured live (after a full GC) once the context is in place and again after decoding.
+ * Heap is measured live (after a full GC) once the context is in place and again after decoding; {@code prefillBytes}
+ * is what the prefill allocated (the session's state or KV cache and its segment buffers; measured as in
+ * {@link AttentionBench}, an upper bound of what it holds at its peak).
  */
 public final class DecodeBench {
     public record Result(String attention, int context, int tokens, double msPerToken, double minMsPerToken, long stateBytes,
-                         long heapBytes, long heapAfterDecodeBytes, String prefill, double prefillMs) {}
+                         long heapBytes, long heapAfterDecodeBytes, String prefill, double prefillMs,
+                         long prefillBytes) {}
 
     /** Untimed decoding steps before timing, so the first context measured is not the JIT's warm-up. */
     static final int WARMUP_STEPS = 96;
@@ -32,10 +35,11 @@ public final class DecodeBench {
         int real = synthetic ? 1 : context;
         int[] prompt = new int[real];
         for (int i = 0; i < real; i++) prompt[i] = r.nextInt(c.vocabSize());
-        long t0 = System.nanoTime();
+        long a0 = AttentionBench.allocatedBytes(), t0 = System.nanoTime();
         float[] logits = s.prefill(new int[][]{prompt});
         if (synthetic) s.extendCacheSynthetic(context - real, seed);
         double prefillMs = (System.nanoTime() - t0) / 1e6;
+        long prefillBytes = AttentionBench.allocatedBytes() - a0;
         for (int i = 0; i < WARMUP_STEPS; i++) logits = s.step(new int[]{Sampler.argmax(logits)});  // JIT warm-up, untimed
         long heap = liveHeap();
         double[] ms = new double[tokens];
@@ -49,7 +53,7 @@ public final class DecodeBench {
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
         return new Result(c.attentionType().configName(), context, tokens, sorted[tokens / 2], sorted[0], s.stateBytes(), heap, heapAfter,
-                synthetic ? "synthetic" : "real", prefillMs);
+                synthetic ? "synthetic" : "real", prefillMs, prefillBytes);
     }
 
     /** Bytes of reachable heap objects: used heap right after a full collection. */

@@ -1,6 +1,8 @@
 package org.cottention.io;
 
 import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.VectorGraphicsEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -44,6 +46,23 @@ public final class Charts {
                 BitmapEncoder.saveBitmap(built, 1, built.size(), tmp.toString(), BitmapEncoder.BitmapFormat.PNG);
             }
             // XChart appends the extension when it is missing; the temp name already has it.
+            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** A bar chart of one value per name (e.g. each variant's accuracy), written as .png. */
+    public static void writeBars(Path file, String title, String yTitle, List<String> names, List<? extends Number> values) throws IOException {
+        CategoryChart chart = new CategoryChartBuilder().width(800).height(560).title(title).yAxisTitle(yTitle).build();
+        chart.getStyler().setLegendVisible(false);
+        chart.getStyler().setLabelsVisible(true);
+        chart.addSeries(yTitle, names, values);
+        Path dir = file.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, ".chart", ".png");
+        try {
+            BitmapEncoder.saveBitmapWithDPI(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG, 120);
             Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         } finally {
             Files.deleteIfExists(tmp);

@@ -449,6 +449,16 @@ public final class GptJ implements TrainableModel {
         return new Loss(sum, count);
     }
 
+    /** Validation loss and perplexity over held-out batches (what `train` and `pilot` log). */
+    public Map<String, Object> validation(java.util.List<Batch> val) {
+        Loss sum = new Loss(0, 0);
+        for (Batch b : val) sum = sum.plus(evaluate(b));
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("valLoss", sum.mean());
+        m.put("valPerplexity", Math.exp(sum.mean()));
+        return m;
+    }
+
     /** Logits [B*T, V] for ids [B, T] (mask may be null); the `forward` command and the fixtures use this. */
     public float[] logits(int b, int t, int[] ids, int[] mask) {
         int n = b * t, e = cfg.nEmbd(), v = cfg.vocabSize();
