@@ -9,7 +9,7 @@ import org.apache.spark.ml.util.DefaultParamsReader;
 import org.apache.spark.ml.util.MLReader;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
-import org.cottention.inference.Pooling;
+import org.cottention.model.Pooling;
 import org.cottention.tokenizer.Encoding;
 
 import java.io.IOException;
@@ -95,9 +95,10 @@ public final class CottentionEmbedder extends CottentionTransformer {
 
         private Pooling pooling(BertModels m) {
             try {
-                Pooling fromModel = Pooling.of(m.dir());
+                Pooling saved = Pooling.read(m.dir());
+                Pooling fromModel = saved != null ? saved : new Pooling(Pooling.Mode.MEAN, false, 0);
                 return new Pooling(pooling.equals("model") ? fromModel.mode() : Pooling.Mode.parse(pooling),
-                        normalize.equals("model") ? fromModel.normalize() : Boolean.parseBoolean(normalize));
+                        normalize.equals("model") ? fromModel.normalize() : Boolean.parseBoolean(normalize), 0);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
