@@ -123,7 +123,8 @@ class PilotCommandTest {
         String moby = Files.readString(Shared.data("corpus", "moby-dick.txt")).substring(0, 90_000).replaceAll("\\s+", " ");
         Files.writeString(text, moby.substring(0, 60_000) + "\n\n" + moby.substring(60_000));
         Path out = tmp.resolve("out");
-        String[] common = {"--text", text.toString(), "--out", out.toString(), "--vocab-size", "300", "--context", "32"};
+        String[] common = {"--text", text.toString(), "--out", out.toString(), "--vocab-size", "300", "--context", "32",
+                "--variants", "softmax,cosine,cosine-gate-conv"};
         BertCommandsTest.Run stopped = run(pilot(args(common, "--stop-after", "3")));
         assertEquals(130, stopped.code(), stopped.err());
         assertFalse(Files.exists(out.resolve("variants/softmax/result.json")), "an interrupted variant is not finished");
@@ -148,6 +149,11 @@ class PilotCommandTest {
         assertTrue(kv > kvShort, "the KV cache grows with the context");
         assertEquals(cl.get(0).get("stateBytes").asLong(), cl.get(n - 1).get("stateBytes").asLong(), "the cosine state does not");
         assertTrue(cl.get(n - 1).get("decodeMsPerToken").asDouble() > 0);
+        JsonNode gated = rep.get("variants").get(2), gl = gated.get("usage");
+        assertEquals("cosine-gate-conv", gated.get("variant").asText(), gated.toString());
+        assertTrue(gated.get("parameters").asLong() > cos.get("parameters").asLong(), "the gate and the convolution add parameters");
+        assertEquals(gl.get(0).get("stateBytes").asLong(), gl.get(gl.size() - 1).get("stateBytes").asLong(), "the gated state does not grow either");
+        assertTrue(gl.get(0).get("stateBytes").asLong() > cl.get(0).get("stateBytes").asLong(), "it carries z and the convolution tail");
     }
 
     @Test

@@ -1,13 +1,14 @@
 package org.cottention.pilot;
-
 import org.cottention.bench.DecodeBench;
 import org.cottention.data.LmWindows;
 import org.cottention.data.TextSources;
 import org.cottention.data.TokenFile;
+import org.cottention.io.Checkpoint;
 import org.cottention.model.AttentionType;
 import org.cottention.model.GptJ;
 import org.cottention.model.GptJConfig;
 import org.cottention.model.ModelStore;
+import org.cottention.model.WeightStorage;
 import org.cottention.tokenizer.BpeTrainer;
 import org.cottention.tokenizer.ByteLevelBpeTokenizer;
 import org.cottention.tokenizer.Tokenizer;
@@ -155,6 +156,14 @@ final class LmTask extends PilotTask<GptJ> {
         if (heads < 1 || embd % heads != 0) throw new IllegalArgumentException("--n-embd " + embd + " must be divisible by --n-head " + heads);
         GptJConfig base = GptJConfig.of(tok.vocabSize(), context, embd, layers, heads, 4 * embd, Math.min(64, embd / heads) & ~1, eosId(tok), AttentionType.SOFTMAX);
         return new GptJ(v.gpt().apply(base), 64).initialise(opt.seed());
+    }
+
+    /** From --model: the swap also brings a gated variant's options (its new parameters start neutral). */
+    @Override
+    GptJ convert(Variant v) throws IOException {
+        if (v.fromModel() != Variant.Conversion.SWAP_FINETUNE) return super.convert(v);
+        GptJConfig want = v.gpt().apply(GptJConfig.read(opt.model().resolve("config.json")));
+        return ModelStore.loadGptJ(opt.model(), want.attentionType(), Checkpoint.Format.AUTO, WeightStorage.HEAP, want.cosineGate(), want.qkvConvSize());
     }
 
     @Override

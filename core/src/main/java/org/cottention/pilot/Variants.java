@@ -1,6 +1,7 @@
 package org.cottention.pilot;
 
 import org.cottention.model.AttentionType;
+import org.cottention.model.CosineGate;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -10,10 +11,11 @@ import java.util.List;
  * is one entry here: its name, how its config derives from the base config (the same shape, tokenizer, data, steps
  * and seed as every other variant), and how it is made from an existing softmax model.
  *
- * <p>The gated cosine variants (issue 9: cosine-gate, cosine-conv, cosine-gate-conv, config fields cosine_gate and
- * qkv_conv_size) enter as entries like {@code new Variant("cosine-gate", "...", COSINE, c -> c.withAttention(COSINE)
- * .withCosineGate(true), null, SWAP_FINETUNE)} (GPT-J only: bert null). Linearization (issue 10) replaces
- * SWAP_FINETUNE by a LINEARIZE conversion of {@link Variant.Conversion}.
+ * <p>The gated cosine variants (math doc §8: a per-head decay, a width-2 convolution on q, k, v, or both) exist for
+ * GPT-J only (bert null). Made from an existing softmax model, their new parameters start neutral (no decay, the
+ * identity convolution: {@link org.cottention.model.ModelStore#loadGptJ}); a neutral gate stays shut under
+ * training, so there the decay variants train the convolution only. Linearization (issue 10,
+ * {@link org.cottention.model.Linearize}) is the next conversion to add to {@link Variant.Conversion}.
  */
 public final class Variants {
     private Variants() {}
@@ -22,7 +24,15 @@ public final class Variants {
             new Variant("softmax", "softmax attention (the baseline)", AttentionType.SOFTMAX,
                     c -> c.withAttention(AttentionType.SOFTMAX), c -> c.withAttention(AttentionType.SOFTMAX), Variant.Conversion.ORIGINAL),
             new Variant("cosine", "cosine attention (Cottention)", AttentionType.COSINE,
-                    c -> c.withAttention(AttentionType.COSINE), c -> c.withAttention(AttentionType.COSINE), Variant.Conversion.SWAP_FINETUNE));
+                    c -> c.withAttention(AttentionType.COSINE), c -> c.withAttention(AttentionType.COSINE), Variant.Conversion.SWAP_FINETUNE),
+            gated("cosine-gate", "cosine attention with a per-head input-dependent decay", CosineGate.SOFTPLUS, 0),
+            gated("cosine-conv", "cosine attention with a width-2 causal convolution on q, k, v", CosineGate.NONE, 2),
+            gated("cosine-gate-conv", "cosine attention with the decay and the convolution", CosineGate.SOFTPLUS, 2));
+
+    private static Variant gated(String name, String words, CosineGate gate, int convSize) {
+        return new Variant(name, words, AttentionType.COSINE, c -> c.withAttention(AttentionType.COSINE).withGating(gate, convSize), null,
+                Variant.Conversion.SWAP_FINETUNE);
+    }
 
     /** The variants named (comma-separated; null or empty: all that apply to the task), in registry order. */
     public static List<Variant> select(String list, Task task) {
