@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks (JSON lines on stdout with --json).",
         subcommands = {CommandLine.HelpCommand.class, BenchGemmCommand.class, BenchAttentionCommand.class, BenchTrainCommand.class,
-                BenchDecodeCommand.class, BenchScaleCommand.class, BenchQualityCommand.class})
+                BenchDecodeCommand.class, BenchScaleCommand.class, BenchQualityCommand.class, BenchRecallCommand.class})
 public final class BenchCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
