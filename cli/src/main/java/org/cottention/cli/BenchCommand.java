@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         description = "Benchmarks (JSON lines on stdout with --json).",
         subcommands = {CommandLine.HelpCommand.class, BenchGemmCommand.class, BenchAttentionCommand.class, BenchTrainCommand.class,
                 BenchDecodeCommand.class, BenchScaleCommand.class, BenchQualityCommand.class,
-                BenchServeCommand.class})
+                BenchServeCommand.class, BenchRecallCommand.class})
 public final class BenchCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

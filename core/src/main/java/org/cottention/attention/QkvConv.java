@@ -48,7 +48,7 @@ public final class QkvConv {
                     for (int i = 0; i < w; i++) { // out (+)= W[:, i] * (the real row w-1-i back)
                         int src = j - (w - 1) + i;
                         if (src < 0 && tailIn == null) continue; // zeros before the first token
-                        float[] x = input(u, uOff, ldu, tailIn, real, b, T, ch, w, src);
+                        float[] x = (src >= 0 ? u : tailIn);
                         int xo = inputOffset(uOff, ldu, real, b, T, ch, w, src);
                         if (first) mulRow(x, xo, wt, i * ch, out, o, ch);
                         else fmaRow(x, xo, wt, i * ch, out, o, ch);
@@ -64,7 +64,7 @@ public final class QkvConv {
             for (int r = 0; r < w - 1; r++) {
                 int src = nr - (w - 1) + r;
                 if (src >= 0 || tailIn != null)
-                    System.arraycopy(input(u, uOff, ldu, tailIn, real, b, T, ch, w, src), inputOffset(uOff, ldu, real, b, T, ch, w, src),
+                    System.arraycopy((src >= 0 ? u : tailIn), inputOffset(uOff, ldu, real, b, T, ch, w, src),
                             newTail, (b * (w - 1) + r) * ch, ch);
             }
         }
@@ -93,7 +93,7 @@ public final class QkvConv {
                     for (int i = 0; i < w; i++) {
                         int src = j - (w - 1) + i, next = j + (w - 1 - i);
                         if (src >= 0 || tailIn != null) // dW[:, i] += dOut_j * (input w-1-i rows before j)
-                            fmaRow(dOut, g, input(u, uOff, ldu, tailIn, real, b, T, ch, w, src), inputOffset(uOff, ldu, real, b, T, ch, w, src), dw, i * ch, ch);
+                            fmaRow(dOut, g, (src >= 0 ? u : tailIn), inputOffset(uOff, ldu, real, b, T, ch, w, src), dw, i * ch, ch);
                         if (next < nr) // dU_j += W[:, i] * dOut of the row that reads j through tap i
                             fmaRow(dOut, dOff + (b * T + row(real, b, next)) * ldd, wt, i * ch, dU, du, ch);
                     }
@@ -117,11 +117,7 @@ public final class QkvConv {
         return r;
     }
 
-    /** The array holding input row src (a real index of batch row b; negative: the carried-in tail). */
-    private static float[] input(float[] u, int uOff, int ldu, float[] tail, int[][] real, int b, int T, int ch, int w, int src) {
-        return src >= 0 ? u : tail;
-    }
-
+    /** Offset of input row src (a real index of batch row b; negative: a row of the carried-in tail). */
     private static int inputOffset(int uOff, int ldu, int[][] real, int b, int T, int ch, int w, int src) {
         return src >= 0 ? uOff + (b * T + row(real, b, src)) * ldu : (b * (w - 1) + w - 1 + src) * ch;
     }

@@ -50,6 +50,9 @@ public final class GptJ implements TrainableModel {
     record Block(Params.View lnW, Params.View lnB, QkvProjection qkv, Linear out, Params.View normConst, Linear fcIn,
                  Linear fcOut, SelfAttention attention, Linear gate, Params.View conv) {}
 
+    /** A block's plain parameters, collected before the gated ones are added at the end of the buffer. */
+    private record Parts(Params.View lnW, Params.View lnB, QkvProjection qkv, Linear out, Params.View normConst, Linear fcIn, Linear fcOut) {}
+
     /**
      * The gate bias of a gate that is shut: softplus(-1000) = log1p(e^-1000) is exactly 0 in float32 and float64
      * (e^-1000 underflows), so with zero gate weights a = 0 exactly and the model is the ungated one, bit for bit; a
@@ -76,7 +79,7 @@ public final class GptJ implements TrainableModel {
         Params.Builder pb = Params.builder().offHeapMatrices(storage != WeightStorage.HEAP, storage == WeightStorage.BF16);
         wte = pb.add("transformer.wte.weight", true, cfg.vocabSize(), e);
         blocks = new Block[cfg.nLayer()];
-        Object[][] parts = new Object[cfg.nLayer()][];
+        Parts[] parts = new Parts[cfg.nLayer()];
         for (int i = 0; i < cfg.nLayer(); i++) {
             String p = "transformer.h." + i + ".";
             Params.View lnW = pb.add(p + "ln_1.weight", false, e), lnB = pb.add(p + "ln_1.bias", false, e);
@@ -88,7 +91,7 @@ public final class GptJ implements TrainableModel {
             Params.View nc = cfg.attentionType() == AttentionType.COSINE ? pb.add(p + "attn.norm_const", false, 1, h, 1, 1) : null;
             Linear fcIn = linear(pb, pb.add(p + "mlp.fc_in.weight", true, cfg.nInner(), e), pb.add(p + "mlp.fc_in.bias", false, cfg.nInner()));
             Linear fcOut = linear(pb, pb.add(p + "mlp.fc_out.weight", true, e, cfg.nInner()), pb.add(p + "mlp.fc_out.bias", false, e));
-            parts[i] = new Object[]{lnW, lnB, qkv, out, nc, fcIn, fcOut};
+            parts[i] = new Parts(lnW, lnB, qkv, out, nc, fcIn, fcOut);
         }
         lnfW = pb.add("transformer.ln_f.weight", false, e);
         lnfB = pb.add("transformer.ln_f.bias", false, e);
@@ -98,9 +101,8 @@ public final class GptJ implements TrainableModel {
             Linear gate = cfg.cosineGate() == CosineGate.NONE ? null
                     : linear(pb, pb.add(p + "gate_proj.weight", true, h, e), pb.add(p + "gate_proj.bias", false, h));
             Params.View conv = cfg.qkvConvSize() == 0 ? null : pb.add(p + "qkv_conv.weight", false, 3 * e, 1, cfg.qkvConvSize());
-            Object[] x = parts[i];
-            blocks[i] = new Block((Params.View) x[0], (Params.View) x[1], (QkvProjection) x[2], (Linear) x[3], (Params.View) x[4],
-                    (Linear) x[5], (Linear) x[6], new SelfAttention(cfg.attentionType(), true, chunk), gate, conv);
+            Parts x = parts[i];
+            blocks[i] = new Block(x.lnW, x.lnB, x.qkv, x.out, x.normConst, x.fcIn, x.fcOut, new SelfAttention(cfg.attentionType(), true, chunk), gate, conv);
         }
         params = pb.build();
         rotary = new Rotary(cfg.rotaryDim(), Math.max(16, cfg.nPositions()));
