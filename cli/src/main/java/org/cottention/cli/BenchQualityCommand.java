@@ -81,11 +81,8 @@ public final class BenchQualityCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed of initialisation and batch order, the same for every variant (default ${DEFAULT-VALUE}).")
     long seed = 1;
 
-    @Option(names = "--val-fraction", description = "Share of the corpus held out (default ${DEFAULT-VALUE}).")
-    double valFraction = 0.05;
-
-    @Option(names = "--val-batches", description = "Held-out batches evaluated, the same for every variant, 0 = all (default ${DEFAULT-VALUE}).")
-    int valBatches = 20;
+    @Mixin
+    ValidationOptions validation;
 
     @Option(names = "--eval-every", description = "Validation curve resolution in steps (default: steps/10).")
     Integer evalEvery;
@@ -120,8 +117,8 @@ public final class BenchQualityCommand implements Callable<Integer> {
         Tokenizer tok = tokenizer(files);
         int eos = TrainCommand.eosId(tok);
         TokenFile tokens = TokenFile.build(files, tok, eos, out.resolve("cache"));
-        LmWindows windows = new LmWindows(tokens, context, batch, valFraction, seed);
-        List<Batch> val = windows.validation(valBatches);
+        LmWindows windows = new LmWindows(tokens, context, batch, validation.fraction, seed);
+        List<Batch> val = windows.validation(validation.batches);
         if (val.isEmpty()) throw new IllegalArgumentException("the corpus leaves no validation window of " + context + " tokens; give more data or a larger --val-fraction");
         System.err.printf("corpus: %,d tokens, %,d training / %,d validation windows of %d; %,d training tokens per variant%n",
                 tokens.size(), windows.trainWindows(), windows.valWindows(), context, (long) steps * batch * context);

@@ -34,11 +34,8 @@ public final class PretrainMlmCommand implements Callable<Integer> {
     @Option(names = "--nsp", description = "Also train next-sentence prediction (sentence pairs, 50% random second segment).")
     boolean nsp;
 
-    @Option(names = "--val-fraction", description = "Share of the segments held out for validation (default ${DEFAULT-VALUE}).")
-    double valFraction = 0.05;
-
-    @Option(names = "--val-batches", description = "Validation batches per evaluation, 0 = all (default ${DEFAULT-VALUE}).")
-    int valBatches = 20;
+    @Mixin
+    ValidationOptions validation;
 
     @Option(names = "--json", description = "Print the final summary as one JSON object.")
     boolean json;
@@ -74,12 +71,12 @@ public final class PretrainMlmCommand implements Callable<Integer> {
         }
         BertConfig cfg = model.cfg;
         int maxLen = cfg.rotary() ? shape.maxLength : Math.min(shape.maxLength, cfg.maxPositionEmbeddings());
-        MlmData mlm = new MlmData(docs, tok, maxLen, train.batch, nsp, valFraction, train.seed);
+        MlmData mlm = new MlmData(docs, tok, maxLen, train.batch, nsp, validation.fraction, train.seed);
         System.err.printf("model: %,d parameters, %s attention, %s positions, %d layers, width %d, %d heads%s; corpus: %,d tokens in %,d training / %,d validation segments of up to %d%n",
                 model.parameterCount(), cfg.attentionType().configName(), cfg.rotary() ? "rotary" : "absolute", cfg.numHiddenLayers(),
                 cfg.hiddenSize(), cfg.numAttentionHeads(), nsp ? ", MLM + NSP" : ", MLM", mlm.tokens(), mlm.trainSegments(),
                 mlm.validationSegments(), maxLen);
-        List<Batch> val = mlm.validation(valBatches);
+        List<Batch> val = mlm.validation(validation.batches);
         Trainer.Evaluator eval = val.isEmpty() ? null : step -> {
             double loss = 0, nspLoss = 0;
             long count = 0, correct = 0, nspCount = 0, nspCorrect = 0;

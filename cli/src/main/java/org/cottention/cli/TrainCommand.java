@@ -68,11 +68,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--chunk", description = "Chunk size of the chunkwise cosine attention (default ${DEFAULT-VALUE}).")
     int chunk = 64;
 
-    @Option(names = "--val-fraction", description = "Share of the corpus held out for validation (default ${DEFAULT-VALUE}).")
-    double valFraction = 0.05;
-
-    @Option(names = "--val-batches", description = "Validation batches per evaluation, 0 = all (default ${DEFAULT-VALUE}).")
-    int valBatches = 20;
+    @Mixin
+    ValidationOptions validation;
 
     @Option(names = "--cache-dir", description = "Where the tokenised corpus is cached (default: --out/cache).")
     Path cacheDir;
@@ -134,11 +131,11 @@ public final class TrainCommand implements Callable<Integer> {
         int eos = eosId(tok);
         TokenFile tokens = TokenFile.build(files, tok, eos, cacheDir != null ? cacheDir : out.resolve("cache"));
         int t = config != null || train.resume ? Math.min(context, cfg.nPositions()) : context;
-        LmWindows windows = new LmWindows(tokens, t, train.batch, valFraction, train.seed);
+        LmWindows windows = new LmWindows(tokens, t, train.batch, validation.fraction, train.seed);
         System.err.printf("model: %,d parameters, %s attention%s, %d layers, width %d, %d heads; corpus: %,d tokens, %,d training / %,d validation windows of %d%n",
                 model.parameterCount(), cfg.attentionType().configName(), gatingDescription(cfg), cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), tokens.size(),
                 windows.trainWindows(), windows.valWindows(), t);
-        List<Batch> val = windows.validation(valBatches);
+        List<Batch> val = windows.validation(validation.batches);
         Trainer.Evaluator eval = val.isEmpty() ? null : step -> model.validation(val);
         Trainer.Result r = new Trainer(model, tok, windows, eval, train.toOptions(null, false, 100)).run();
         Map<String, Object> summary = new LinkedHashMap<>();
