@@ -175,7 +175,7 @@ class PilotCommandTest {
         assertOneError(run(pilot("--text", text.toString(), "--model", bert.toString(), "--out", tmp.resolve("o4").toString())), "is a bert model");
         assertOneError(run(pilot("--train-dir", task.toString(), "--model", gpt.toString(), "--out", tmp.resolve("o5").toString())), "is a gptj model");
 
-        BertCommandsTest.Run tiny = run("pilot", "--train-dir", task.toString(), "--out", tmp.resolve("o6").toString(), "--budget-minutes", "0.01",
+        BertCommandsTest.Run tiny = run("pilot", "--train-dir", task.toString(), "--out", tmp.resolve("o6").toString(), "--budget-minutes", "0.0001",
                 "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--vocab-size", "120", "--threads", "1", "--no-progress");
         assertOneError(tiny, "too small");
         assertTrue(tiny.err().contains("--budget-minutes") && tiny.err().contains("or --steps N"), "the error says the fix");
