@@ -164,6 +164,41 @@ class InferenceEngineTest {
         assertThrows(EngineException.Unsupported.class, () -> softmax.exportState(softmax.newSession()));
     }
 
+    /** Gated models (decay + convolution) carry z and the convolution tail through batching, sessions and state bytes. */
+    @Test
+    void gatedModelsBatchContinueAndRoundTripTheirState() throws Exception {
+        try (InferenceEngine gated = InferenceEngine.load(TinyModels.gpt(tmp.resolve("gated"), AttentionType.COSINE,
+                org.cottention.model.CosineGate.SOFTPLUS, 2, 3), EngineConfig.defaults())) {
+            String[] prompts = {"Call me Ishmael.", "The whale", "It was the best of times"};
+            List<int[]> alone = new ArrayList<>();
+            // different lengths: the batch is regrouped as requests finish, rows (S, z, convolution tail) copied over
+            for (String p : prompts) alone.add(run(gated, p, null, greedyNoEos(6 + p.length() / 2)).choices().get(0).ids());
+            List<Generation> gens = new ArrayList<>();
+            for (String p : prompts) gens.add(gated.submit(InferenceEngine.Request.text(p, null, greedyNoEos(6 + p.length() / 2), null)));
+            for (int i = 0; i < prompts.length; i++)
+                assertArrayEquals(alone.get(i), gens.get(i).result().get(30, TimeUnit.SECONDS).choices().get(0).ids(), "gated: prompt " + i);
+
+            Session s = gated.newSession();
+            String p1 = "Call me Ishmael. Some years ago";
+            Completion c1 = run(gated, p1, s, greedyNoEos(8));
+            String next = "\nUser: and then?\nAssistant:";
+            String p2 = p1 + c1.choices().get(0).text() + next;
+            byte[] state = gated.exportState(s);
+            Session back = gated.importState(state);
+            assertArrayEquals(state, gated.exportState(back), "every part of the state (S, z, convolution tail, logits) survives the round trip");
+            int[] history = concat(gated.encode(p1), c1.choices().get(0).ids(), gated.encode(next));
+            int[] oneShot = gated.generate(InferenceEngine.Request.ids(history, null, greedyNoEos(8), null)).choices().get(0).ids();
+            Completion c2 = run(gated, p2, s, greedyNoEos(8));
+            assertFalse(c2.session().reset());
+            assertArrayEquals(oneShot, c2.choices().get(0).ids(), "gated: continued session = one-shot prompt");
+            Completion fromBack = run(gated, p2, back, greedyNoEos(8));
+            assertFalse(fromBack.session().reset(), "the imported state is continued, not started afresh");
+            assertEquals(c2.cachedTokens(), fromBack.cachedTokens());
+            assertArrayEquals(oneShot, fromBack.choices().get(0).ids(), "gated: an imported state continues the same");
+            assertTrue(gated.stateSize() > cosine.stateSize(), "the gated state adds z and the convolution tail");
+        }
+    }
+
     @Test
     void stateSizeDoesNotGrowWithTheHistory() {
         Session s = cosine.newSession();

@@ -41,9 +41,19 @@ public final class TinyModels {
 
     /** A GPT-J folder (config.json, model.safetensors, tokenizer files): 2 layers, width 32, 2 heads, 64 positions. */
     public static Path gpt(Path dir, AttentionType attention, long seed) throws IOException {
+        return gpt(dir, attention, org.cottention.model.CosineGate.NONE, 0, seed);
+    }
+
+    /** The same GPT-J folder with gated cosine attention (math doc §8): a decay gate and/or a q/k/v convolution. */
+    public static Path gpt(Path dir, AttentionType attention, org.cottention.model.CosineGate gate, int convSize, long seed) throws IOException {
         ByteLevelBpeTokenizer tok = tokenizer();
         Files.createDirectories(dir);
-        GptJ m = new GptJ(GptJConfig.of(tok.vocabSize(), 64, 32, 2, 2, 64, 4, tok.endOfTextId(), attention)).initialise(seed);
+        GptJ m = new GptJ(GptJConfig.of(tok.vocabSize(), 64, 32, 2, 2, 64, 4, tok.endOfTextId(), attention).withGating(gate, convSize)).initialise(seed);
+        // perturb the convolution away from the identity, so the tail it carries matters (as in a trained model)
+        java.util.Random r = new java.util.Random(seed);
+        for (org.cottention.model.Params.View v : m.params.views())
+            if (v.name().endsWith("attn.qkv_conv.weight"))
+                for (int i = v.offset(); i < v.offset() + v.size(); i++) m.params.data[i] += (float) (0.3 * r.nextGaussian());
         m.saveModel(dir);
         tok.save(dir);
         return dir;
