@@ -1,6 +1,5 @@
 package org.cottention.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.data.MlmData;
 import org.cottention.data.TextSources;
 import org.cottention.model.Bert;
@@ -101,16 +100,6 @@ public final class PretrainMlmCommand implements Callable<Integer> {
         };
         TrainableModel objective = model.mlmObjective();
         Trainer.Result r = new Trainer(objective, tok, mlm, eval, train.toOptions(null, false, 100)).run();
-        Map<String, Object> summary = new LinkedHashMap<>();
-        summary.put("step", r.step());
-        summary.put("loss", r.lastLoss());
-        summary.putAll(r.lastEval());
-        summary.put("interrupted", r.interrupted());
-        summary.put("model", out.toString());
-        summary.put("parameters", model.parameterCount());
-        summary.put("flopsPerToken", 3 * objective.flopsPerToken(maxLen));
-        if (json) System.out.println(new ObjectMapper().writeValueAsString(summary));
-        else System.err.println("done: " + summary);
-        return r.interrupted() ? 130 : 0;
+        return train.finish(r, model.parameterCount(), 3 * objective.flopsPerToken(maxLen), json);
     }
 }

@@ -1,6 +1,5 @@
 package org.cottention.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.data.LmWindows;
 import org.cottention.data.TextSources;
 import org.cottention.data.TokenFile;
@@ -22,9 +21,7 @@ import picocli.CommandLine.Parameters;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code cottention train}: trains a GPT-J causal LM (cosine or softmax attention) on text. */
@@ -138,17 +135,7 @@ public final class TrainCommand implements Callable<Integer> {
         List<Batch> val = windows.validation(validation.batches);
         Trainer.Evaluator eval = val.isEmpty() ? null : step -> model.validation(val);
         Trainer.Result r = new Trainer(model, tok, windows, eval, train.toOptions(null, false, 100)).run();
-        Map<String, Object> summary = new LinkedHashMap<>();
-        summary.put("step", r.step());
-        summary.put("loss", r.lastLoss());
-        summary.putAll(r.lastEval());
-        summary.put("interrupted", r.interrupted());
-        summary.put("model", out.toString());
-        summary.put("parameters", model.parameterCount());
-        summary.put("flopsPerToken", 3 * model.flopsPerToken(t));
-        if (json) System.out.println(new ObjectMapper().writeValueAsString(summary));
-        else System.err.println("done: " + summary);
-        return r.interrupted() ? 130 : 0;
+        return train.finish(r, model.parameterCount(), 3 * model.flopsPerToken(t), json);
     }
 
     /** ", softplus gate, q/k/v conv 2" for a gated model, "" for a plain one. */

@@ -76,4 +76,23 @@ public final class TrainingOptions {
                 new AdamW.Config(0.9f, beta2, 1e-8f, weightDecay), clip, logEvery, evalEvery >= 0 ? evalEvery : defaultEvalEvery,
                 saveEvery, keep, seed, out, resume, !noProgress, plot, bestMetric, maximize, stopAfter);
     }
+
+    /**
+     * Ends a training command: the summary (step, loss, the last evaluation, interrupted, model, parameters,
+     * flopsPerToken of a training token) as one JSON object with {@code json}, else a "done:" line on stderr.
+     * Returns the exit code: 130 when interrupted, else 0.
+     */
+    public int finish(Trainer.Result r, long parameters, double flopsPerToken, boolean json) throws java.io.IOException {
+        java.util.Map<String, Object> summary = new java.util.LinkedHashMap<>();
+        summary.put("step", r.step());
+        summary.put("loss", r.lastLoss());
+        summary.putAll(r.lastEval());
+        summary.put("interrupted", r.interrupted());
+        summary.put("model", out.toString());
+        summary.put("parameters", parameters);
+        summary.put("flopsPerToken", flopsPerToken);
+        if (json) System.out.println(new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(summary));
+        else System.err.println("done: " + summary);
+        return r.interrupted() ? 130 : 0;
+    }
 }
