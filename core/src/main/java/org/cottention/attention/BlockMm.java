@@ -121,7 +121,7 @@ final class BlockMm {
         int i = 0;
         if (!WIDE)
             for (; i + 6 <= m; i += 6)
-                rows6(Math.min(m, roundUp(i + 6)), 0, k, a, aOff + i * lda, lda, b, bOff, ldb, c, cOff + i * ldc, ldc, false);
+                rows6(Math.min(m, roundUp(i + 6)), 0, k, a, aOff + i * lda, lda, 1, b, bOff, ldb, c, cOff + i * ldc, ldc, false);
         for (; i + 4 <= m; i += 4) rows4(i, Math.min(m, roundUp(i + 4)), 0, k, a, aOff, lda, 1, b, bOff, ldb, c, cOff, ldc, false);
         for (; i < m; i++) row1(i, Math.min(m, roundUp(i + 1)), 0, k, a, aOff, lda, 1, b, bOff, ldb, c, cOff, ldc, false);
     }
@@ -134,11 +134,11 @@ final class BlockMm {
     private static void mm(int m, int n, int k, float[] a, int aOff, int ars, int acs, float[] b, int bOff, int ldb,
                            float[] c, int cOff, int ldc, boolean accumulate, int tri) {
         int i = 0;
-        if (!WIDE && acs == 1) // 6-row tiles read A's rows contiguously (a strided A costs 15-20% more: 4-row tiles then)
+        if (!WIDE) // 6-row tiles, A's rows contiguous or (a transposed A) its columns
             for (; i + 6 <= m; i += 6) {
                 int kLo = tri == A_UPPER ? Math.min(i, k) : 0;
                 int kHi = tri == A_LOWER ? Math.min(k, i + 6) : k;
-                rows6(n, kLo, kHi, a, aOff + i * ars, ars, b, bOff, ldb, c, cOff + i * ldc, ldc, accumulate);
+                rows6(n, kLo, kHi, a, aOff + i * ars, ars, acs, b, bOff, ldb, c, cOff + i * ldc, ldc, accumulate);
             }
         for (; i + 4 <= m; i += 4) {
             int kLo = tri == A_UPPER ? Math.min(i, k) : 0;
@@ -317,47 +317,48 @@ final class BlockMm {
     }
 
     /**
-     * Six rows of C (from c0, row stride ldc), columns [0, n), = A B over p in [kLo, kHi) with A's rows contiguous
-     * (A(r, p) = a[a0 + r * lda + p]). The 16-register tile: 6 x 2 vectors, then 6 x 1, then scalars, each element
-     * summed in the same order as the other tiles do.
+     * Six rows of C (from c0, row stride ldc), columns [0, n), = A B over p in [kLo, kHi) with A(r, p) =
+     * a[a0 + r * ars + p * acs]: rows contiguous (acs = 1) or, for a transposed A, the six rows' elements of one p
+     * side by side (ars = 1). The 16-register tile: 6 x 2 vectors, then 6 x 1, then scalars, each element summed in
+     * the same order as the other tiles do.
      */
-    private static void rows6(int n, int kLo, int kHi, float[] a, int a0, int lda, float[] b, int bOff, int ldb,
+    private static void rows6(int n, int kLo, int kHi, float[] a, int a0, int ars, int acs, float[] b, int bOff, int ldb,
                               float[] c, int c0, int ldc, boolean accumulate) {
         int j = 0;
-        for (; j + 2 * VL <= n; j += 2 * VL) tile6x2(kLo, kHi, a, a0, lda, b, bOff + j, ldb, c, c0 + j, ldc, accumulate);
+        for (; j + 2 * VL <= n; j += 2 * VL) tile6x2(kLo, kHi, a, a0, ars, acs, b, bOff + j, ldb, c, c0 + j, ldc, accumulate);
         if (j + VL <= n) {
-            tile6x1(kLo, kHi, a, a0, lda, b, bOff + j, ldb, c, c0 + j, ldc, accumulate);
+            tile6x1(kLo, kHi, a, a0, ars, acs, b, bOff + j, ldb, c, c0 + j, ldc, accumulate);
             j += VL;
         }
         for (; j < n; j++)
             for (int r = 0; r < 6; r++) {
                 float s0 = 0;
-                for (int p = kLo; p < kHi; p++) s0 += a[a0 + r * lda + p] * b[bOff + p * ldb + j];
+                for (int p = kLo; p < kHi; p++) s0 += a[a0 + r * ars + p * acs] * b[bOff + p * ldb + j];
                 if (accumulate) c[c0 + r * ldc + j] += s0; else c[c0 + r * ldc + j] = s0;
             }
     }
 
     /** 6 rows x 2 vectors: 12 accumulators + 2 loads + 1 broadcast fit 16 registers. */
-    private static void tile6x2(int kLo, int kHi, float[] a, int a0, int lda, float[] b, int bOff, int ldb,
+    private static void tile6x2(int kLo, int kHi, float[] a, int a0, int ars, int acs, float[] b, int bOff, int ldb,
                                 float[] c, int c0, int ldc, boolean accumulate) {
         FloatVector s00 = FloatVector.zero(F), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
         FloatVector s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00;
-        int a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
+        int r2 = 2 * ars, r3 = 3 * ars, r4 = 4 * ars, r5 = 5 * ars;
         for (int p = kLo; p < kHi; p++) {
-            int bp = bOff + p * ldb;
+            int bp = bOff + p * ldb, ap = a0 + p * acs;
             FloatVector b0 = FloatVector.fromArray(F, b, bp);
             FloatVector b1 = FloatVector.fromArray(F, b, bp + VL);
-            FloatVector x = FloatVector.broadcast(F, a[a0 + p]);
+            FloatVector x = FloatVector.broadcast(F, a[ap]);
             s00 = b0.fma(x, s00); s01 = b1.fma(x, s01);
-            x = FloatVector.broadcast(F, a[a1 + p]);
+            x = FloatVector.broadcast(F, a[ap + ars]);
             s10 = b0.fma(x, s10); s11 = b1.fma(x, s11);
-            x = FloatVector.broadcast(F, a[a2 + p]);
+            x = FloatVector.broadcast(F, a[ap + r2]);
             s20 = b0.fma(x, s20); s21 = b1.fma(x, s21);
-            x = FloatVector.broadcast(F, a[a3 + p]);
+            x = FloatVector.broadcast(F, a[ap + r3]);
             s30 = b0.fma(x, s30); s31 = b1.fma(x, s31);
-            x = FloatVector.broadcast(F, a[a4 + p]);
+            x = FloatVector.broadcast(F, a[ap + r4]);
             s40 = b0.fma(x, s40); s41 = b1.fma(x, s41);
-            x = FloatVector.broadcast(F, a[a5 + p]);
+            x = FloatVector.broadcast(F, a[ap + r5]);
             s50 = b0.fma(x, s50); s51 = b1.fma(x, s51);
         }
         int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc;
@@ -382,18 +383,19 @@ final class BlockMm {
     }
 
     /** 6 rows x 1 vector: the column left over by {@link #tile6x2}. */
-    private static void tile6x1(int kLo, int kHi, float[] a, int a0, int lda, float[] b, int bOff, int ldb,
+    private static void tile6x1(int kLo, int kHi, float[] a, int a0, int ars, int acs, float[] b, int bOff, int ldb,
                                 float[] c, int c0, int ldc, boolean accumulate) {
         FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;
-        int a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
+        int r2 = 2 * ars, r3 = 3 * ars, r4 = 4 * ars, r5 = 5 * ars;
         for (int p = kLo; p < kHi; p++) {
             FloatVector bv = FloatVector.fromArray(F, b, bOff + p * ldb);
-            s0 = bv.fma(FloatVector.broadcast(F, a[a0 + p]), s0);
-            s1 = bv.fma(FloatVector.broadcast(F, a[a1 + p]), s1);
-            s2 = bv.fma(FloatVector.broadcast(F, a[a2 + p]), s2);
-            s3 = bv.fma(FloatVector.broadcast(F, a[a3 + p]), s3);
-            s4 = bv.fma(FloatVector.broadcast(F, a[a4 + p]), s4);
-            s5 = bv.fma(FloatVector.broadcast(F, a[a5 + p]), s5);
+            int ap = a0 + p * acs;
+            s0 = bv.fma(FloatVector.broadcast(F, a[ap]), s0);
+            s1 = bv.fma(FloatVector.broadcast(F, a[ap + ars]), s1);
+            s2 = bv.fma(FloatVector.broadcast(F, a[ap + r2]), s2);
+            s3 = bv.fma(FloatVector.broadcast(F, a[ap + r3]), s3);
+            s4 = bv.fma(FloatVector.broadcast(F, a[ap + r4]), s4);
+            s5 = bv.fma(FloatVector.broadcast(F, a[ap + r5]), s5);
         }
         int c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc;
         if (accumulate) {

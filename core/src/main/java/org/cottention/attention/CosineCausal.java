@@ -519,13 +519,13 @@ public final class CosineCausal {
         void run(int part, int parts, Barrier barrier) {
             int mine = mine(part, parts);
             int[] heads = headsOf(part, parts);
-            double[][] sd = new double[heads.length][];           // S_{n+1}, then S_n per head (key-first, float64)
+            double[][] sd = new double[heads.length][D * D];      // S_{n+1}, then S_n per head (value-first: S^T, float64)
             double[][] dsd = new double[heads.length][D * D];     // dS accumulated in float64
             float[][] dsf = new float[heads.length][D * D];       // dS (key-first), float32
             float[][] dsfT = new float[heads.length][D * D];      // dS^T
             Scratch x = new Scratch(C, D);
             DecayScratch y = ctx.decay == null ? null : new DecayScratch(C, D);
-            for (int i = 0; i < heads.length; i++) sd[i] = java.util.Arrays.copyOfRange(ctx.sEnd, heads[i] * D * D, (heads[i] + 1) * D * D);
+            for (int i = 0; i < heads.length; i++) transposeState(ctx.sEnd, heads[i] * D * D, sd[i], 0, D);
             for (int step = 0; step <= nSteps + 1; step++) {
                 for (int idx = 0; idx < per; idx++) {
                     int pPrep = step < nSteps ? step * per + idx : nChunks;
@@ -573,8 +573,8 @@ public final class CosineCausal {
         }
 
         /**
-         * Chunk at position pos, head j of item w: recovers S_n from S_{n+1}, writes dQ, dK, dV of the chunk into the
-         * gradient buffers and adds Q_n^T dO_n to dS.
+         * Chunk at position pos, head j of item w: recovers S_n^T from S_{n+1}^T (s, value-first), writes dQ, dK, dV of
+         * the chunk into the gradient buffers and adds Q_n^T dO_n to dS.
          */
         private void productsHead(int pos, int w, int j, double[] s, double[] ds, float[] dsf, float[] dsfT, Scratch x) {
             final int n = chunk(pos), b = groups.batch(w), h = groups.first(w) + j;
@@ -584,14 +584,13 @@ public final class CosineCausal {
             final float[] sfT = x.sfT, kt = x.kt, vt = x.vt, p = x.p, dp = x.dp, kv = x.kv;
             transpose(cn, D, kh, o, D, kt, 0, C);
             transpose(cn, D, vs, o, D, vt, 0, C);
-            // S_n = S_{n+1} - K_n^T V_n (float64), and its float32 transpose for dQ = dO S^T
-            mm(D, D, cn, kt, 0, C, vs, o, D, kv, 0, D, false, FULL);
-            for (int i = 0; i < D; i++)
-                for (int c = 0; c < D; c++) {
-                    double y = s[i * D + c] - kv[i * D + c];
-                    s[i * D + c] = y;
-                    sfT[c * D + i] = (float) y;
-                }
+            // S_n^T = S_{n+1}^T - V_n^T K_n (float64; the same bits as K^T V, transposed), and in float32 for dQ = dO S^T
+            mmTransA(D, D, cn, vs, o, D, kh, o, D, kv, 0, D, false, FULL);
+            for (int i = 0; i < D * D; i++) {
+                double y = s[i] - kv[i];
+                s[i] = y;
+                sfT[i] = (float) y;
+            }
             // P = (Q K^T) .* M, dP = (dO V^T) .* M (their transposes are read in place by mmTransA)
             mmCausal(cn, D, qh, o, D, kt, 0, C, p, 0, C);
             keepLower(cn, p, 0, C);
