@@ -243,6 +243,15 @@ public final class CosineCausal {
             return ((b * H + h) * per + pos % per) * C;
         }
 
+        /**
+         * block(pos, b, h) = block(pos, b, 0) + h * headStride() (and rowBlock's with headStride() / D): the row loops
+         * step through the heads by adding, since block's pos % per (a division) per row and head cost as much as
+         * the row's own arithmetic.
+         */
+        int headStride() {
+            return per * C * D;
+        }
+
         /** The items of this part: part, part + parts, ... */
         int mine(int part, int parts) {
             return (groups.count() - part + parts - 1) / parts;
@@ -280,14 +289,15 @@ public final class CosineCausal {
                      float[] vd, float[] rq, float[] rk, float[] ig, float[] ks) {
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
             final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
+            final int hs = headStride(), hr = hs / D;
             for (int x0 = lo; x0 < hi; ) { // one batch row's stretch of the share at a time
-                final int b = x0 / cn, i0 = x0 % cn, i1 = Math.min(cn, i0 + (hi - x0));
+                final int b = x0 / cn, i0 = x0 % cn, i1 = Math.min(cn, i0 + (hi - x0)), o0 = block(pos, b, 0), r0b = rowBlock(pos, b, 0);
                 for (int i = i0; i < i1; i++) {
                     int t = r0 + i;
                     boolean pad = ctx.mask != null && ctx.mask[b * T + t] == 0;
                     float nl = ctx.negLnC[b * T + t];
                     for (int h = 0; h < H; h++) {
-                        int o = block(pos, b, h) + i * D, r = rowBlock(pos, b, h) + i;
+                        int o = o0 + h * hs + i * D, r = r0b + h * hr + i;
                         float nq = CosinePrep.normalizeRow(ctx.shape, q, b, t, h, pad, qd, o);
                         float nk = kTransposed ? CosinePrep.normalizeRow(ctx.shape, k, b, t, h, pad, ks, (i - i0) * E + h * D)
                                 : CosinePrep.normalizeRow(ctx.shape, k, b, t, h, pad, kd, o);
@@ -300,7 +310,7 @@ public final class CosineCausal {
                     }
                 }
                 if (kTransposed)
-                    for (int h = 0; h < H; h++) transpose(i1 - i0, D, ks, h * D, E, kd, block(pos, b, h) + i0, C);
+                    for (int h = 0; h < H; h++) transpose(i1 - i0, D, ks, h * D, E, kd, o0 + h * hs + i0, C);
                 x0 += i1 - i0;
             }
         }
@@ -566,9 +576,10 @@ public final class CosineCausal {
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
             final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
             final float[] g = gb[buf], src = dOut.data();
+            final int hs = headStride();
             for (int x0 = lo; x0 < hi; x0++) {
-                int b = x0 / cn, i = x0 % cn, o = dOut.at(T, D, b, r0 + i, 0);
-                for (int h = 0; h < H; h++, o += D) System.arraycopy(src, o, g, block(pos, b, h) + i * D, D);
+                int b = x0 / cn, i = x0 % cn, o = dOut.at(T, D, b, r0 + i, 0), d = block(pos, b, 0) + i * D;
+                for (int h = 0; h < H; h++, o += D, d += hs) System.arraycopy(src, o, g, d, D);
             }
         }
 
@@ -684,13 +695,13 @@ public final class CosineCausal {
             final int lo = sliceStart(rows, part, parts, 0, 1), hi = sliceStart(rows, part, parts, 1, 1);
             final float[] qh = qb[buf], kh = kb[buf], vs = vb[buf], rq = rqb[buf], rk = rkb[buf], ig = igb[buf];
             final float[] dqh = dqb[go], dkh = dkb[go], dvs = dvb[go];
+            final int hs = headStride(), hr = hs / D;
             for (int x0 = lo; x0 < hi; x0++) {
                 int b = x0 / cn, i = x0 % cn, t = r0 + i;
                 if (ctx.mask != null && ctx.mask[b * T + t] == 0) continue;
                 float nl = ctx.negLnC[b * T + t];
-                int oq = dq.at(T, D, b, t, 0), ok = dk.at(T, D, b, t, 0);
-                for (int h = 0; h < H; h++, oq += D, ok += D) {
-                    int o = block(pos, b, h) + i * D, r = rowBlock(pos, b, h) + i;
+                int oq = dq.at(T, D, b, t, 0), ok = dk.at(T, D, b, t, 0), o = block(pos, b, 0) + i * D, r = rowBlock(pos, b, 0) + i;
+                for (int h = 0; h < H; h++, oq += D, ok += D, o += hs, r += hr) {
                     L2Norm.backward(dqh, o, qh, o, rq[r], dq.data(), oq, D, 1f);
                     L2Norm.backward(dkh, o, kh, o, rk[r], dk.data(), ok, D, 1f);
                     if (vdot == null) daRow[(b * H + h) * T + t] = CosinePrep.valueRowBackward(ctx.shape, b, t, h, nl, ig[r], dvs, o, vs, o, dv);
