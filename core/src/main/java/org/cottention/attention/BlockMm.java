@@ -11,9 +11,10 @@ import org.cottention.kernels.Machine;
  * The register-blocked micro-kernel's shape follows the machine ({@link Machine#VECTOR_REGISTERS}): with 32 vector
  * registers (AVX-512, NEON) it holds a 4-row x 4-vector tile of C (16 accumulators + 4 loaded B vectors + 1
  * broadcast = 21 registers); with 16 (AVX2) that tile spills, so it holds 6 rows x 2 vectors (12 + 2 + 1 = 15), with
- * 4 x 2 tiles for the rows left over and for a transposed A. Measured on AVX2 (Zen 3, 64^3, one thread, medians of
- * 20 rounds, the tile shapes interleaved in one run on a loaded machine): 4x4 14-25, 4x3 (exactly 16 registers)
- * 15-28, 4x2 16-30, 6x2 18-33 GFLOPS; 6x2 reading a strided A 16-28. Rows are visited in groups so that a
+ * 4 x 2 tiles for the rows left over. A transposed A (the backward's P^T dO, dP^T Q, Q^T dO, V^T K) gets the 6-row
+ * tile as well: its six broadcasts per k are adjacent floats of one stored row. Measured on AVX2 (Zen 3, 64^3, one
+ * thread, medians of 20 rounds, the tile shapes interleaved in one run on a loaded machine): 4x4 14-25, 4x3 (exactly
+ * 16 registers) 15-28, 4x2 16-30, 6x2 18-33 GFLOPS; 6x2 reading a strided A 16-28. Rows are visited in groups so that a
  * triangular A (zero above or below its diagonal) costs only the non-zero part. Every element of C is the same fixed-order sum over k whatever the tile
  * shape, so the shape does not change a bit of the products (except {@link #mmPlusLower}, which sums its two products
  * in one chain where it fuses them, with 32 registers, and in two where it does not).
