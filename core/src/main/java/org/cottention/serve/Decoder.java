@@ -53,7 +53,7 @@ final class Decoder implements Runnable {
         final float[] startLogits;        // logits after the session's last token (when nothing is fresh)
         final HistoryHash promptHash;     // of the session's tokens and the fresh ones (session requests)
         final Session.Text promptText;    // the history text after the prompt, or null (session requests)
-        final Choice[] choices;
+        final Completion.Choice[] choices;
         final long submitted = System.nanoTime();
         long prefilled;
         int done;
@@ -73,7 +73,7 @@ final class Decoder implements Runnable {
             this.startLogits = startLogits;
             this.promptHash = promptHash;
             this.promptText = promptText;
-            this.choices = new Choice[req.params().n()];
+            this.choices = new Completion.Choice[req.params().n()];
         }
 
         SamplingParams p() {
@@ -84,8 +84,6 @@ final class Decoder implements Runnable {
             return req.listener() != null ? req.listener() : GenerationListener.NONE;
         }
     }
-
-    private record Choice(int[] ids, String text, String finish, boolean endOfText, long stateBytes) {}
 
     /** One sequence being prefilled or decoded (a choice of a job). */
     private final class Seq {
@@ -317,7 +315,7 @@ final class Decoder implements Runnable {
             Job j = s.job;
             if (j.gen.isCancelled()) {
                 it.remove();
-                for (int c = 0; c < j.choices.length; c++) j.choices[c] = new Choice(new int[0], "", "cancelled", false, 0);
+                for (int c = 0; c < j.choices.length; c++) j.choices[c] = new Completion.Choice(c, new int[0], "", "cancelled", false, 0);
                 j.done = j.choices.length;
                 complete(j);
                 continue;
@@ -484,7 +482,7 @@ final class Decoder implements Runnable {
         Job j = s.job;
         String text = s.cut >= 0 ? s.text.substring(0, s.cut) : s.text.toString();
         GptJSession.Row state = s.batchIndex >= 0 ? batch.row(s.batchIndex) : s.row;
-        j.choices[s.choice] = new Choice(Arrays.copyOf(s.gen, s.n), text, reason, endOfText, state == null ? 0 : state.bytes());
+        j.choices[s.choice] = new Completion.Choice(s.choice, Arrays.copyOf(s.gen, s.n), text, reason, endOfText, state == null ? 0 : state.bytes());
         j.listener().onFinish(s.choice, reason);
         if (s.keepsSession()) keepSession(s);
         s.row = null;
@@ -503,7 +501,7 @@ final class Decoder implements Runnable {
         if (s.cut >= 0) {
             keep = 0;
             while (keep < s.n && s.textLen[keep] <= s.cut) keep++;
-        } else if ("cancelled".equals(j.choices[0].finish())) keep = s.fed;
+        } else if ("cancelled".equals(j.choices[0].finishReason())) keep = s.fed;
         while (keep > 0 && !s.whole[keep - 1]) keep--; // end on a whole character, so the kept text is the kept tokens' text
         GptJSession.Row cur = s.batchIndex >= 0 ? batch.row(s.batchIndex) : s.row;
         GptJSession.Row base;
@@ -538,12 +536,7 @@ final class Decoder implements Runnable {
             info = new Completion.SessionInfo(session.tokens(), session.stateBytes(), j.reset);
             session.busy.set(false);
         }
-        List<Completion.Choice> out = new ArrayList<>();
-        for (int c = 0; c < j.choices.length; c++) {
-            Choice ch = j.choices[c];
-            out.add(new Completion.Choice(c, ch.ids(), ch.text(), ch.finish(), ch.endOfText(), ch.stateBytes()));
-        }
         inFlight.decrementAndGet();
-        j.gen.result.complete(new Completion(out, j.promptTokens, j.cached, info, new Completion.Timing(j.submitted, j.prefilled, System.nanoTime())));
+        j.gen.result.complete(new Completion(List.of(j.choices), j.promptTokens, j.cached, info, new Completion.Timing(j.submitted, j.prefilled, System.nanoTime())));
     }
 }

@@ -291,15 +291,21 @@ class ServerTest {
         }
     }
 
+    /** Sends POST /v1/completions over a raw socket (so the test can close it mid-answer); returns the response stream. */
+    private static java.io.InputStream rawPost(java.net.Socket sock, String body) throws java.io.IOException {
+        byte[] b = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        sock.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                + b.length + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        sock.getOutputStream().write(b);
+        sock.getOutputStream().flush();
+        return sock.getInputStream();
+    }
+
     @Test
     void aStreamingClientThatDisconnectsStopsItsGeneration() throws Exception {
         long before = engine.stats().generatedTokens();
         try (java.net.Socket sock = new java.net.Socket("127.0.0.1", port)) {
-            String body = completion(str("The whale"), 10_000, "\"stream\": true");
-            sock.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-                    + body.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            sock.getOutputStream().flush();
-            java.io.InputStream in = sock.getInputStream();
+            java.io.InputStream in = rawPost(sock, completion(str("The whale"), 10_000, "\"stream\": true"));
             byte[] buf = new byte[4096];
             int got = 0;
             while (got < 600) got += Math.max(0, in.read(buf)); // headers and the first chunks
@@ -321,11 +327,7 @@ class ServerTest {
         long before = engine.stats().generatedTokens();
         long stepsAtClose;
         try (java.net.Socket sock = new java.net.Socket("127.0.0.1", port)) {
-            String body = completion(str("The whale"), 10_000, "");
-            sock.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-                    + body.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            sock.getOutputStream().flush();
-            java.io.InputStream in = sock.getInputStream();
+            java.io.InputStream in = rawPost(sock, completion(str("The whale"), 10_000, ""));
             StringBuilder head = new StringBuilder();
             while (!head.toString().contains("\r\n\r\n")) {
                 int c = in.read();
