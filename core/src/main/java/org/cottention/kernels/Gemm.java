@@ -18,7 +18,9 @@ import jdk.incubator.vector.VectorSpecies;
  * tile. Every C element is a fixed-order sum over k (per KC block, in order), independent of where its tile sits,
  * so the split across threads (of C's rows, or of a B panel's strips, tile aligned) does not change a single bit
  * of the result. With several threads, each B panel is packed once, by all threads together, and shared.
- * A single row or column (m == 1, decoding's x * W^T; or n == 1) takes a bandwidth-bound matrix-vector path instead.
+ * A single row or column (m == 1, decoding's x * W^T; or n == 1) takes a bandwidth-bound matrix-vector path instead,
+ * and so do a few rows (2..{@value #SMALL_M}) times a transposed B (batched decoding's X * W^T): there each row's
+ * result is bit-identical to that row multiplied alone.
  */
 public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -65,6 +67,10 @@ public final class Gemm {
         }
         if (n == 1) { // C[m,1] = op(A) op(B)[:,0]: the same matrix-vector product with A as the matrix
             gemv(!transA, m, k, alpha, b, bOff, transB ? 1 : ldb, a, aOff, lda, beta, c, cOff, ldc);
+            return;
+        }
+        if (!transA && transB && m <= SMALL_M) { // a few rows times a weight matrix: batched decoding
+            smallM(m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
         long work = (long) m * n * k;
@@ -449,6 +455,94 @@ public final class Gemm {
             c41.fma(va, FloatVector.fromArray(S, c, ci + 4 * ldc + L).mul(beta)).intoArray(c, ci + 4 * ldc + L);
             c50.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc).mul(beta)).intoArray(c, ci + 5 * ldc);
             c51.fma(va, FloatVector.fromArray(S, c, ci + 5 * ldc + L).mul(beta)).intoArray(c, ci + 5 * ldc + L);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // 2 <= m <= SMALL_M rows against a transposed B: C[m,n] = A[m,k] B^T with B a weight matrix [n, k]
+
+    /** Up to this many rows of A take {@link #smallM} (with B transposed and A not). */
+    static final int SMALL_M = 16;
+
+    /**
+     * A few rows (batched decoding: one row per sequence) times a stored [n, k] weight matrix. Bound by reading B,
+     * like {@link #gemv}: parallel over B's rows (C's columns), and each pair of B rows is streamed from memory once
+     * and then reused from L1 for every row of A. Each C element is computed with exactly {@link #gemv}'s arithmetic
+     * for that row alone (lane-wise FMAs over k, the lanes summed in a fixed order, a scalar tail, then alpha/beta),
+     * so a row's result is bit-identical whether it is multiplied alone (m == 1) or among others.
+     */
+    private static void smallM(int m, int n, int k, float alpha, float[] a, int aOff, int lda,
+                               float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        int grain = Math.max(8, (int) Math.min(Integer.MAX_VALUE, (1L << 16) / Math.max(1L, (long) k * m)));
+        Parallel.forRange(n, grain, (lo, hi) -> {
+            float[] lanes = SCRATCH.get().tile; // MR * NR >= 8 * L floats
+            int j = lo;
+            for (; j + 2 <= hi; j += 2) {
+                int i = 0;
+                for (; i + 4 <= m; i += 4)
+                    dot4x2(k, a, aOff + i * lda, lda, b, bOff + j * ldb, ldb, alpha, beta, c, cOff + i * ldc + j, ldc, lanes);
+                for (; i < m; i++) {
+                    for (int jj = j; jj < j + 2; jj++) {
+                        int ci = cOff + i * ldc + jj;
+                        c[ci] = combine(dot(k, a, aOff + i * lda, b, bOff + jj * ldb, lanes), alpha, beta, c[ci]);
+                    }
+                }
+            }
+            for (; j < hi; j++) {
+                for (int i = 0; i < m; i++) {
+                    int ci = cOff + i * ldc + j;
+                    c[ci] = combine(dot(k, a, aOff + i * lda, b, bOff + j * ldb, lanes), alpha, beta, c[ci]);
+                }
+            }
+        });
+    }
+
+    /**
+     * C[i0..i0+4, j..j+2] for rows x of A (x[xOff + i * lda]) and rows w of B (b[bOff + jj * ldb]): eight
+     * accumulators, each B vector loaded once for the four rows. Per element the same sum as {@link #dot}.
+     */
+    private static void dot4x2(int k, float[] x, int xOff, int lda, float[] b, int bOff, int ldb,
+                               float alpha, float beta, float[] c, int cOff, int ldc, float[] lanes) {
+        int x0 = xOff, x1 = xOff + lda, x2 = xOff + 2 * lda, x3 = xOff + 3 * lda;
+        int w0 = bOff, w1 = bOff + ldb;
+        FloatVector s00 = FloatVector.zero(S), s01 = FloatVector.zero(S);
+        FloatVector s10 = FloatVector.zero(S), s11 = FloatVector.zero(S);
+        FloatVector s20 = FloatVector.zero(S), s21 = FloatVector.zero(S);
+        FloatVector s30 = FloatVector.zero(S), s31 = FloatVector.zero(S);
+        int p = 0;
+        for (int up = S.loopBound(k); p < up; p += L) {
+            FloatVector b0 = FloatVector.fromArray(S, b, w0 + p);
+            FloatVector b1 = FloatVector.fromArray(S, b, w1 + p);
+            FloatVector v = FloatVector.fromArray(S, x, x0 + p);
+            s00 = b0.fma(v, s00);
+            s01 = b1.fma(v, s01);
+            v = FloatVector.fromArray(S, x, x1 + p);
+            s10 = b0.fma(v, s10);
+            s11 = b1.fma(v, s11);
+            v = FloatVector.fromArray(S, x, x2 + p);
+            s20 = b0.fma(v, s20);
+            s21 = b1.fma(v, s21);
+            v = FloatVector.fromArray(S, x, x3 + p);
+            s30 = b0.fma(v, s30);
+            s31 = b1.fma(v, s31);
+        }
+        s00.intoArray(lanes, 0);
+        s01.intoArray(lanes, L);
+        s10.intoArray(lanes, 2 * L);
+        s11.intoArray(lanes, 3 * L);
+        s20.intoArray(lanes, 4 * L);
+        s21.intoArray(lanes, 5 * L);
+        s30.intoArray(lanes, 6 * L);
+        s31.intoArray(lanes, 7 * L);
+        for (int i = 0; i < 4; i++) {
+            int xi = xOff + i * lda;
+            for (int jj = 0; jj < 2; jj++) {
+                float t = sumLanes(lanes, (2 * i + jj) * L);
+                int wj = bOff + jj * ldb;
+                for (int q = p; q < k; q++) t = Math.fma(b[wj + q], x[xi + q], t);
+                int ci = cOff + i * ldc + jj;
+                c[ci] = combine(t, alpha, beta, c[ci]);
+            }
         }
     }
 

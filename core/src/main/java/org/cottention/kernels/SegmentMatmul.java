@@ -18,7 +18,9 @@ import java.nio.ByteOrder;
  * <ul>
  * <li>n = 1 (decoding): a matrix-vector product, parallel over output rows, streaming W once. BF16 lanes are
  *     widened to int and shifted left by 16: a bfloat16 is the top half of a float32, so this is exact.</li>
- * <li>n > 1 (prefill, batches): row blocks of W are widened into a float scratch block and multiplied with
+ * <li>2 <= n <= {@value #SMALL_N} (batched decoding): the same matrix-vector product per row of x, each W row
+ *     streamed once for all of them, so a sequence's result does not depend on the others in its batch.</li>
+ * <li>n > {@value #SMALL_N} (prefill): row blocks of W are widened into a float scratch block and multiplied with
  *     {@link Gemm#sgemm}, so the expensive part runs at GEMM speed and the conversion is amortised over n rows.</li>
  * </ul>
  */
@@ -31,8 +33,10 @@ public final class SegmentMatmul {
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Rows of W widened at once for n > 1: 64 rows of a 4096-wide matrix is 1 MB of scratch. */
+    /** Rows of W widened at once for n > SMALL_N: 64 rows of a 4096-wide matrix is 1 MB of scratch. */
     private static final int BLOCK_ROWS = 64;
+    /** Up to this many rows of x (batched decoding) take the matrix-vector path, one product per row. */
+    static final int SMALL_N = 16;
 
     /** bfloat16 bits to float32 (exact). */
     public static float bf16ToFloat(short bits) {
@@ -52,11 +56,18 @@ public final class SegmentMatmul {
         if (n <= 0) return;
         Ops.requireRange("x", x, xOff, (long) (n - 1) * ldx + cols);
         Ops.requireRange("y", y, yOff, (long) (n - 1) * ldy + rows);
-        if (n == 1) {
-            float[] xp = bf16 ? evenOdd(x, xOff, cols) : null;
-            Parallel.forRange(rows, Math.max(1, 16384 / Math.max(1, cols)), (lo, hi) -> {
-                for (int j = lo; j < hi; j++)
-                    y[yOff + j] = bf16 ? dotBf16Pairs(xp, x, xOff, w, (long) j * cols * 2, cols) : dotF32(x, xOff, w, (long) j * cols * 4, cols);
+        if (n <= SMALL_N) {
+            // one matrix-vector product per row of x, W row j read from memory once for all of them (then from L1);
+            // each row's result is bit-identical to that row computed alone
+            float[][] xp = new float[n][];
+            if (bf16) for (int r = 0; r < n; r++) xp[r] = evenOdd(x, xOff + r * ldx, cols);
+            Parallel.forRange(rows, Math.max(1, 16384 / Math.max(1, cols * n)), (lo, hi) -> {
+                for (int j = lo; j < hi; j++) {
+                    for (int r = 0; r < n; r++) {
+                        int xr = xOff + r * ldx;
+                        y[yOff + r * ldy + j] = bf16 ? dotBf16Pairs(xp[r], x, xr, w, (long) j * cols * 2, cols) : dotF32(x, xr, w, (long) j * cols * 4, cols);
+                    }
+                }
             });
             return;
         }

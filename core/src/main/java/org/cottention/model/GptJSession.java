@@ -172,9 +172,14 @@ public final class GptJSession implements DecodeSession {
         long s = 0;
         boolean decayed = model.cfg.cosineGate() != CosineGate.NONE;
         if (states != null)
-            for (CosineState st : states) s += 8L * st.s.length + 4L * st.count.length + (decayed ? 8L * st.z.length : 0) + 4L * st.convTail.length;
+            for (CosineState st : states) s += cosineBytes(st, decayed);
         if (caches != null) for (KvCache kv : caches) s += kv.bytes();
         return s;
+    }
+
+    /** Bytes of a cosine state proper: S, counts, the decayed counts z (gated models only) and the convolution tail. */
+    private static long cosineBytes(CosineState st, boolean decayed) {
+        return 8L * st.s.length + 4L * st.count.length + (decayed ? 8L * st.z.length : 0) + 4L * st.convTail.length;
     }
 
     // ------------------------------------------------------------------------------------------------ rows
@@ -190,12 +195,14 @@ public final class GptJSession implements DecodeSession {
         final KvCache[] caches;      // [L]; null for cosine
         final int index;
         final int pos;
+        final boolean decayed;       // gated: the decayed counts z are part of the state
 
-        Row(CosineState[] states, KvCache[] caches, int index, int pos) {
+        Row(CosineState[] states, KvCache[] caches, int index, int pos, boolean decayed) {
             this.states = states;
             this.caches = caches;
             this.index = index;
             this.pos = pos;
+            this.decayed = decayed;
         }
 
         /** Tokens fed so far (the position the next token takes). */
@@ -212,7 +219,9 @@ public final class GptJSession implements DecodeSession {
          * convolution tail for cosine (constant); the KV cache for softmax.
          */
         public long bytes() {
-            if (states != null) return states.length * (states[0].bytes() / states[0].batch);
+            if (states != null) {
+                return states.length * (cosineBytes(states[0], decayed) / states[0].batch);
+            }
             long b = 0;
             for (KvCache kv : caches) b += kv.bytes() / kv.batch();
             return b;
@@ -224,11 +233,11 @@ public final class GptJSession implements DecodeSession {
             if (states != null) {
                 CosineState[] s = new CosineState[L];
                 for (int l = 0; l < L; l++) s[l] = states[l].row(index);
-                return new Row(s, null, 0, pos);
+                return new Row(s, null, 0, pos, decayed);
             }
             KvCache[] c = new KvCache[L];
             for (int l = 0; l < L; l++) c[l] = KvCache.gather(java.util.List.of(caches[l]), new int[]{index}).copy();
-            return new Row(null, c, 0, pos);
+            return new Row(null, c, 0, pos, false);
         }
 
         /**
@@ -249,11 +258,11 @@ public final class GptJSession implements DecodeSession {
         if (c.attentionType() == AttentionType.COSINE) {
             CosineState[] s = new CosineState[L];
             for (int l = 0; l < L; l++) s[l] = new CosineState(1, c.nHead(), c.headDim(), c.qkvConvSize());
-            return new Row(s, null, 0, 0);
+            return new Row(s, null, 0, 0, c.cosineGate() != CosineGate.NONE);
         }
         KvCache[] kv = new KvCache[L];
         for (int l = 0; l < L; l++) kv[l] = new KvCache(1, c.nHead(), c.headDim(), 64);
-        return new Row(null, kv, 0, 0);
+        return new Row(null, kv, 0, 0, false);
     }
 
     /** A cosine row from single-row layer states (e.g. read back from a file); shapes are checked against the model. */
@@ -266,14 +275,14 @@ public final class GptJSession implements DecodeSession {
                 throw new IllegalArgumentException("state layer is [B=" + s.batch + ", H=" + s.heads + ", D=" + s.headDim + ", conv " + s.convWidth
                         + "], the model needs [1, " + c.nHead() + ", " + c.headDim() + ", conv " + c.qkvConvSize() + "]");
         if (position < 0) throw new IllegalArgumentException("negative position " + position);
-        return new Row(states.clone(), null, 0, position);
+        return new Row(states.clone(), null, 0, position, c.cosineGate() != CosineGate.NONE);
     }
 
     /** A view of row r's state (valid until this session next changes; {@link Row#copy} to keep it). */
     public Row row(int r) {
         if (pos == null) throw new IllegalStateException("no rows before prefill");
         Objects.checkIndex(r, batch);
-        return new Row(states, caches, r, pos[r]);
+        return new Row(states, caches, r, pos[r], model.cfg.cosineGate() != CosineGate.NONE);
     }
 
     /**

@@ -53,7 +53,9 @@ final class Decoder implements Runnable {
         final float[] startLogits;        // logits after the session's last token (when nothing is fresh)
         final HistoryHash promptHash;     // of the session's tokens and the fresh ones (session requests)
         final Session.Text promptText;    // the history text after the prompt, or null (session requests)
-        final Choice[] choices;
+        final Completion.Choice[] choices;
+        final long submitted = System.nanoTime();
+        long prefilled;
         int done;
         float[] promptLogits;
         GptJSession.Row sessionRow;       // the session's state after the request (choice 0)
@@ -71,7 +73,7 @@ final class Decoder implements Runnable {
             this.startLogits = startLogits;
             this.promptHash = promptHash;
             this.promptText = promptText;
-            this.choices = new Choice[req.params().n()];
+            this.choices = new Completion.Choice[req.params().n()];
         }
 
         SamplingParams p() {
@@ -82,8 +84,6 @@ final class Decoder implements Runnable {
             return req.listener() != null ? req.listener() : GenerationListener.NONE;
         }
     }
-
-    private record Choice(int[] ids, String text, String finish) {}
 
     /** One sequence being prefilled or decoded (a choice of a job). */
     private final class Seq {
@@ -145,6 +145,7 @@ final class Decoder implements Runnable {
         if (r.ids() != null)
             for (int id : r.ids())
                 if (id < 0 || id >= vocab) throw new IllegalArgumentException("prompt token id " + id + " is outside the vocabulary of " + vocab);
+        if (r.ids() == null && tok == null) throw new IllegalArgumentException("a text prompt needs a tokenizer; this model has none (send token ids)");
         Session s = r.session();
         if (s != null && s.engine() != engine) throw new IllegalArgumentException("the session belongs to another engine");
         if (s != null && !s.busy.compareAndSet(false, true)) throw new EngineException.SessionBusy("the session is busy with another request");
@@ -314,7 +315,7 @@ final class Decoder implements Runnable {
             Job j = s.job;
             if (j.gen.isCancelled()) {
                 it.remove();
-                for (int c = 0; c < j.choices.length; c++) j.choices[c] = new Choice(new int[0], "", "cancelled");
+                for (int c = 0; c < j.choices.length; c++) j.choices[c] = new Completion.Choice(c, new int[0], "", "cancelled", false, 0);
                 j.done = j.choices.length;
                 complete(j);
                 continue;
@@ -353,6 +354,7 @@ final class Decoder implements Runnable {
     private void start(Seq first, float[] logits) {
         Job j = first.job;
         j.promptLogits = logits;
+        j.prefilled = System.nanoTime();
         List<Seq> seqs = new ArrayList<>();
         seqs.add(first);
         for (int c = 1; c < j.choices.length; c++) {
@@ -403,7 +405,7 @@ final class Decoder implements Runnable {
         if (!p.ignoreEos() && id == model.cfg.eosTokenId()) {
             flushText(s);
             emit(s, s.text.length());
-            finish(s, "stop");
+            finish(s, "stop", true);
             return true;
         }
         if (s.n == s.gen.length) {
@@ -416,7 +418,7 @@ final class Decoder implements Runnable {
         if (s.seen != null) s.seen[id] = true;
         generatedTokens.incrementAndGet();
         int from = s.text.length();
-        s.text.append(s.sd != null ? s.sd.push(id) : tok.decode(new int[]{id}));
+        if (tok != null) s.text.append(s.sd != null ? s.sd.push(id) : tok.decode(new int[]{id}));
         s.whole[s.n] = s.sd == null || !s.sd.pending();
         s.textLen[s.n++] = s.text.length();
         if (!p.stop().isEmpty()) {
@@ -473,9 +475,14 @@ final class Decoder implements Runnable {
 
     /** Records a finished choice; for a session's choice 0 works out the state to keep; completes the job when all are done. */
     private void finish(Seq s, String reason) {
+        finish(s, reason, false);
+    }
+
+    private void finish(Seq s, String reason, boolean endOfText) {
         Job j = s.job;
         String text = s.cut >= 0 ? s.text.substring(0, s.cut) : s.text.toString();
-        j.choices[s.choice] = new Choice(Arrays.copyOf(s.gen, s.n), text, reason);
+        GptJSession.Row state = s.batchIndex >= 0 ? batch.row(s.batchIndex) : s.row;
+        j.choices[s.choice] = new Completion.Choice(s.choice, Arrays.copyOf(s.gen, s.n), text, reason, endOfText, state == null ? 0 : state.bytes());
         j.listener().onFinish(s.choice, reason);
         if (s.keepsSession()) keepSession(s);
         s.row = null;
@@ -494,7 +501,7 @@ final class Decoder implements Runnable {
         if (s.cut >= 0) {
             keep = 0;
             while (keep < s.n && s.textLen[keep] <= s.cut) keep++;
-        } else if ("cancelled".equals(j.choices[0].finish())) keep = s.fed;
+        } else if ("cancelled".equals(j.choices[0].finishReason())) keep = s.fed;
         while (keep > 0 && !s.whole[keep - 1]) keep--; // end on a whole character, so the kept text is the kept tokens' text
         GptJSession.Row cur = s.batchIndex >= 0 ? batch.row(s.batchIndex) : s.row;
         GptJSession.Row base;
@@ -529,9 +536,7 @@ final class Decoder implements Runnable {
             info = new Completion.SessionInfo(session.tokens(), session.stateBytes(), j.reset);
             session.busy.set(false);
         }
-        List<Completion.Choice> out = new ArrayList<>();
-        for (int c = 0; c < j.choices.length; c++) out.add(new Completion.Choice(c, j.choices[c].ids(), j.choices[c].text(), j.choices[c].finish()));
         inFlight.decrementAndGet();
-        j.gen.result.complete(new Completion(out, j.promptTokens, j.cached, info));
+        j.gen.result.complete(new Completion(List.of(j.choices), j.promptTokens, j.cached, info, new Completion.Timing(j.submitted, j.prefilled, System.nanoTime())));
     }
 }

@@ -119,7 +119,7 @@ public final class InferenceEngine implements AutoCloseable {
     private final Pooling pooling;     // encoders: the folder's sentence-embedding pooling, or null
     private final Tokenizer tokenizer;
     private final ChatTemplate template;
-    private final byte[] fingerprint;
+    private volatile byte[] fingerprint; // computed on first use by engines made with of(...)
     private final Decoder decoder;
 
     private InferenceEngine(Path dir, String name, EngineConfig config, GptJ gpt, Bert bert, Pooling pooling, Tokenizer tok, ChatTemplate template, byte[] fp) {
@@ -134,6 +134,19 @@ public final class InferenceEngine implements AutoCloseable {
         this.template = template;
         this.fingerprint = fp;
         this.decoder = gpt != null ? new Decoder(this, config) : null;
+    }
+
+    /**
+     * An engine on a causal model already loaded (with whatever options the caller used: weight format, attention,
+     * gating, storage), for in-process use such as the CLI's {@code generate}. {@code tok} may be null: then only
+     * token-id prompts are accepted and the generated text is empty. The fingerprint (needed only for state bytes)
+     * is computed from {@code dir} on first use.
+     */
+    public static InferenceEngine of(Path dir, GptJ gpt, Tokenizer tok, EngineConfig config) throws IOException {
+        if (tok != null && tok.vocabSize() > gpt.cfg.vocabSize())
+            throw new IOException(dir + ": the tokenizer has " + tok.vocabSize() + " tokens, the model only " + gpt.cfg.vocabSize());
+        String name = dir.toAbsolutePath().normalize().getFileName().toString();
+        return new InferenceEngine(dir, name, config, gpt, null, null, tok, ChatTemplate.load(dir), null);
     }
 
     /**
@@ -204,7 +217,19 @@ public final class InferenceEngine implements AutoCloseable {
      * the other.
      */
     public String fingerprint() {
-        return HexFormat.of().formatHex(fingerprint);
+        return HexFormat.of().formatHex(fp());
+    }
+
+    private byte[] fp() {
+        byte[] f = fingerprint;
+        if (f == null) {
+            try {
+                fingerprint = f = fingerprint(dir, attention(), template);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("fingerprint of " + dir + ": " + e.getMessage(), e);
+            }
+        }
+        return f;
     }
 
     /** Token id that ends a text, or -1. */
@@ -330,7 +355,7 @@ public final class InferenceEngine implements AutoCloseable {
             int L = gpt.cfg.nLayer(), H = gpt.cfg.nHead(), D = gpt.cfg.headDim(), V = gpt.cfg.vocabSize();
             long size = stateSize();
             ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(size)).order(ByteOrder.LITTLE_ENDIAN);
-            b.put(MAGIC).putInt(VERSION).put(fingerprint).putLong(tokens).putLong(h.a()).putLong(h.b()).putInt(row.position())
+            b.put(MAGIC).putInt(VERSION).put(fp()).putLong(tokens).putLong(h.a()).putLong(h.b()).putInt(row.position())
                     .putInt(L).putInt(H).putInt(D).putInt(V);
             Session.Text t = text != null ? text : new Session.Text(-1, HistoryHash.EMPTY, "");
             b.putLong(t.chars()).putLong(t.hash().a()).putLong(t.hash().b()).putInt(t.tail().length());
@@ -388,9 +413,9 @@ public final class InferenceEngine implements AutoCloseable {
         if (stored != (int) crc.getValue()) throw new StateFormatException("session state is corrupted (checksum mismatch)");
         byte[] fp = new byte[32];
         b.get(fp);
-        if (!Arrays.equals(fp, fingerprint))
+        if (!Arrays.equals(fp, fp()))
             throw new StateFormatException("session state was saved by another model (fingerprint " + HexFormat.of().formatHex(fp, 0, 8)
-                    + "..., this model " + HexFormat.of().formatHex(fingerprint, 0, 8) + "...)");
+                    + "..., this model " + HexFormat.of().formatHex(fp(), 0, 8) + "...)");
         long tokens = b.getLong();
         HistoryHash h = new HistoryHash(b.getLong(), b.getLong());
         int position = b.getInt();

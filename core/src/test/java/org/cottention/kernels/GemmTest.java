@@ -159,6 +159,37 @@ class GemmTest {
         }
     }
 
+    /**
+     * Batched decoding's X[m,k] W^T for 2 <= m <= 16: each row of C is bit-identical to that row multiplied alone
+     * (m == 1, the GEMV path), with odd n and k tails, strides, alpha/beta, 1 and 2 threads; and right (reference).
+     */
+    @Test
+    void smallBatchRowsAreBitIdenticalToEachRowAlone() {
+        int[][] nk = {{131, 67}, {33, 700}, {1, 5}, {2, 8}, {7, 3}, {1152, 384}, {97, 1537}, {8192, 384}};
+        for (int threads : new int[] {1, 2}) {
+            Parallel.setThreads(threads);
+            for (int m : new int[] {2, 3, 4, 5, 7, 8, 11, 15, 16}) {
+                for (int[] s : nk) {
+                    for (float[] ab : new float[][] {{1f, 0f}, {0.5f, 2f}}) {
+                        Problem pr = Problem.random(false, true, m, s[0], s[1], 3, 1000L * m + s[0] + s[1]);
+                        float[] batched = pr.c.clone();
+                        pr.run(ab[0], ab[1], batched);
+                        String what = "threads=" + threads + " m=" + m + " n=" + s[0] + " k=" + s[1] + " beta=" + ab[1];
+                        if (s[0] * s[1] < 100_000) pr.verify(ab[0], ab[1], batched, what);
+                        for (int i = 0; i < m; i++) {
+                            float[] alone = pr.c.clone();
+                            int row = pr.cOff + i * pr.ldc;
+                            Gemm.sgemm(false, true, 1, s[0], s[1], ab[0], pr.a, pr.aOff + i * pr.lda, pr.lda, pr.b, pr.bOff, pr.ldb,
+                                    ab[1], alone, row, pr.ldc);
+                            assertArrayEquals(Arrays.copyOfRange(alone, row, row + s[0]), Arrays.copyOfRange(batched, row, row + s[0]),
+                                    what + " row " + i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void callsFromInsideAParallelRegionRunOnTheCallingThreadAndAgree() {
         Parallel.setThreads(2);

@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** Off-heap BF16/F32 matmul against a scalar double reference, on sizes that are not multiples of the vector width. */
 class SegmentMatmulTest {
     @ParameterizedTest
-    @CsvSource({"1,1,1", "1,7,13", "1,33,65", "1,130,257", "2,5,3", "3,70,129", "17,65,31", "5,129,1000"})
+    @CsvSource({"1,1,1", "1,7,13", "1,33,65", "1,130,257", "2,5,3", "3,70,129", "16,65,31", "17,65,31", "5,129,1000"})
     void matchesScalarReference(int n, int rows, int cols) {
         SplittableRandom r = new SplittableRandom(n * 1000L + rows * 10L + cols);
         int ldx = cols + 3, ldy = rows + 2;
@@ -45,6 +45,11 @@ class SegmentMatmulTest {
                         assertEquals(want, y[i * ldy + j], 1e-5 * (mag + 1), (bf16 ? "bf16" : "f32") + " y[" + i + "," + j + "]");
                     }
                     for (int j = rows; j < ldy; j++) assertEquals(42f, y[i * ldy + j], "gap");
+                    if (n <= SegmentMatmul.SMALL_N) { // batched decoding: each row bit-identical to that row alone
+                        float[] alone = new float[rows];
+                        SegmentMatmul.matmulT(x, i * ldx, ldx, 1, bf16 ? bf : f32, bf16, rows, cols, alone, 0, rows);
+                        assertArrayEquals(alone, java.util.Arrays.copyOfRange(y, i * ldy, i * ldy + rows), "row " + i + " alone");
+                    }
                 }
             }
         }

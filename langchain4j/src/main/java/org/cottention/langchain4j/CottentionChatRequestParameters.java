@@ -1,9 +1,11 @@
 package org.cottention.langchain4j;
 
+import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.request.DefaultChatRequestParameters;
 
 import java.util.Objects;
+import java.util.function.BiFunction;
 
 /**
  * langchain4j's common request parameters plus Cottention's own: the session a request continues, a sampling seed
@@ -57,6 +59,16 @@ public class CottentionChatRequestParameters extends DefaultChatRequestParameter
     public String toString() {
         return "CottentionChatRequestParameters{" + super.toString() + ", sessionId=" + sessionId + ", seed=" + seed
                 + ", repetitionPenalty=" + repetitionPenalty + "}";
+    }
+
+    /**
+     * For {@code AiServices.builder(...).chatRequestTransformer(...)}: each request continues the session named after
+     * its {@code @MemoryId} (the memory id's {@code toString()}), so one chat model serves every user of an AI service
+     * with a session per chat memory. A request's own {@code sessionId} is replaced; without a memory id it is unchanged.
+     */
+    public static BiFunction<ChatRequest, Object, ChatRequest> sessionPerMemoryId() {
+        return (request, memoryId) -> memoryId == null ? request : request.toBuilder()
+                .parameters(builder().overrideWith(request.parameters()).sessionId(String.valueOf(memoryId)).build()).build();
     }
 
     public static Builder builder() {

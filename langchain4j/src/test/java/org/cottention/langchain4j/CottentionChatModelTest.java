@@ -176,6 +176,31 @@ class CottentionChatModelTest {
         }
     }
 
+    interface Users {
+        String chat(@dev.langchain4j.service.MemoryId String user, @dev.langchain4j.service.UserMessage String message);
+    }
+
+    /** AiServices' @MemoryId selects the session: each user's second turn has that user's first one cached. */
+    @Test
+    void aMemoryIdIsASession() {
+        try (CottentionChatModel model = CottentionChatModel.builder().modelPath(dir).temperature(0.0).maxTokens(8).build()) {
+            InferenceEngine e = model.engine();
+            Users users = AiServices.builder(Users.class).chatModel(model)
+                    .chatMemoryProvider(id -> MessageWindowChatMemory.withMaxMessages(20))
+                    .chatRequestTransformer(CottentionChatRequestParameters.sessionPerMemoryId()).build();
+            users.chat("ahab", "Call me Ishmael.");
+            users.chat("starbuck", "The whale is white.");
+            long ahab = model.session("ahab").orElseThrow().tokens(), starbuck = model.session("starbuck").orElseThrow().tokens();
+            assertTrue(ahab > 0 && starbuck > 0 && ahab != starbuck, ahab + " / " + starbuck);
+            for (String[] turn : new String[][]{{"ahab", "Some years ago?"}, {"starbuck", "And the sea?"}}) {
+                long seen = model.session(turn[0]).orElseThrow().tokens();
+                InferenceEngine.Stats before = e.stats();
+                users.chat(turn[0], turn[1]);
+                assertEquals(seen, e.stats().cachedTokens() - before.cachedTokens(), turn[0] + "'s first turn is cached");
+            }
+        }
+    }
+
     @Test
     void sessionMetadataAndAFreshStartWhenTheHistoryDiffers() throws Exception {
         try (CottentionChatModel model = CottentionChatModel.builder().modelPath(dir).temperature(0.0).maxTokens(6).build()) {

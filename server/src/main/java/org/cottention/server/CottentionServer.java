@@ -16,6 +16,7 @@ import org.cottention.serve.Session;
 import org.cottention.serve.StateFormatException;
 
 import java.io.IOException;
+import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -23,11 +24,14 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -366,11 +370,12 @@ public final class CottentionServer implements AutoCloseable {
         long created = System.currentTimeMillis() / 1000;
         int n = r.params().n();
         LinkedBlockingQueue<Event> events = r.stream() ? new LinkedBlockingQueue<>() : null;
+        Semaphore steps = new Semaphore(0); // non-streaming: one permit per decoded text delta
         List<Generation> gens = new ArrayList<>();
         try {
             for (int p = 0; p < r.prompts().size(); p++) {
                 final int base = p * n;
-                GenerationListener l = events == null ? null : (c, d) -> events.add(new Event(base + c, d, -1, null, null));
+                GenerationListener l = events == null ? (c, d) -> steps.release() : (c, d) -> events.add(new Event(base + c, d, -1, null, null));
                 gens.add(engine.submit(r.prompts().get(p).request(lk == null ? null : lk.entry().session, r.params(), l)));
             }
         } catch (RuntimeException e) {
@@ -378,8 +383,21 @@ public final class CottentionServer implements AutoCloseable {
             throw e;
         }
         if (events != null) return stream(ex, r, chat, id, created, gens, events, lk);
+        OutputStream out = commit(ex);
+        if (!keepAliveUntilDone(out, gens, steps)) {
+            for (Generation g : gens) g.result().handle((c, t) -> c).join(); // the cancelled rows have left the batch
+            afterSession(lk);
+            return 499;
+        }
         List<Completion> results = new ArrayList<>();
-        for (Generation g : gens) results.add(await(g));
+        try {
+            for (Generation g : gens) results.add(await(g));
+        } catch (Exception e) {
+            afterSession(lk);
+            log.error("generation failed after the response was committed", e);
+            writeBody(out, Http.error(new ApiError(500, "server_error", null, null, "internal error: " + e)));
+            return 500;
+        }
         afterSession(lk);
         ObjectNode resp = Http.JSON.createObjectNode().put("id", id).put("object", chat ? "chat.completion" : "text_completion")
                 .put("created", created).put("model", engine.name());
@@ -397,8 +415,47 @@ public final class CottentionServer implements AutoCloseable {
         }
         resp.set("usage", usage(results));
         if (lk != null) resp.set("session", sessionInfo(lk, results.get(0)));
-        Http.send(ex, 200, resp);
+        writeBody(out, resp);
         return 200;
+    }
+
+    /**
+     * A non-streaming answer is committed as soon as the request is accepted (validated and queued): 200 with a
+     * chunked JSON body. The JDK server gives no signal when a client goes away, only a failed write; so while the
+     * answer is being generated, one space (JSON-legal whitespace before the object) is written after every decoded
+     * step, and a client that disconnected makes the second write at the latest fail.
+     */
+    private static OutputStream commit(HttpExchange ex) throws IOException {
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        ex.sendResponseHeaders(200, 0);
+        return ex.getResponseBody();
+    }
+
+    /**
+     * Waits for every generation, writing a space per decoded step (and every 100 ms while queued or prefilling).
+     * Returns false, with the generations cancelled (they leave the batch at the next step), when a write failed.
+     */
+    private static boolean keepAliveUntilDone(OutputStream out, List<Generation> gens, Semaphore steps) throws InterruptedException {
+        CompletableFuture<Void> all = CompletableFuture.allOf(gens.stream().map(Generation::result).toArray(CompletableFuture[]::new));
+        while (!all.isDone()) {
+            steps.tryAcquire(100, TimeUnit.MILLISECONDS);
+            steps.drainPermits();
+            if (all.isDone()) break;
+            try {
+                out.write(' ');
+                out.flush();
+            } catch (IOException e) {
+                gens.forEach(Generation::cancel);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static void writeBody(OutputStream out, JsonNode body) throws IOException {
+        try (out) {
+            out.write(Http.JSON.writeValueAsBytes(body));
+        }
     }
 
     private static String finishReason(String r) {

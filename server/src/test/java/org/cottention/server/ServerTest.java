@@ -291,15 +291,21 @@ class ServerTest {
         }
     }
 
+    /** Sends POST /v1/completions over a raw socket (so the test can close it mid-answer); returns the response stream. */
+    private static java.io.InputStream rawPost(java.net.Socket sock, String body) throws java.io.IOException {
+        byte[] b = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        sock.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                + b.length + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        sock.getOutputStream().write(b);
+        sock.getOutputStream().flush();
+        return sock.getInputStream();
+    }
+
     @Test
     void aStreamingClientThatDisconnectsStopsItsGeneration() throws Exception {
         long before = engine.stats().generatedTokens();
         try (java.net.Socket sock = new java.net.Socket("127.0.0.1", port)) {
-            String body = completion(str("The whale"), 10_000, "\"stream\": true");
-            sock.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-                    + body.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            sock.getOutputStream().flush();
-            java.io.InputStream in = sock.getInputStream();
+            java.io.InputStream in = rawPost(sock, completion(str("The whale"), 10_000, "\"stream\": true"));
             byte[] buf = new byte[4096];
             int got = 0;
             while (got < 600) got += Math.max(0, in.read(buf)); // headers and the first chunks
@@ -310,6 +316,39 @@ class ServerTest {
         assertTrue(generated < 10_000, "stopped early: " + generated + " tokens");
         Thread.sleep(200);
         assertEquals(generated, engine.stats().generatedTokens() - before, "nothing more is generated");
+    }
+
+    /**
+     * A non-streaming answer is committed (200, chunked) when the request is accepted, and a space is written per
+     * decoded step; a client that closes its connection mid-generation makes a write fail, which cancels the sequence.
+     */
+    @Test
+    void aNonStreamingClientThatDisconnectsStopsItsGeneration() throws Exception {
+        long before = engine.stats().generatedTokens();
+        long stepsAtClose;
+        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", port)) {
+            java.io.InputStream in = rawPost(sock, completion(str("The whale"), 10_000, ""));
+            StringBuilder head = new StringBuilder();
+            while (!head.toString().contains("\r\n\r\n")) {
+                int c = in.read();
+                assertTrue(c >= 0, "headers arrive before the answer is complete: " + head);
+                head.append((char) c);
+            }
+            assertTrue(head.toString().startsWith("HTTP/1.1 200"), head.toString());
+            for (int i = 0; i < 40; i++) in.read(); // keep-alive whitespace while it generates
+            assertTrue(engine.stats().active() > 0, "still generating");
+            stepsAtClose = engine.stats().steps();
+        }
+        for (int i = 0; i < 200 && engine.stats().active() > 0; i++) Thread.sleep(25);
+        assertEquals(0, engine.stats().active(), "the generation left the batch");
+        long stepsAfter = engine.stats().steps() - stepsAtClose;
+        long generated = engine.stats().generatedTokens() - before;
+        System.out.println("non-streaming disconnect: the sequence left the batch " + stepsAfter + " steps after the close (" + generated + " tokens)");
+        assertTrue(generated < 10_000, "stopped early: " + generated + " tokens");
+        assertTrue(stepsAfter < 1000, "left within a few steps: " + stepsAfter);
+        Thread.sleep(200);
+        assertEquals(generated, engine.stats().generatedTokens() - before, "nothing more is generated");
+        ok(post(port, "/v1/completions", completion(str("x"), 2, ""))); // and the server keeps serving
     }
 
     @Test
