@@ -69,14 +69,18 @@ public final class SparkJob implements Runnable {
 
     /**
      * A session on the master given, else spark-submit's (spark.master), else local[*]. In local mode (one JVM, the
-     * job's whole life) the web UI is off unless spark.ui.enabled says otherwise: starting it is a fixed cost of every
-     * job, and the job's JSON line reports the per-stage task times the UI would show.
+     * job's whole life) the web UI is off: starting it is a fixed cost of every job, and the job's JSON line reports
+     * the per-stage task times the UI would show. Broadcasts and shuffle blocks are not compressed there either: they
+     * never leave the JVM, so LZ4 over them (the parameters and gradients spark train moves each step) is CPU spent
+     * for nothing. spark.* system properties and spark-submit's --conf override each of these.
      */
     static SparkSession session(String app, String master) {
         SparkConf conf = new SparkConf().setAppName(app);
         if (master != null) conf.setMaster(master);
         else if (!conf.contains("spark.master")) conf.setMaster("local[*]");
-        if (conf.get("spark.master").startsWith("local")) conf.setIfMissing("spark.ui.enabled", "false");
+        if (conf.get("spark.master").startsWith("local"))
+            for (String k : List.of("spark.ui.enabled", "spark.broadcast.compress", "spark.shuffle.compress", "spark.shuffle.spill.compress"))
+                conf.setIfMissing(k, "false");
         return SparkSession.builder().config(conf).getOrCreate();
     }
 
