@@ -65,6 +65,16 @@ public final class SparkJob implements Runnable {
     /** A job that runs in a session it is given. */
     interface InSession {
         int run(SparkSession spark) throws Exception;
+
+        /** Runs in a session of its own, stopped at the end (the command line's and spark-submit's way). */
+        default int runAlone(String app, String master) throws Exception {
+            SparkSession spark = session(app, master);
+            try {
+                return run(spark);
+            } finally {
+                spark.stop();
+            }
+        }
     }
 
     /**
@@ -138,12 +148,7 @@ public final class SparkJob implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            SparkSession spark = session("cottention " + getClass().getSimpleName().toLowerCase(), c.master);
-            try {
-                return run(spark);
-            } finally {
-                spark.stop();
-            }
+            return runAlone("cottention " + getClass().getSimpleName().toLowerCase(), c.master);
         }
 
         @Override
@@ -250,12 +255,7 @@ public final class SparkJob implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            SparkSession spark = session("cottention train", master);
-            try {
-                return run(spark);
-            } finally {
-                spark.stop();
-            }
+            return runAlone("cottention train", master);
         }
 
         @Override
@@ -279,7 +279,7 @@ public final class SparkJob implements Runnable {
 
     @Command(name = "bench-train", mixinStandardHelpOptions = true, sortOptions = false,
             description = {"GPT training steps in this process, then data-parallel on Spark: step times, bytes moved per step, loss agreement (one JSON line)."})
-    static final class BenchTrain implements Callable<Integer> {
+    static final class BenchTrain implements Callable<Integer>, InSession {
         @Option(names = "--model", required = true, paramLabel = "DIR", description = "GPT-J model folder with its tokenizer (the starting weights).")
         Path model;
 
@@ -301,14 +301,14 @@ public final class SparkJob implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            SparkSession spark = session("cottention bench-train", master);
-            try {
-                System.out.println(new ObjectMapper().writeValueAsString(TrainBench.run(spark,
-                        new TrainBench.Setup(model, data, out, steps, accumulation, batch, context, partitions, threads))));
-                return 0;
-            } finally {
-                spark.stop();
-            }
+            return runAlone("cottention bench-train", master);
+        }
+
+        @Override
+        public int run(SparkSession spark) throws Exception {
+            System.out.println(new ObjectMapper().writeValueAsString(TrainBench.run(spark,
+                    new TrainBench.Setup(model, data, out, steps, accumulation, batch, context, partitions, threads))));
+            return 0;
         }
     }
 }
