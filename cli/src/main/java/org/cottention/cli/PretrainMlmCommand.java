@@ -30,7 +30,7 @@ public final class PretrainMlmCommand implements Callable<Integer> {
     @Parameters(paramLabel = "DATA", arity = "1..*", description = "Text files, folders, or .jsonl files; lines are sentences.")
     List<Path> data;
 
-    @Option(names = "--nsp", description = "Also train next-sentence prediction (sentence pairs, 50% random second segment).")
+    @Option(names = "--nsp", description = "Also train next-sentence prediction (sentence pairs, 50%% random second segment).")
     boolean nsp;
 
     @Mixin

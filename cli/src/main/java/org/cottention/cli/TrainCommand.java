@@ -24,11 +24,14 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code cottention train}: trains a GPT-J causal LM (cosine or softmax attention) on text. */
+/**
+ * {@code cottention train}: trains a GPT-J causal LM (cosine or softmax attention) on text. {@code cottention spark
+ * train} is this command with the step's gradient computed data-parallel on Spark ({@link #gradients}).
+ */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train a causal language model (GPT-J architecture, cosine or softmax attention) on text files,",
                 "folders of them, or JSONL with a \"text\" field. Checkpoints and metrics.jsonl go to --out."})
-public final class TrainCommand implements Callable<Integer> {
+public class TrainCommand implements Callable<Integer> {
     @Parameters(paramLabel = "DATA", arity = "1..*", description = "Text files, folders, or .jsonl files.")
     List<Path> data;
 
@@ -134,8 +137,26 @@ public final class TrainCommand implements Callable<Integer> {
                 windows.trainWindows(), windows.valWindows(), t);
         List<Batch> val = windows.validation(validation.batches);
         Trainer.Evaluator eval = val.isEmpty() ? null : step -> model.validation(val);
-        Trainer.Result r = new Trainer(model, tok, windows, eval, train.toOptions(null, false, 100)).run();
+        Trainer.Result r = new Trainer(model, tok, gradients(model, tokens.path(), t, windows), eval, train.toOptions(null, false, 100)).run();
         return train.finish(r, model.parameterCount(), 3 * model.flopsPerToken(t), json);
+    }
+
+    /**
+     * Where a step's gradient is computed: here, one micro-batch after another (spark train: on Spark's tasks, from
+     * the same token file, windows of seqLen and seed).
+     */
+    protected Trainer.Gradients gradients(GptJ model, Path tokenFile, int seqLen, LmWindows windows) throws java.io.IOException {
+        return Trainer.local(model, windows);
+    }
+
+    /** The training options (batch, seed, --out ...). */
+    protected TrainingOptions training() {
+        return train;
+    }
+
+    /** The held-out fraction (--val-fraction), which a replica's windows must use too. */
+    protected double valFraction() {
+        return validation.fraction;
     }
 
     /** ", softplus gate, q/k/v conv 2" for a gated model, "" for a plain one. */

@@ -24,7 +24,7 @@ public final class TrainingOptions {
     @Option(names = "--min-lr", description = "Learning rate at the end of the decay (default: lr/10).")
     public Float minLr;
 
-    @Option(names = "--warmup", description = "Linear warmup steps (default: 5% of --steps).")
+    @Option(names = "--warmup", description = "Linear warmup steps (default: 5%% of --steps).")
     public Integer warmup;
 
     @Option(names = "--decay", description = "Schedule after warmup: ${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE}).")

@@ -69,6 +69,11 @@ public final class GptJ implements TrainableModel {
         this(cfg, chunk, WeightStorage.HEAP);
     }
 
+    /** The chunk length of its chunkwise cosine attention (a replica elsewhere must use the same to compute the same). */
+    public int chunk() {
+        return chunk;
+    }
+
     /** A model whose matrices will live as {@code storage} says; off-heap ones are filled by {@link ModelStore}. */
     public GptJ(GptJConfig cfg, int chunk, WeightStorage storage) {
         if (cfg.attentionType() == null) throw new IllegalArgumentException("attention_type must be set (cosine or softmax)");

@@ -2,11 +2,15 @@ package org.cottention.spark;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
+import org.cottention.data.LmWindows;
+import org.cottention.model.GptJ;
+import org.cottention.train.Trainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,12 +32,13 @@ import java.util.concurrent.Callable;
  * and the unreadable documents by id or line.
  */
 @Command(name = "cottention spark", mixinStandardHelpOptions = true, sortOptions = false,
-        subcommands = {SparkJob.Embed.class, SparkJob.Predict.class, SparkJob.Score.class, SparkJob.BenchTrain.class},
-        description = {"Embed, classify or score a corpus on Apache Spark (local[*] unless --master or spark-submit says otherwise)."})
+        subcommands = {SparkJob.Embed.class, SparkJob.Predict.class, SparkJob.Score.class, SparkJob.Train.class, SparkJob.BenchTrain.class},
+        description = {"Embed, classify or score a corpus, or train a model data-parallel, on Apache Spark",
+                "(local[*] unless --master or spark-submit says otherwise)."})
 public final class SparkJob implements Runnable {
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(new CommandLine(this), "name a job: embed, predict or score");
+        throw new CommandLine.ParameterException(new CommandLine(this), "name a job: embed, predict, score or train");
     }
 
     public static void main(String[] args) {
@@ -53,15 +58,39 @@ public final class SparkJob implements Runnable {
     /** Runs a job (args as on the command line) in a session the caller owns and keeps (tests, notebooks). */
     public static int run(SparkSession spark, String... args) throws Exception {
         CommandLine.ParseResult pr = commandLine().parseArgs(args);
-        if (!pr.hasSubcommand()) throw new IllegalArgumentException("name a job: embed, predict or score");
-        return ((Job) pr.subcommand().commandSpec().userObject()).run(spark);
+        if (!pr.hasSubcommand()) throw new IllegalArgumentException("name a job: embed, predict, score or train");
+        return ((InSession) pr.subcommand().commandSpec().userObject()).run(spark);
     }
 
-    /** A session on the master given, else spark-submit's (spark.master), else local[*]. */
+    /** A job that runs in a session it is given. */
+    interface InSession {
+        int run(SparkSession spark) throws Exception;
+
+        /** Runs in a session of its own, stopped at the end (the command line's and spark-submit's way). */
+        default int runAlone(String app, String master) throws Exception {
+            SparkSession spark = session(app, master);
+            try {
+                return run(spark);
+            } finally {
+                spark.stop();
+            }
+        }
+    }
+
+    /**
+     * A session on the master given, else spark-submit's (spark.master), else local[*]. In local mode (one JVM, the
+     * job's whole life) the web UI is off: starting it is a fixed cost of every job, and the job's JSON line reports
+     * the per-stage task times the UI would show. Broadcasts and shuffle blocks are not compressed there either: they
+     * never leave the JVM, so LZ4 over them (the parameters and gradients spark train moves each step) is CPU spent
+     * for nothing. spark.* system properties and spark-submit's --conf override each of these.
+     */
     static SparkSession session(String app, String master) {
         SparkConf conf = new SparkConf().setAppName(app);
         if (master != null) conf.setMaster(master);
         else if (!conf.contains("spark.master")) conf.setMaster("local[*]");
+        if (conf.get("spark.master").startsWith("local"))
+            for (String k : List.of("spark.ui.enabled", "spark.broadcast.compress", "spark.shuffle.compress", "spark.shuffle.spill.compress"))
+                conf.setIfMissing(k, "false");
         return SparkSession.builder().config(conf).getOrCreate();
     }
 
@@ -111,7 +140,7 @@ public final class SparkJob implements Runnable {
     }
 
     /** What a job contributes: its transformer and the result columns it writes. */
-    abstract static class Job implements Callable<Integer> {
+    abstract static class Job implements Callable<Integer>, InSession {
         @Mixin
         Common c;
 
@@ -119,15 +148,11 @@ public final class SparkJob implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            SparkSession spark = session("cottention " + getClass().getSimpleName().toLowerCase(), c.master);
-            try {
-                return run(spark);
-            } finally {
-                spark.stop();
-            }
+            return runAlone("cottention " + getClass().getSimpleName().toLowerCase(), c.master);
         }
 
-        int run(SparkSession spark) throws Exception {
+        @Override
+        public int run(SparkSession spark) throws Exception {
             if (!c.format.equals("parquet") && !c.format.equals("jsonl")) throw new IllegalArgumentException("--format must be parquet or jsonl, got " + c.format);
             if (!c.overwrite && Files.exists(Path.of(c.output))) throw new IllegalArgumentException("output " + c.output + " exists; pass --overwrite to replace it");
             if (!c.model.contains("://") && !Files.isDirectory(Path.of(c.model))) throw new IllegalArgumentException("model folder " + c.model + " does not exist");
@@ -147,9 +172,15 @@ public final class SparkJob implements Runnable {
             if (c.format.equals("parquet")) w.parquet(c.output);
             else w.option("ignoreNullFields", "false").json(c.output);  // every line has every field (error: null)
             double secs = (System.nanoTime() - t0) / 1e9;
-            Dataset<Row> written = c.format.equals("parquet") ? spark.read().parquet(c.output) : spark.read().json(c.output);
-            List<Row> bad = written.filter(written.col("error").isNotNull()).select("id", "error").limit(20).collectAsList();
-            long errors = bad.size() < 20 ? bad.size() : written.filter(written.col("error").isNotNull()).count();
+            // Accumulators only over-count (a task run twice), never under-count: 0 means no row has an error, and
+            // the output need not be read again. Otherwise the written rows give the exact count and the first ones.
+            List<Row> bad = List.of();
+            long errors = 0;
+            if (t.counters().errors().value() > 0) {
+                Dataset<Row> written = c.format.equals("parquet") ? spark.read().parquet(c.output) : spark.read().json(c.output);
+                bad = written.filter(written.col("error").isNotNull()).select("id", "error").limit(20).collectAsList();
+                errors = bad.size() < 20 ? bad.size() : written.filter(written.col("error").isNotNull()).count();
+            }
             for (Row r : bad) System.err.println("unreadable document " + (r.isNullAt(0) ? "(no id)" : r.get(0)) + ": " + r.getString(1));
             if (errors > bad.size()) System.err.println("... " + (errors - bad.size()) + " more: select the rows whose error is not null");
             Map<String, Object> s = new LinkedHashMap<>();
@@ -207,9 +238,48 @@ public final class SparkJob implements Runnable {
 
     }
 
+    @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"`cottention train` with each step's gradient computed data-parallel on Spark: the driver broadcasts",
+                    "the parameters, each of --partitions tasks computes its share of the step's micro-batches, the partial",
+                    "gradients are summed in a fixed binary tree and the driver clips and applies AdamW. Checkpoints,",
+                    "--resume, metrics.jsonl and the progress bar are train's. --out (the token cache and the replicas'",
+                    "config.json) must be on a path every executor reads."})
+    static final class Train extends org.cottention.cli.TrainCommand implements InSession {
+        @Option(names = "--master", description = "Spark master (default: spark-submit's, else local[*]).")
+        String master;
+
+        @Option(names = "--partitions", defaultValue = "0", description = "Spark tasks per step, at most --accumulation (default: Spark's default parallelism).")
+        int partitions;
+
+        private JavaSparkContext sc;
+
+        @Override
+        public Integer call() throws Exception {
+            return runAlone("cottention train", master);
+        }
+
+        @Override
+        public int run(SparkSession spark) throws Exception {
+            sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+            return super.call();
+        }
+
+        @Override
+        protected Trainer.Gradients gradients(GptJ model, Path tokenFile, int seqLen, LmWindows windows) throws java.io.IOException {
+            Path arch = training().out.resolve("cache").resolve("replica").toAbsolutePath();
+            Files.createDirectories(arch);
+            model.cfg.write(arch.resolve("config.json"));
+            int p = partitions > 0 ? partitions : sc.defaultParallelism();
+            CausalLmReplica replica = new CausalLmReplica(arch.toString(), tokenFile.toAbsolutePath().toString(), seqLen,
+                    training().batch, valFraction(), training().seed, model.chunk());
+            System.err.printf("spark: %s, %d task(s) per step of %d micro-batch(es)%n", sc.master(), Math.min(p, training().accumulation), training().accumulation);
+            return new DataParallel(sc, model.params, replica, p);
+        }
+    }
+
     @Command(name = "bench-train", mixinStandardHelpOptions = true, sortOptions = false,
             description = {"GPT training steps in this process, then data-parallel on Spark: step times, bytes moved per step, loss agreement (one JSON line)."})
-    static final class BenchTrain implements Callable<Integer> {
+    static final class BenchTrain implements Callable<Integer>, InSession {
         @Option(names = "--model", required = true, paramLabel = "DIR", description = "GPT-J model folder with its tokenizer (the starting weights).")
         Path model;
 
@@ -231,14 +301,14 @@ public final class SparkJob implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            SparkSession spark = session("cottention bench-train", master);
-            try {
-                System.out.println(new ObjectMapper().writeValueAsString(TrainBench.run(spark,
-                        new TrainBench.Setup(model, data, out, steps, accumulation, batch, context, partitions, threads))));
-                return 0;
-            } finally {
-                spark.stop();
-            }
+            return runAlone("cottention bench-train", master);
+        }
+
+        @Override
+        public int run(SparkSession spark) throws Exception {
+            System.out.println(new ObjectMapper().writeValueAsString(TrainBench.run(spark,
+                    new TrainBench.Setup(model, data, out, steps, accumulation, batch, context, partitions, threads))));
+            return 0;
         }
     }
 }
