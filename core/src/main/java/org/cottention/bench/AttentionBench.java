@@ -12,6 +12,7 @@ import org.cottention.attention.Heads;
 import org.cottention.attention.QkvConv;
 import org.cottention.attention.SoftmaxAttention;
 import org.cottention.model.CosineGate;
+import org.cottention.model.GateProjection;
 import org.cottention.kernels.Gemm;
 import org.cottention.kernels.Machine;
 import org.cottention.kernels.Parallel;
@@ -282,20 +283,20 @@ public final class AttentionBench {
     private Op gated(AttnShape shape, int[] mask, float[] m, Heads ho, Heads hg, float[] dm, Random r) {
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), E = shape.width(), n = B * T, w = GATED_CONV;
         float[] u = randn(r, n * 3 * E), x = randn(r, n * E), qkv = new float[n * 3 * E], du = new float[n * 3 * E], dqkv = new float[n * 3 * E];
-        float[] conv = new float[3 * E * w], dconv = new float[conv.length], wg = randn(r, H * E), bg = new float[H], dwg = new float[H * E];
+        // the gate's weights [H, E] and then its biases [H], as in a model's flat buffer; dwg the same layout
+        float[] conv = new float[3 * E * w], dconv = new float[conv.length], wg = randn(r, H * E + H), dwg = new float[H * E + H];
         float[] logit = new float[n * H], decay = new float[n * H], dx = new float[n * E];
         for (int c = 0; c < 3 * E; c++) {
             conv[c * w + w - 1] = 1f;
             conv[c * w] = 0.1f;
         }
-        for (int i = 0; i < wg.length; i++) wg[i] *= 0.02f;
-        for (int h = 0; h < H; h++) bg[h] = (float) Math.log(Math.expm1(1e-3 * Math.pow(100, H == 1 ? 0.5 : (double) h / (H - 1))));
+        for (int i = 0; i < H * E; i++) wg[i] *= 0.02f;
+        for (int h = 0; h < H; h++) wg[H * E + h] = (float) Math.log(Math.expm1(1e-3 * Math.pow(100, H == 1 ? 0.5 : (double) h / (H - 1))));
         Heads q = new Heads(qkv, 0, 3 * E), k = new Heads(qkv, E, 3 * E), v = new Heads(qkv, 2 * E, 3 * E);
         return new Op() {
             public Object forward() {
                 QkvConv.forward(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, qkv, 0, 3 * E, null);
-                Gemm.sgemm(false, true, n, H, E, 1f, x, 0, E, wg, 0, E, 0f, logit, 0, H);
-                for (int i = 0; i < n; i++) for (int h = 0; h < H; h++) logit[i * H + h] += bg[h];
+                GateProjection.forward(x, 0, E, wg, 0, H * E, logit, n, E, H);
                 CosineGate.logDecay(logit, decay, n * H);
                 return CosineCausal.forward(null, shape, q, k, v, mask, m, decay, ho, opt.chunk(), null, null);
             }
@@ -304,8 +305,7 @@ public final class AttentionBench {
                 float[] da = new float[n * H];
                 CosineCausal.backward((CosineCausal.Context) c, hg, new Heads(dqkv, 0, 3 * E), new Heads(dqkv, E, 3 * E), new Heads(dqkv, 2 * E, 3 * E), dm, da);
                 CosineGate.logitGradient(logit, da, n * H);
-                Gemm.sgemm(true, false, H, E, n, 1f, da, 0, H, x, 0, E, 1f, dwg, 0, E);
-                Gemm.sgemm(false, false, n, E, H, 1f, da, 0, H, wg, 0, E, 1f, dx, 0, E);
+                GateProjection.backward(x, 0, E, wg, 0, da, dx, 0, E, dwg, 0, H * E, n, E, H);
                 QkvConv.backward(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, dqkv, 0, 3 * E, du, 0, 3 * E, dconv, 0);
             }
         };
