@@ -126,7 +126,8 @@ public final class AttentionBench {
         final int B = opt.batch(), H = opt.heads(), D = opt.headDim();
         AttnShape shape = new AttnShape(B, T, H, D);
         long n = (long) B * T * H * D;
-        long need = estimateBytes(variant, shape) + 8 * 4 * n;
+        // the inputs, outputs and gradients build() allocates (the gated row's are all in its estimate), and the rest
+        long need = estimateBytes(variant, shape) + (variant.equals("cosine-gated-causal") ? 0 : 8 * 4 * n);
         Runtime rt = Runtime.getRuntime();
         System.gc();
         long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
@@ -211,12 +212,14 @@ public final class AttentionBench {
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), E = shape.width();
         int n = B * T * E;
         Random r = new Random(42);
-        float[] q = randn(r, n), k = randn(r, n), v = randn(r, n), g = randn(r, n);
-        float[] o = new float[n], dq = new float[n], dk = new float[n], dv = new float[n];
         float[] m = new float[H], dm = new float[H];
         Arrays.fill(m, 0.5f);
         int[] mask = new int[B * T];
         Arrays.fill(mask, 1);
+        // the gated row holds its own fused q|k|v buffers (before and after the convolution): only out and dOut here
+        if (variant.equals("cosine-gated-causal")) return gated(shape, mask, m, Heads.of(new float[n], E), Heads.of(randn(r, n), E), dm, r);
+        float[] q = randn(r, n), k = randn(r, n), v = randn(r, n), g = randn(r, n);
+        float[] o = new float[n], dq = new float[n], dk = new float[n], dv = new float[n];
         Heads hq = Heads.of(q, E), hk = Heads.of(k, E), hv = Heads.of(v, E), ho = Heads.of(o, E), hg = Heads.of(g, E);
         Heads hdq = Heads.of(dq, E), hdk = Heads.of(dk, E), hdv = Heads.of(dv, E);
         return switch (variant) {
@@ -229,7 +232,6 @@ public final class AttentionBench {
                     CosineCausal.backward((CosineCausal.Context) c, hg, hdq, hdk, hdv, dm);
                 }
             };
-            case "cosine-gated-causal" -> gated(shape, mask, m, ho, hg, dm, r);
             case "cosine-bidir" -> new Op() {
                 public Object forward() {
                     return CosineBidir.forward(shape, hq, hk, hv, mask, m, ho);
@@ -417,8 +419,10 @@ public final class AttentionBench {
         long bhtt = 4L * s.batch() * s.heads() * T * T;
         return switch (variant) {
             case "cosine-causal" -> (8L + 8L * s.heads()) * s.batch() * T + (16L << 20); // per-token counts and dL/dm terms, step buffers
-            // plus u, qkv, du, dqkv [n, 3E], x, dx; per token and head the decay, z, gradients; per chunk a D x D state
-            case "cosine-gated-causal" -> 4 * 14 * n + 48L * s.batch() * s.heads() * T + 4L * n * s.headDim() / 64 + (16L << 20);
+            // the layer's buffers: out, dOut [n, E]; u, qkv, du, dqkv [n, 3E]; x, dx [n, E]; gate logits, decay, dL/da
+            // [B*T, H]; then the kernel's: per token and head z and gradients, per chunk of 64 a D x D state
+            case "cosine-gated-causal" -> 4 * 16 * n + 12L * s.batch() * T * s.heads() + 48L * s.batch() * s.heads() * T
+                    + 4L * n * s.headDim() / 64 + (16L << 20);
             case "cosine-bidir" -> 4 * 3 * n + 4L * 3 * s.batch() * s.heads() * T;
             case "cosine-causal-quadratic" -> 4 * 3 * n + th * (8 * T * T + 12 * T * s.headDim());
             case "softmax-causal", "softmax-bidir" -> bhtt + th * 4 * T * T;
