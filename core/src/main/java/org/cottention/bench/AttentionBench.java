@@ -375,7 +375,7 @@ public final class AttentionBench {
      */
     private static Step gatedStep(int B, int T, int H, int E, float[] q, float[] k, float[] v, int[] mask, float[] m, Heads out, Random r) {
         int w = GATED_CONV;
-        float[] u = new float[B * 3 * E], qkv = new float[B * 3 * E], conv = new float[3 * E * w], x = randn(r, B * E), wg = randn(r, H * E);
+        float[] u = new float[B * 3 * E], qkv = new float[B * 3 * E], conv = new float[3 * E * w], x = randn(r, B * E), wg = randn(r, H * E + H);
         float[] logit = new float[B * H], decay = new float[B * H];
         for (int c = 0; c < 3 * E; c++) conv[c * w + w - 1] = 1f;
         for (int i = 0; i < wg.length; i++) wg[i] *= 0.02f;
@@ -386,7 +386,7 @@ public final class AttentionBench {
                 System.arraycopy(v, (b * T + t) * E, u, b * 3 * E + 2 * E, E);
             }
             QkvConv.forward(B, 1, 3 * E, w, u, 0, 3 * E, conv, 0, mask, st.convTail, qkv, 0, 3 * E, st.convTail);
-            Gemm.sgemm(false, true, B, H, E, 1f, x, 0, E, wg, 0, E, 0f, logit, 0, H);
+            GateProjection.forward(x, 0, E, wg, 0, H * E, logit, B, E, H);
             CosineGate.logDecay(logit, decay, B * H);
             CosineRecurrent.step(st, new Heads(qkv, 0, 3 * E), new Heads(qkv, E, 3 * E), new Heads(qkv, 2 * E, 3 * E), mask, m, decay, out);
         };
