@@ -44,6 +44,10 @@ public final class QkvConv {
                 int b = items[3 * it], j0 = items[3 * it + 1], j1 = items[3 * it + 2];
                 for (int j = j0; j < j1; j++) {
                     int o = oOff + (b * T + row(real, b, j)) * ldo;
+                    if (w == 2 && j > 0) { // the common width, both inputs real: one pass (the same operations in order)
+                        conv2Row(u, inputOffset(uOff, ldu, real, b, T, ch, w, j - 1), u, inputOffset(uOff, ldu, real, b, T, ch, w, j), wt, out, o, ch);
+                        continue;
+                    }
                     boolean first = true;
                     for (int i = 0; i < w; i++) { // out (+)= W[:, i] * (the real row w-1-i back)
                         int src = j - (w - 1) + i;
@@ -90,6 +94,11 @@ public final class QkvConv {
                 float[] dw = partial[it] = new float[w * ch];
                 for (int j = j0; j < j1; j++) {
                     int g = dOff + (b * T + row(real, b, j)) * ldd, du = duOff + (b * T + row(real, b, j)) * lddu;
+                    if (w == 2 && j > 0 && j + 1 < nr) { // the common width, away from the ends: one pass, same order
+                        conv2RowBackward(dOut, g, dOff + (b * T + row(real, b, j + 1)) * ldd, u, inputOffset(uOff, ldu, real, b, T, ch, w, j - 1),
+                                inputOffset(uOff, ldu, real, b, T, ch, w, j), wt, dw, dU, du, ch);
+                        continue;
+                    }
                     for (int i = 0; i < w; i++) {
                         int src = j - (w - 1) + i, next = j + (w - 1 - i);
                         if (src >= 0 || tailIn != null) // dW[:, i] += dOut_j * (input w-1-i rows before j)
@@ -137,6 +146,37 @@ public final class QkvConv {
             FloatVector.fromArray(F, a, aOff + c).fma(FloatVector.fromArray(F, b, bOff + c), FloatVector.fromArray(F, y, yOff + c))
                     .intoArray(y, yOff + c);
         for (; c < n; c++) y[yOff + c] = Math.fma(a[aOff + c], b[bOff + c], y[yOff + c]);
+    }
+
+    /** Width 2: y = W[:, 1] * cur + (W[:, 0] * prev), as the general loop's two taps compute it (mul, then fma). */
+    private static void conv2Row(float[] p, int pOff, float[] x, int xOff, float[] wt, float[] y, int yOff, int n) {
+        int c = 0;
+        for (; c + F.length() <= n; c += F.length()) {
+            FloatVector first = FloatVector.fromArray(F, p, pOff + c).mul(FloatVector.fromArray(F, wt, c));
+            FloatVector.fromArray(F, x, xOff + c).fma(FloatVector.fromArray(F, wt, n + c), first).intoArray(y, yOff + c);
+        }
+        for (; c < n; c++) y[yOff + c] = Math.fma(x[xOff + c], wt[n + c], p[pOff + c] * wt[c]);
+    }
+
+    /**
+     * Width 2, row j with rows j-1 and j+1 real: dW[0] += dOut_j u_{j-1}, dW[1] += dOut_j u_j, dU_j += W[:, 0] dOut_{j+1}
+     * then += W[:, 1] dOut_j: the general loop's operations in its order, in one pass over the row.
+     */
+    private static void conv2RowBackward(float[] dOut, int g, int gNext, float[] u, int prev, int cur, float[] wt, float[] dw,
+                                         float[] dU, int du, int n) {
+        int c = 0;
+        for (; c + F.length() <= n; c += F.length()) {
+            FloatVector gv = FloatVector.fromArray(F, dOut, g + c);
+            gv.fma(FloatVector.fromArray(F, u, prev + c), FloatVector.fromArray(F, dw, c)).intoArray(dw, c);
+            gv.fma(FloatVector.fromArray(F, u, cur + c), FloatVector.fromArray(F, dw, n + c)).intoArray(dw, n + c);
+            FloatVector d = FloatVector.fromArray(F, dOut, gNext + c).fma(FloatVector.fromArray(F, wt, c), FloatVector.fromArray(F, dU, du + c));
+            gv.fma(FloatVector.fromArray(F, wt, n + c), d).intoArray(dU, du + c);
+        }
+        for (; c < n; c++) {
+            dw[c] = Math.fma(dOut[g + c], u[prev + c], dw[c]);
+            dw[n + c] = Math.fma(dOut[g + c], u[cur + c], dw[n + c]);
+            dU[du + c] = Math.fma(dOut[g + c], wt[n + c], Math.fma(dOut[gNext + c], wt[c], dU[du + c]));
+        }
     }
 
     /** Position of batch row b's j-th real token. */

@@ -12,6 +12,7 @@ import org.cottention.attention.Heads;
 import org.cottention.attention.QkvConv;
 import org.cottention.attention.SoftmaxAttention;
 import org.cottention.model.CosineGate;
+import org.cottention.model.GateProjection;
 import org.cottention.kernels.Gemm;
 import org.cottention.kernels.Machine;
 import org.cottention.kernels.Parallel;
@@ -125,7 +126,8 @@ public final class AttentionBench {
         final int B = opt.batch(), H = opt.heads(), D = opt.headDim();
         AttnShape shape = new AttnShape(B, T, H, D);
         long n = (long) B * T * H * D;
-        long need = estimateBytes(variant, shape) + 8 * 4 * n;
+        // the inputs, outputs and gradients build() allocates (the gated row's are all in its estimate), and the rest
+        long need = estimateBytes(variant, shape) + (variant.equals("cosine-gated-causal") ? 0 : 8 * 4 * n);
         Runtime rt = Runtime.getRuntime();
         System.gc();
         long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
@@ -210,12 +212,14 @@ public final class AttentionBench {
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), E = shape.width();
         int n = B * T * E;
         Random r = new Random(42);
-        float[] q = randn(r, n), k = randn(r, n), v = randn(r, n), g = randn(r, n);
-        float[] o = new float[n], dq = new float[n], dk = new float[n], dv = new float[n];
         float[] m = new float[H], dm = new float[H];
         Arrays.fill(m, 0.5f);
         int[] mask = new int[B * T];
         Arrays.fill(mask, 1);
+        // the gated row holds its own fused q|k|v buffers (before and after the convolution): only out and dOut here
+        if (variant.equals("cosine-gated-causal")) return gated(shape, mask, m, Heads.of(new float[n], E), Heads.of(randn(r, n), E), dm, r);
+        float[] q = randn(r, n), k = randn(r, n), v = randn(r, n), g = randn(r, n);
+        float[] o = new float[n], dq = new float[n], dk = new float[n], dv = new float[n];
         Heads hq = Heads.of(q, E), hk = Heads.of(k, E), hv = Heads.of(v, E), ho = Heads.of(o, E), hg = Heads.of(g, E);
         Heads hdq = Heads.of(dq, E), hdk = Heads.of(dk, E), hdv = Heads.of(dv, E);
         return switch (variant) {
@@ -228,7 +232,6 @@ public final class AttentionBench {
                     CosineCausal.backward((CosineCausal.Context) c, hg, hdq, hdk, hdv, dm);
                 }
             };
-            case "cosine-gated-causal" -> gated(shape, mask, m, ho, hg, dm, r);
             case "cosine-bidir" -> new Op() {
                 public Object forward() {
                     return CosineBidir.forward(shape, hq, hk, hv, mask, m, ho);
@@ -282,20 +285,20 @@ public final class AttentionBench {
     private Op gated(AttnShape shape, int[] mask, float[] m, Heads ho, Heads hg, float[] dm, Random r) {
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), E = shape.width(), n = B * T, w = GATED_CONV;
         float[] u = randn(r, n * 3 * E), x = randn(r, n * E), qkv = new float[n * 3 * E], du = new float[n * 3 * E], dqkv = new float[n * 3 * E];
-        float[] conv = new float[3 * E * w], dconv = new float[conv.length], wg = randn(r, H * E), bg = new float[H], dwg = new float[H * E];
+        // the gate's weights [H, E] and then its biases [H], as in a model's flat buffer; dwg the same layout
+        float[] conv = new float[3 * E * w], dconv = new float[conv.length], wg = randn(r, H * E + H), dwg = new float[H * E + H];
         float[] logit = new float[n * H], decay = new float[n * H], dx = new float[n * E];
         for (int c = 0; c < 3 * E; c++) {
             conv[c * w + w - 1] = 1f;
             conv[c * w] = 0.1f;
         }
-        for (int i = 0; i < wg.length; i++) wg[i] *= 0.02f;
-        for (int h = 0; h < H; h++) bg[h] = (float) Math.log(Math.expm1(1e-3 * Math.pow(100, H == 1 ? 0.5 : (double) h / (H - 1))));
+        for (int i = 0; i < H * E; i++) wg[i] *= 0.02f;
+        for (int h = 0; h < H; h++) wg[H * E + h] = (float) Math.log(Math.expm1(1e-3 * Math.pow(100, H == 1 ? 0.5 : (double) h / (H - 1))));
         Heads q = new Heads(qkv, 0, 3 * E), k = new Heads(qkv, E, 3 * E), v = new Heads(qkv, 2 * E, 3 * E);
         return new Op() {
             public Object forward() {
                 QkvConv.forward(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, qkv, 0, 3 * E, null);
-                Gemm.sgemm(false, true, n, H, E, 1f, x, 0, E, wg, 0, E, 0f, logit, 0, H);
-                for (int i = 0; i < n; i++) for (int h = 0; h < H; h++) logit[i * H + h] += bg[h];
+                GateProjection.forward(x, 0, E, wg, 0, H * E, logit, n, E, H);
                 CosineGate.logDecay(logit, decay, n * H);
                 return CosineCausal.forward(null, shape, q, k, v, mask, m, decay, ho, opt.chunk(), null, null);
             }
@@ -304,8 +307,7 @@ public final class AttentionBench {
                 float[] da = new float[n * H];
                 CosineCausal.backward((CosineCausal.Context) c, hg, new Heads(dqkv, 0, 3 * E), new Heads(dqkv, E, 3 * E), new Heads(dqkv, 2 * E, 3 * E), dm, da);
                 CosineGate.logitGradient(logit, da, n * H);
-                Gemm.sgemm(true, false, H, E, n, 1f, da, 0, H, x, 0, E, 1f, dwg, 0, E);
-                Gemm.sgemm(false, false, n, E, H, 1f, da, 0, H, wg, 0, E, 1f, dx, 0, E);
+                GateProjection.backward(x, 0, E, wg, 0, da, dx, 0, E, dwg, 0, H * E, n, E, H);
                 QkvConv.backward(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, dqkv, 0, 3 * E, du, 0, 3 * E, dconv, 0);
             }
         };
@@ -373,7 +375,7 @@ public final class AttentionBench {
      */
     private static Step gatedStep(int B, int T, int H, int E, float[] q, float[] k, float[] v, int[] mask, float[] m, Heads out, Random r) {
         int w = GATED_CONV;
-        float[] u = new float[B * 3 * E], qkv = new float[B * 3 * E], conv = new float[3 * E * w], x = randn(r, B * E), wg = randn(r, H * E);
+        float[] u = new float[B * 3 * E], qkv = new float[B * 3 * E], conv = new float[3 * E * w], x = randn(r, B * E), wg = randn(r, H * E + H);
         float[] logit = new float[B * H], decay = new float[B * H];
         for (int c = 0; c < 3 * E; c++) conv[c * w + w - 1] = 1f;
         for (int i = 0; i < wg.length; i++) wg[i] *= 0.02f;
@@ -384,7 +386,7 @@ public final class AttentionBench {
                 System.arraycopy(v, (b * T + t) * E, u, b * 3 * E + 2 * E, E);
             }
             QkvConv.forward(B, 1, 3 * E, w, u, 0, 3 * E, conv, 0, mask, st.convTail, qkv, 0, 3 * E, st.convTail);
-            Gemm.sgemm(false, true, B, H, E, 1f, x, 0, E, wg, 0, E, 0f, logit, 0, H);
+            GateProjection.forward(x, 0, E, wg, 0, H * E, logit, B, E, H);
             CosineGate.logDecay(logit, decay, B * H);
             CosineRecurrent.step(st, new Heads(qkv, 0, 3 * E), new Heads(qkv, E, 3 * E), new Heads(qkv, 2 * E, 3 * E), mask, m, decay, out);
         };
@@ -417,8 +419,10 @@ public final class AttentionBench {
         long bhtt = 4L * s.batch() * s.heads() * T * T;
         return switch (variant) {
             case "cosine-causal" -> (8L + 8L * s.heads()) * s.batch() * T + (16L << 20); // per-token counts and dL/dm terms, step buffers
-            // plus u, qkv, du, dqkv [n, 3E], x, dx; per token and head the decay, z, gradients; per chunk a D x D state
-            case "cosine-gated-causal" -> 4 * 14 * n + 48L * s.batch() * s.heads() * T + 4L * n * s.headDim() / 64 + (16L << 20);
+            // the layer's buffers: out, dOut [n, E]; u, qkv, du, dqkv [n, 3E]; x, dx [n, E]; gate logits, decay, dL/da
+            // [B*T, H]; then the kernel's: per token and head z and gradients, per chunk of 64 a D x D state
+            case "cosine-gated-causal" -> 4 * 16 * n + 12L * s.batch() * T * s.heads() + 48L * s.batch() * s.heads() * T
+                    + 4L * n * s.headDim() / 64 + (16L << 20);
             case "cosine-bidir" -> 4 * 3 * n + 4L * 3 * s.batch() * s.heads() * T;
             case "cosine-causal-quadratic" -> 4 * 3 * n + th * (8 * T * T + 12 * T * s.headDim());
             case "softmax-causal", "softmax-bidir" -> bhtt + th * 4 * T * T;

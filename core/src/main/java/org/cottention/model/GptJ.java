@@ -297,7 +297,8 @@ public final class GptJ implements TrainableModel {
         // gated: log-decay a = -softplus(ln Wg^T + bg)              [n, H]
         float[] decay = null;
         if (blk.gate != null) {
-            blk.gate.forward(w, a.ln[l], 0, e, a.gate[l], 0, cfg.nHead(), n);
+            if (blk.gate.slot() != null) blk.gate.forward(w, a.ln[l], 0, e, a.gate[l], 0, cfg.nHead(), n);
+            else GateProjection.forward(a.ln[l], 0, e, w, blk.gate.weight().offset(), blk.gate.bias().offset(), a.gate[l], n, e, cfg.nHead());
             decay = a.decay[l];
             CosineGate.logDecay(a.gate[l], decay, n * cfg.nHead());
         }
@@ -380,7 +381,9 @@ public final class GptJ implements TrainableModel {
         if (blk.normConst != null) Ops.addInPlace(g, blk.normConst.offset(), dm, 0, dm.length);
         if (blk.gate != null) { // a = -softplus(logit): dlogit = -sigmoid(logit) da, then gate_proj's backward into dln
             CosineGate.logitGradient(a.gate[l], d.dDecay, n * cfg.nHead());
-            blk.gate.backward(w, g, a.ln[l], 0, e, d.dDecay, 0, cfg.nHead(), d.dln, 0, e, n);
+            if (blk.gate.slot() != null) blk.gate.backward(w, g, a.ln[l], 0, e, d.dDecay, 0, cfg.nHead(), d.dln, 0, e, n); // refuses off-heap weights
+            else GateProjection.backward(a.ln[l], 0, e, w, blk.gate.weight().offset(), d.dDecay, d.dln, 0, e, g,
+                    blk.gate.weight().offset(), blk.gate.bias().offset(), n, e, cfg.nHead());
         }
         rotary.backward(d.dqkv, 0, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
         rotary.backward(d.dqkv, e, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
