@@ -75,6 +75,11 @@ public final class EmbedCommand implements Callable<Integer> {
             + "whose memory and time grow linearly with the length.")
     String longPositions = "none";
 
+    @Option(names = "--stabiliser-length", paramLabel = "N", description = "Cosine models: for texts longer than N tokens, hold the stabiliser's "
+            + "output scale at N tokens (its exponent a = sigmoid(norm_const) becomes 1 - (1-a) ln N / ln T), so that attention outputs do not grow "
+            + "with the length past what the model was trained on; use the longest length it was linearized on (128 for MiniLM). 0 = off (default).")
+    int stabiliserLength;
+
     @Option(names = "--no-truncate", description = "With absolute positions: error on texts longer than max_position_embeddings instead of truncating.")
     boolean noTruncate;
 
@@ -99,6 +104,7 @@ public final class EmbedCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--long-positions must be none, cycle or interpolate, got \"" + longPositions + "\"");
         };
         bert.longPositions(lp);
+        bert.stabiliserLength(stabiliserLength);
         Pooling saved = Pooling.read(model.dir);
         Pooling pool = new Pooling(pooling != null ? Pooling.Mode.parse(pooling) : saved != null ? saved.mode() : Pooling.Mode.MEAN,
                 normalize != null ? normalize : saved != null && saved.normalize(), 0);

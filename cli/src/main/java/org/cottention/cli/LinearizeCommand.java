@@ -49,6 +49,10 @@ public final class LinearizeCommand implements Callable<Integer> {
     @Option(names = "--batch", description = "Sequences per step (default ${DEFAULT-VALUE}).")
     int batch = 16;
 
+    @Option(names = "--micro-batch", paramLabel = "M", description = "Sequences per forward/backward; --batch / M micro-batches are accumulated "
+            + "into each step (same update, less memory: activations scale with M x --max-length). Default: --batch.")
+    Integer microBatch;
+
     @Option(names = "--lr", description = "Peak learning rate of stage 1 (default ${DEFAULT-VALUE}).")
     float lr = 1e-3f;
 
@@ -90,7 +94,7 @@ public final class LinearizeCommand implements Callable<Integer> {
         threads.apply();
         if (!Files.isDirectory(model)) throw new IllegalArgumentException("model folder " + model + " does not exist");
         var o = new Linearize.Options(AttentionType.parse(attention), steps, minutes, stage1Fraction, maxLength, batch, lr, lr2, pooledWeight,
-                evalTexts, evalEvery, saveEvery, seed, resume, !noProgress, stopAfter);
+                evalTexts, evalEvery, saveEvery, seed, resume, !noProgress, stopAfter, microBatch != null ? microBatch : batch);
         long t0 = System.nanoTime();
         String type = Files.isRegularFile(model.resolve("config.json"))
                 ? new ObjectMapper().readTree(model.resolve("config.json").toFile()).path("model_type").asText("gptj") : "gptj";

@@ -58,6 +58,7 @@ public final class Bert {
     final Rotary rotary;
     private Acts acts;
     private LongPositions longPositions = LongPositions.NONE;
+    private int stabiliserLength;
 
     /**
      * Absolute positions past max_position_embeddings P (inference of long documents in one pass): NONE refuses them;
@@ -70,6 +71,22 @@ public final class Bert {
     /** Sets how positions past max_position_embeddings are embedded (see {@link LongPositions}); returns this. */
     public Bert longPositions(LongPositions mode) {
         this.longPositions = mode;
+        return this;
+    }
+
+    /**
+     * Holds the cosine stabiliser's output scale at {@code n} tokens for longer texts (0 = off; inference of long
+     * documents). The cosine attention output of a token is sum_j cos(q, k_j) v_j / n^a with a = sigmoid(m): when the
+     * similarities do not shrink with the length (they do not; they are a property of the text), the sum grows as n
+     * and the output as n^(1-a), so a model trained on spans of at most N tokens sees, at 32K tokens, attention outputs
+     * (32768/N)^(1-a) times larger than any it was trained on (about 9x for N = 128, a = 0.6). For a text of T > N
+     * tokens the exponent becomes a' = 1 - (1-a) ln N / ln T, so that T^a' = T^a (T/N)^(1-a): the output keeps the
+     * scale it had at N tokens. At T <= N nothing changes. One exponent per head for the whole batch, from the padded
+     * length T (exact for one document per batch, as long-document embedding runs).
+     */
+    public Bert stabiliserLength(int n) {
+        if (n < 0) throw new IllegalArgumentException("stabiliser length must be >= 0, got " + n);
+        this.stabiliserLength = n;
         return this;
     }
 
@@ -215,6 +232,7 @@ public final class Bert {
 
     /** Training forward (every layer's activations kept); the last hidden state is acts.x[L] [B*T, E]. */
     Acts forward(int b, int t, int[] ids, int[] mask, int[] types) {
+        if (stabiliserLength > 0) throw new IllegalStateException("the held stabiliser (stabiliserLength) is for inference; its gradient is not the kernel's");
         SelfAttention[] att = new SelfAttention[layers.length];
         for (int l = 0; l < layers.length; l++) att[l] = layers[l].attention;
         return forward(b, t, ids, mask, types, trainingActs(b * t), att);
@@ -256,7 +274,7 @@ public final class Bert {
         }
         // att = attention(q, k, v), bidirectional                               [n, E]
         attention.forward(shape, new Heads(a.qkv[l], 0, 3 * e), new Heads(a.qkv[l], e, 3 * e), new Heads(a.qkv[l], 2 * e, 3 * e),
-                mask, normConst(ly), Heads.of(a.att[l], e));
+                mask, heldNormConst(normConst(ly), shape.seq()), Heads.of(a.att[l], e));
         // s1 = x + dense(att);  h1 = LN1(s1)
         ly.attnOut.forward(w, a.att[l], 0, e, a.s1[l], 0, e, n);
         Ops.addInPlace(a.s1[l], 0, a.x[l], 0, n * e);
@@ -644,6 +662,18 @@ public final class Bert {
     float[] normConst(Layer ly) {
         if (ly.normConst == null) return null;
         return Arrays.copyOfRange(params.data, ly.normConst.offset(), ly.normConst.offset() + cfg.numAttentionHeads());
+    }
+
+    /** The raw stabilisers m [H] with the exponent held at {@link #stabiliserLength} tokens for a t-token batch. */
+    float[] heldNormConst(float[] m, int t) {
+        if (m == null || stabiliserLength == 0 || t <= stabiliserLength) return m;
+        double ratio = Math.log(stabiliserLength) / Math.log(t);
+        float[] held = new float[m.length];
+        for (int h = 0; h < m.length; h++) {
+            double a = 1 / (1 + Math.exp(-m[h])), a2 = 1 - (1 - a) * ratio;
+            held[h] = (float) Math.log(a2 / (1 - a2));
+        }
+        return held;
     }
 
     /** Position ids 0..t-1 of each row, modulo {@code period} (= t when the text fits the table). */

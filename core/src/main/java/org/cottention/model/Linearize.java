@@ -44,11 +44,23 @@ public final class Linearize {
      * @param maxLength      longest training sequence in tokens ([CLS], [SEP] included); lengths vary from 8 up to it
      * @param evalTexts      held-out texts of the fidelity report
      * @param stopAfter      stop as Ctrl-C would after this many steps of the current run (tests); 0 = never
+     * @param microBatch     sequences per forward/backward (batch / microBatch micro-batches accumulated per step): the
+     *                       activations alive at once, student and teacher, scale with microBatch x maxLength
      */
     public record Options(AttentionType attention, int steps, double minutes, double stage1Fraction, int maxLength, int batch,
                           float stage1Lr, float stage2Lr, double pooledWeight, int evalTexts, int evalEvery, int saveEvery,
-                          long seed, boolean resume, boolean progress, int stopAfter) {
+                          long seed, boolean resume, boolean progress, int stopAfter, int microBatch) {
+        /** Without micro-batches (one forward/backward of the whole batch per step). */
+        public Options(AttentionType attention, int steps, double minutes, double stage1Fraction, int maxLength, int batch,
+                       float stage1Lr, float stage2Lr, double pooledWeight, int evalTexts, int evalEvery, int saveEvery,
+                       long seed, boolean resume, boolean progress, int stopAfter) {
+            this(attention, steps, minutes, stage1Fraction, maxLength, batch, stage1Lr, stage2Lr, pooledWeight, evalTexts, evalEvery, saveEvery,
+                    seed, resume, progress, stopAfter, batch);
+        }
+
         public Options {
+            if (microBatch < 1 || batch % Math.max(microBatch, 1) != 0)
+                throw new IllegalArgumentException("--micro-batch must divide --batch " + batch + ", got " + microBatch);
             if (attention != AttentionType.COSINE) throw new IllegalArgumentException("linearize converts to cosine attention (--attention cosine)");
             if (minutes <= 0 && steps < 2) throw new IllegalArgumentException("--steps must be >= 2 (both stages), got " + steps);
             if (minutes < 0) throw new IllegalArgumentException("--minutes must be > 0, got " + minutes);
@@ -178,7 +190,7 @@ public final class Linearize {
         Corpus corpus = corpus(data, tok, o.evalTexts());
         Pooling evalPooling = new Pooling(pooling.mode(), pooling.normalize(), pooling.maxSeqLength() > 0 ? pooling.maxSeqLength() : limit);
         Embedder teacherEmb = new Embedder(teacher, tok, evalPooling);
-        Spans spans = new Spans(corpus.tokens(), tok.clsId(), tok.sepId(), o.batch(), limit, o.seed());
+        Spans spans = new Spans(corpus.tokens(), tok.clsId(), tok.sepId(), o.microBatch(), limit, o.seed());
         return run(corpus, spans, teacherEmb::embed, from -> {
             // a copy of the teacher with cosine attention (norm_const starts at its initial value), or a checkpoint
             Bert student = ModelStore.loadBert(from, AttentionType.COSINE);
@@ -211,7 +223,7 @@ public final class Linearize {
         Tokenizer tok = Tokenizers.load(teacherDir);
         int limit = Math.min(o.maxLength(), teacher.cfg.nPositions());
         Corpus corpus = corpus(data, tok, o.evalTexts());
-        Spans spans = new Spans(corpus.tokens(), -1, -1, o.batch(), limit + 2, o.seed());
+        Spans spans = new Spans(corpus.tokens(), -1, -1, o.microBatch(), limit + 2, o.seed());
         java.util.function.Function<String, int[]> ids = text -> {
             int[] a = tok.encode(text);
             return a.length > limit ? java.util.Arrays.copyOf(a, limit) : a.length == 0 ? new int[]{0} : a;
@@ -279,7 +291,7 @@ public final class Linearize {
 
     private static Trainer.Options options(Options o, long steps, float lr, Path run, boolean resume) {
         int s = (int) steps;
-        return new Trainer.Options(s, 1, new LrSchedule(lr, lr / 10, Math.max(1, s / 20), s, LrSchedule.Decay.COSINE),
+        return new Trainer.Options(s, o.batch() / o.microBatch(), new LrSchedule(lr, lr / 10, Math.max(1, s / 20), s, LrSchedule.Decay.COSINE),
                 new AdamW.Config(0.9f, 0.999f, 1e-8f, 0f), 1.0, Math.max(1, Math.min(10, s / 10)), o.evalEvery(), o.saveEvery(), 1, o.seed(),
                 run, resume, o.progress(), null, null, false, o.stopAfter());
     }
@@ -296,7 +308,8 @@ public final class Linearize {
         }
         long a, b;
         if (o.minutes() > 0) {
-            double p1 = probe(student.stage1(), spans, student.params()), p2 = probe(student.stage2(), spans, student.params()), budget = o.minutes() * 60 * 0.92;  // evaluation and saving take the rest
+            int micro = o.batch() / o.microBatch();   // probes time one micro-batch
+            double p1 = micro * probe(student.stage1(), spans, student.params()), p2 = micro * probe(student.stage2(), spans, student.params()), budget = o.minutes() * 60 * 0.92;  // evaluation and saving take the rest
             a = Math.max(1, Math.round(budget * o.stage1Fraction() / p1));
             b = Math.max(1, Math.round(budget * (1 - o.stage1Fraction()) / p2));
             log.accept(String.format("budget %.1f min: stage 1 %.2f s/step -> %d steps, stage 2 %.2f s/step -> %d steps", o.minutes(), p1, a, p2, b));

@@ -111,6 +111,42 @@ class LinearizeTest {
         assertArrayEquals(weights(out), weights(cut));
     }
 
+    /** Micro-batches of 2 accumulated into steps of 4; a run killed in stage 2 resumes from its checkpoint to the same weights. */
+    @Test
+    void microBatchesAndResumeInStage2() throws IOException {
+        java.util.function.BiFunction<Integer, Boolean, Linearize.Options> o = (stop, resume) -> new Linearize.Options(AttentionType.COSINE, 10, 0, 0.2, 32, 4,
+                3e-3f, 1e-3f, 1.0, 12, 0, 3, 5, resume, false, stop, 2);
+        Path out = tmp.resolve("micro"), cut = tmp.resolve("micro-cut");
+        Linearize.Report r = Linearize.bert(teacher, List.of(data), out, o.apply(0, false), s -> {});
+        assertFalse(r.interrupted());
+        assertEquals(2, r.stage1Steps());
+        assertEquals(8, r.stage2Steps());
+        assertTrue(Linearize.bert(teacher, List.of(data), cut, o.apply(5, false), s -> {}).interrupted());   // stage 1 done, stage 2 stopped at 5
+        assertTrue(Files.isDirectory(cut.resolve("stage2")));
+        assertFalse(Linearize.bert(teacher, List.of(data), cut, o.apply(0, true), s -> {}).interrupted());
+        assertArrayEquals(weights(out), weights(cut));
+        assertThrows(IllegalArgumentException.class, () -> new Linearize.Options(AttentionType.COSINE, 10, 0, 0.2, 32, 4, 3e-3f, 1e-3f, 1.0, 12, 0, 3, 5,
+                false, false, 0, 3));
+    }
+
+    /**
+     * The held stabiliser: nothing changes up to N tokens; past N the exponent a' satisfies T^a' = T^a (T/N)^(1-a), so
+     * the output of uniform attention (every key the same) keeps its scale at N; training refuses it.
+     */
+    @Test
+    void heldStabiliserKeepsTheScaleOfNTokens() throws IOException {
+        Bert plain = ModelStore.loadBert(teacher, AttentionType.COSINE), held = ModelStore.loadBert(teacher, AttentionType.COSINE).stabiliserLength(16);
+        int[] ids = new int[12];
+        for (int i = 0; i < ids.length; i++) ids[i] = 1000 + 37 * i;
+        assertArrayEquals(plain.encode(1, 12, ids, null, null), held.encode(1, 12, ids, null, null));
+        float[] m = plain.normConst(plain.layers[0]), m2 = held.heldNormConst(m, 4096);
+        for (int h = 0; h < m.length; h++) {
+            double a = 1 / (1 + Math.exp(-m[h])), a2 = 1 / (1 + Math.exp(-m2[h]));
+            assertEquals(a * Math.log(4096) + (1 - a) * (Math.log(4096) - Math.log(16)), a2 * Math.log(4096), 1e-4);
+        }
+        assertThrows(IllegalStateException.class, () -> held.forward(1, 12, ids, null, null));
+    }
+
     @Test
     void causalLmPath() throws IOException {
         Path gpt = tmp.resolve("gpt");
