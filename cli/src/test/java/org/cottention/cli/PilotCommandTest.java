@@ -95,18 +95,34 @@ class PilotCommandTest {
         assertOneError(other, "another pilot's results");
         assertEquals(report, Files.readString(out.resolve("report.json")));
 
-        // from an existing softmax model: the original as it is (it already classifies over these labels), cosine by the attention swap + fine-tuning
-        Path fromModel = tmp.resolve("from-model");
-        BertCommandsTest.Run m = run(pilot("--train-dir", task.toString(), "--out", fromModel.toString(), "--model", out.resolve("variants/softmax").toString(),
-                "--max-length", "16"));
+        // from an existing softmax model: the original as it is (it already classifies over these labels), cosine by linearization + fine-tuning;
+        // stopped during the linearization, then continued
+        Path fromModel = tmp.resolve("from-model"), bigger = BertCommandsTest.toyTask(tmp.resolve("task400"), 400, 40);  // enough text to distil on
+        String[] fromArgs = {"--train-dir", bigger.toString(), "--out", fromModel.toString(), "--model", out.resolve("variants/softmax").toString(), "--max-length", "16"};
+        BertCommandsTest.Run stopped = run(pilot(args(fromArgs, "--stop-after", "1")));
+        assertEquals(130, stopped.code(), stopped.err());
+        assertTrue(Files.isDirectory(fromModel.resolve("variants/cosine/linearize/stage1")), "the linearization's own run folder");
+        assertFalse(Files.exists(fromModel.resolve("variants/cosine/result.json")));
+        BertCommandsTest.Run m = run(pilot(fromArgs));
         assertEquals(0, m.code(), m.err());
+        assertTrue(m.err().contains("linearizing") && m.err().contains("(continuing)"), m.err());
         JsonNode mr = JSON.readTree(fromModel.resolve("report.json").toFile());
         assertEquals("original, as it is", mr.at("/variants/0/training/method").asText());
         assertEquals(0, mr.at("/variants/0/training/steps").asInt());
-        assertEquals(rep.at("/variants/0/quality/accuracy").asDouble(), mr.at("/variants/0/quality/accuracy").asDouble(), 1e-9, "the original, evaluated as it is");
-        assertEquals("swap + fine-tune", mr.at("/variants/1/training/method").asText());
+        assertEquals("linearize + fine-tune", mr.at("/variants/1/training/method").asText());
         assertEquals("cosine", mr.at("/variants/1/attention").asText());
         assertEquals(6, mr.at("/variants/1/training/steps").asInt());
+        JsonNode lin = mr.at("/variants/1/training/linearization");
+        assertEquals(6, lin.get("stage1Steps").asInt() + lin.get("stage2Steps").asInt(), lin.toString());
+        assertFalse(lin.get("interrupted").asBoolean());
+        for (String stage : List.of("swap", "afterStage1", "afterStage2")) {
+            double c = lin.at("/" + stage + "/meanCosine").asDouble(Double.NaN);
+            assertTrue(c > -1 && c <= 1, stage + " meanCosine " + c);
+        }
+        assertEquals(lin.get("stage1Seconds").asDouble() + lin.get("stage2Seconds").asDouble(), mr.at("/variants/1/training/conversionSeconds").asDouble(), 1e-3);
+        assertTrue(Files.isRegularFile(fromModel.resolve("variants/cosine/linearize/model.safetensors")), "the linearized model is kept");
+        String fromMd = Files.readString(fromModel.resolve("report.md"));
+        assertTrue(fromMd.contains("Conversion by linearization") && fromMd.contains("was linearized from the original in"), fromMd);
 
         // the report renders in a real browser (when one is installed)
         Path script = Path.of("..", "scripts", "check-report-html.sh").toAbsolutePath();

@@ -96,7 +96,9 @@ public final class Linearize {
         }
     }
 
-    private static final String PLAN = "linearize-plan.json", REPORT = "linearize.json";
+    /** The fidelity report in the output folder ({@link Report#toMap}; "interrupted": false once the model is written). */
+    public static final String REPORT = "linearize.json";
+    private static final String PLAN = "linearize-plan.json";
 
     private Linearize() {}
 

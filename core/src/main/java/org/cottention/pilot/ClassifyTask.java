@@ -3,9 +3,11 @@ package org.cottention.pilot;
 import org.cottention.data.BertTexts;
 import org.cottention.data.LabeledTexts;
 import org.cottention.data.SequenceBatches;
+import org.cottention.io.AtomicFiles;
 import org.cottention.model.AttentionType;
 import org.cottention.model.Bert;
 import org.cottention.model.BertConfig;
+import org.cottention.model.Linearize;
 import org.cottention.model.ModelStore;
 import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.Tokenizer;
@@ -25,6 +27,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 
 /**
  * GLUE-style classification on BERT: train.tsv and dev.tsv, a WordPiece vocabulary trained once on the training
@@ -143,6 +146,28 @@ final class ClassifyTask extends PilotTask<Bert> {
     @Override
     Bert load(Path dir, AttentionType attention) throws IOException {
         return ModelStore.loadBert(dir, attention, Bert.HeadSet.CLASSIFIER, c -> c.labels().equals(labels) ? c : c.withTask(labels, false), opt.seed());
+    }
+
+    /**
+     * Distils --model into cosine attention on the texts of train.tsv (dev.tsv stays unseen), written one per
+     * paragraph to data/unlabeled-train.txt; labels play no part.
+     */
+    @Override
+    Linearize.Report linearizeInto(Path work, Linearize.Options lin, Consumer<String> log) throws IOException {
+        Path texts = dataDir.resolve("unlabeled-train.txt");
+        StringBuilder sb = new StringBuilder();
+        for (LabeledTexts.Example e : train.examples()) {
+            sb.append(e.a()).append("\n\n");
+            if (e.b() != null) sb.append(e.b()).append("\n\n");
+        }
+        Files.createDirectories(dataDir);
+        AtomicFiles.writeString(texts, sb.toString());
+        return Linearize.bert(opt.model(), List.of(texts), work, lin, log);
+    }
+
+    @Override
+    int unlabeledTexts() {
+        return train.examples().size();
     }
 
     @Override

@@ -7,6 +7,7 @@ import org.cottention.io.Checkpoint;
 import org.cottention.model.AttentionType;
 import org.cottention.model.GptJ;
 import org.cottention.model.GptJConfig;
+import org.cottention.model.Linearize;
 import org.cottention.model.ModelStore;
 import org.cottention.model.WeightStorage;
 import org.cottention.tokenizer.BpeTrainer;
@@ -24,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * Causal language modelling on GPT-J: a byte-level BPE tokenizer trained once on the data (or the model's), the
@@ -160,10 +162,24 @@ final class LmTask extends PilotTask<GptJ> {
 
     /** From --model: the swap also brings a gated variant's options (its new parameters start neutral). */
     @Override
-    GptJ convert(Variant v) throws IOException {
-        if (v.fromModel() != Variant.Conversion.SWAP_FINETUNE) return super.convert(v);
+    GptJ convert(Variant v, Path work) throws IOException {
+        if (v.fromModel() != Variant.Conversion.SWAP_FINETUNE) return super.convert(v, work);
         GptJConfig want = v.gpt().apply(GptJConfig.read(opt.model().resolve("config.json")));
         return ModelStore.loadGptJ(opt.model(), want.attentionType(), Checkpoint.Format.AUTO, WeightStorage.HEAP, want.cosineGate(), want.qkvConvSize());
+    }
+
+    /**
+     * Distils --model on the --text files (KL to the original's next-token distributions: its own predictions, not
+     * the text's next tokens, are the target; the validation windows' text is among what it reads).
+     */
+    @Override
+    Linearize.Report linearizeInto(Path work, Linearize.Options lin, Consumer<String> log) throws IOException {
+        return Linearize.gptJ(opt.model(), files, work, lin, log);
+    }
+
+    @Override
+    int unlabeledTexts() {
+        return lengths.documents();
     }
 
     @Override

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.bench.DecodeBench;
 import org.cottention.io.AtomicFiles;
 import org.cottention.model.AttentionType;
+import org.cottention.model.Linearize;
 import org.cottention.train.BatchSource;
 import org.cottention.train.Checkpoints;
 import org.cottention.train.TrainableModel;
@@ -43,6 +44,13 @@ public final class Pilot {
     /** What the trainer logs itself in a metrics row (the rest of a row is the evaluator's). */
     static final java.util.Set<String> TRAINER_KEYS = java.util.Set.of("step", "loss", "lr", "tokensPerSec", "gradNorm", "tokensSeen", "elapsedSec");
     private static final DateTimeFormatter HM = DateTimeFormatter.ofPattern("HH:mm");
+    /**
+     * With --model and --budget-minutes: the linearizations' share of the time left after the cost-of-use measurements
+     * (distillation buys most of a converted model's quality; fine-tuning follows in the rest).
+     */
+    static final double LINEARIZE_SHARE = 0.5;
+    /** Attention transfer's share of a linearization (as {@code linearize} defaults). */
+    static final double LINEARIZE_STAGE1 = 0.3;
 
     /** How the run ended: exit code (0, or 130 when stopped), the report's numbers, the summary table. */
     public record Outcome(int exitCode, Map<String, Object> report, String table) {}
@@ -50,6 +58,7 @@ public final class Pilot {
     private final PilotOptions opt;
     private final long t0 = System.nanoTime();
     private double secPerStepAll = -1;   // all variants' seconds per step together (from calibration), for ETAs
+    private double linearizeMinutes;     // each linearization's share of --budget-minutes (0: --steps steps)
 
     private Pilot(PilotOptions opt) {
         this.opt = opt;
@@ -77,9 +86,13 @@ public final class Pilot {
                 : manifest.get("cutoffSeconds") instanceof Number n ? n.doubleValue() : opt.budgetMinutes() == null ? 60 : -1;
         if ((steps < 0 || cutoff < 0) && !todo.isEmpty()) {
             double[] plan = plan(task, todo, steps);
-            if (steps < 0) steps = (int) plan[0];
+            if (steps < 0) {
+                steps = (int) plan[0];
+                manifest.put("linearizeMinutes", plan[2]);
+            }
             if (cutoff < 0) cutoff = plan[1];
         }
+        linearizeMinutes = manifest.get("linearizeMinutes") instanceof Number n ? n.doubleValue() : 0;
         if (steps < 0) steps = PilotOptions.DEFAULT_STEPS;
         if (cutoff < 0) cutoff = 60;
         manifest.put("steps", steps);
@@ -117,13 +130,23 @@ public final class Pilot {
         long ckStep = ck == null ? -1 : JSON.readTree(ck.resolve(Checkpoints.TRAINER_STATE).toFile()).path("step").asLong();
         String method = opt.model() == null ? "trained from scratch" : v.fromModel().label;
         long c0 = System.nanoTime();
-        M model = ck != null ? task.load(ck, null) : opt.model() == null ? task.fresh(v) : task.convert(v);
+        Path work = dir.resolve("linearize");
+        Map<String, Object> linearization = null;
+        if (opt.model() != null && v.fromModel() == Variant.Conversion.LINEARIZE) {
+            // before fine-tuning (or resuming it): the linearization's report, run now or finished earlier
+            if (ck == null) log(tag + ": linearizing " + opt.model() + (Files.isDirectory(work) ? " (continuing)" : ""));
+            linearization = task.linearize(work, linearizeOptions(task, work, steps), s -> log(tag + ": linearize: " + s));
+            if (linearization == null) return null;
+        }
+        M model = ck != null ? task.load(ck, null) : opt.model() == null ? task.fresh(v) : task.convert(v, work);
         double conversionSec = ck != null || opt.model() == null ? 0 : (System.nanoTime() - c0) / 1e9;
+        if (linearization != null) conversionSec = ((Number) linearization.get("stage1Seconds")).doubleValue() + ((Number) linearization.get("stage2Seconds")).doubleValue();
         boolean trains = task.trains(v, model);
         if (opt.model() != null && !trains) method = "original, as it is";
         Map<String, Object> training = new LinkedHashMap<>();
         training.put("method", method);
         training.put("conversionSeconds", PilotTask.round(conversionSec, 3));
+        if (linearization != null) training.put("linearization", linearization);
         List<Map<String, Object>> curve = List.of();
         if (trains) {
             TrainableModel obj = task.objective(model);
@@ -189,6 +212,18 @@ public final class Pilot {
     }
 
     /**
+     * A variant's linearization: its share of --budget-minutes (steps sized by the linearizer from timed probe
+     * steps), or --steps optimizer steps for both stages together; the pilot's batch, length, seed and progress
+     * display; the held-out fidelity set sized to the data (1 text in 20, 3 to 100).
+     */
+    private Linearize.Options linearizeOptions(PilotTask<?> task, Path work, int steps) {
+        int evalTexts = Math.max(3, Math.min(100, task.unlabeledTexts() / 20));
+        return new Linearize.Options(AttentionType.COSINE, Math.max(2, steps), linearizeMinutes, LINEARIZE_STAGE1, task.length(), opt.training().batch(),
+                1e-3f, 2e-4f, 1.0, evalTexts, 0, Math.max(1, Math.min(50, steps / 4)), opt.seed(), Files.isDirectory(work), opt.training().progress(),
+                opt.training().stopAfter());
+    }
+
+    /**
      * What a training step keeps alive (its activations, kept for the next step): live heap after a full GC around
      * the first step of a model that has not run yet. Not the step's allocation count, which the JIT's warm-up
      * inflates for whichever variant runs first.
@@ -206,15 +241,16 @@ public final class Pilot {
 
     /**
      * Steps and the per-document cutoff that fit --budget-minutes: each variant's step time measured on a few steps of
-     * a throw-away model (its evaluation time follows from it); a quarter of what remains kept for the cost-of-use measurements.
-     * Returns {steps, cutoffSeconds}.
+     * a throw-away model (its evaluation time follows from it); a quarter of what remains kept for the cost-of-use
+     * measurements; with --model, {@link #LINEARIZE_SHARE} of the rest for the linearizations first.
+     * Returns {steps, cutoffSeconds, minutes of each linearization}.
      */
     private <M> double[] plan(PilotTask<M> task, List<Variant> todo, int fixedSteps) throws IOException {
         double budget = opt.budgetMinutes() * 60;
         double stepSum = 0, evalSum = 0;
         int training = 0;
         for (Variant v : todo) {
-            M model = opt.model() == null ? task.fresh(v) : task.convert(v);
+            M model = task.standIn(v);
             if (!task.trains(v, model)) continue;
             training++;
             TrainableModel obj = task.objective(model);
@@ -238,19 +274,21 @@ public final class Pilot {
         int lengths = UsageCost.lengths(task.lengths(), opt.lengths()).size();
         double usage = 0.25 * remaining;
         double cutoff = Math.max(2, Math.min(120, usage / (todo.size() * lengths * 1.5)));
-        if (fixedSteps > 0 || training == 0) return new double[]{fixedSteps, cutoff};
-        double forTraining = 0.9 * (remaining - usage - evalSum);
+        long linearized = opt.model() == null ? 0 : todo.stream().filter(v -> v.fromModel() == Variant.Conversion.LINEARIZE).count();
+        if (fixedSteps > 0 || training == 0) return new double[]{fixedSteps, cutoff, 0};
+        double linSeconds = linearized == 0 ? 0 : LINEARIZE_SHARE * (remaining - usage);
+        double forTraining = 0.9 * (remaining - usage - linSeconds - evalSum);
         int steps = (int) Math.floor(forTraining / stepSum);
         if (steps < PilotOptions.MIN_STEPS) {
-            double need = elapsed + (PilotOptions.MIN_STEPS * stepSum / 0.9 + evalSum) / 0.75;
+            double need = elapsed + (PilotOptions.MIN_STEPS * stepSum / 0.9 + evalSum) / (linearized == 0 ? 1 : 1 - LINEARIZE_SHARE) / 0.75;
             throw new IllegalArgumentException(String.format("--budget-minutes %s is too small: preparing took %.0f s and one step of every variant "
                             + "together takes %.2f s, which leaves room for %d training steps (at least %d are needed); give --budget-minutes %d or more, or --steps N",
                     fmt(opt.budgetMinutes()), elapsed, stepSum, Math.max(0, steps), PilotOptions.MIN_STEPS, (long) Math.ceil(need / 60)));
         }
         secPerStepAll = stepSum;
-        log(String.format("budget: %.1f min: %d steps per variant (%.0f s of training), up to %s per document for the cost of use", opt.budgetMinutes(), steps,
-                steps * stepSum, UsageCost.secs(cutoff)));
-        return new double[]{steps, cutoff};
+        log(String.format("budget: %.1f min: %s%d steps per variant (%.0f s of training), up to %s per document for the cost of use", opt.budgetMinutes(),
+                linearized == 0 ? "" : String.format("%.1f min for each linearization, then ", linSeconds / 60 / linearized), steps, steps * stepSum, UsageCost.secs(cutoff)));
+        return new double[]{steps, cutoff, linSeconds / 60 / Math.max(1, linearized)};
     }
 
     // ------------------------------------------------------------------------------------------------ the out folder

@@ -63,9 +63,10 @@ final class PilotReport {
         return (List<Map<String, Object>>) variant.get("usage");
     }
 
+    /** The object under key (empty when there is none). */
     @SuppressWarnings("unchecked")
     static Map<String, Object> sub(Map<String, Object> m, String key) {
-        return (Map<String, Object>) m.get(key);
+        return m.get(key) instanceof Map<?, ?> x ? (Map<String, Object>) x : Map.of();
     }
 
     static Double num(Object o) {
@@ -138,6 +139,12 @@ final class PilotReport {
                             fixed(db.get("decodeMsPerToken")), bytes(db.get("stateBytes"))));
             }
             Map<String, Object> tc = sub(c, "training"), tb = sub(base, "training");
+            Map<String, Object> lin = sub(tc, "linearization");
+            if (!lin.isEmpty())
+                out.add(String.format("Converting: %s was linearized from the original in %s; on held-out texts its embeddings' cosine to the original's went from %s "
+                                + "(the attention swapped, nothing trained) to %s (Spearman of pairwise similarities %s to %s), then it was trained %s steps on the task.",
+                        name, secs(tc.get("conversionSeconds")), fixed(sub(lin, "swap").get("meanCosine")), fixed(lin.get("meanCosine")),
+                        fixed(sub(lin, "swap").get("spearman")), fixed(lin.get("spearman")), tc.get("steps")));
             if (num(tc.get("seconds")) != null && num(tb.get("seconds")) != null && num(tb.get("seconds")) > 0 && num(tc.get("seconds")) > 0)
                 out.add(String.format("Getting there: %s trained in %s (%sx softmax's %s) at %,.0f tokens/s.", name, secs(tc.get("seconds")),
                         ratio(tc.get("seconds"), tb.get("seconds")), secs(tb.get("seconds")), num(tc.get("tokensPerSec"))));
@@ -190,6 +197,23 @@ final class PilotReport {
         }
         t.add(new Table("Cost of getting there", List.of("variant", "model", "steps", "tokens", "training time", "tokens/s", "training memory", "conversion"), rows,
                 "Training memory: weights, gradients and AdamW moments (16 bytes per parameter) plus the activations a training step keeps (measured: live heap after a full GC)."));
+
+        rows = new ArrayList<>();
+        for (Map<String, Object> v : results) {
+            Map<String, Object> lin = sub(sub(v, "training"), "linearization");
+            if (lin.isEmpty()) continue;
+            Map<String, Object> a = sub(lin, "swap"), b = sub(lin, "afterStage1"), c = sub(lin, "afterStage2");
+            rows.add(List.of(v.get("variant").toString(), count(lin.get("stage1Steps")) + " + " + count(lin.get("stage2Steps")),
+                    secs(num(lin.get("stage1Seconds")) + num(lin.get("stage2Seconds"))),
+                    fixed(a.get("meanCosine")) + " / " + fixed(b.get("meanCosine")) + " / " + fixed(c.get("meanCosine")),
+                    fixed(a.get("spearman")) + " / " + fixed(b.get("spearman")) + " / " + fixed(c.get("spearman")),
+                    fixed(a.get("top10Overlap")) + " / " + fixed(b.get("top10Overlap")) + " / " + fixed(c.get("top10Overlap"))));
+        }
+        if (!rows.isEmpty())
+            t.add(new Table("Conversion by linearization", List.of("variant", "steps (stage 1 + 2)", "time", "meanCosine", "spearman", "top10Overlap"), rows,
+                    "Fidelity to the original on held-out texts of your data, for the unconverted swap / after attention transfer / after end-to-end "
+                            + "distillation: the cosine between the student's and the original's embeddings (mean of the final hidden states for a causal LM), "
+                            + "the Spearman correlation of their pairwise similarities, and the share of the same 10 nearest neighbours."));
 
         Map<String, Object> l = sub(r, "lengths");
         t.add(new Table("Your documents", List.of("documents", "median", "p90", "max", "mean"),

@@ -1,7 +1,9 @@
 package org.cottention.pilot;
 
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.model.AttentionType;
+import org.cottention.model.Linearize;
 import org.cottention.tokenizer.Tokenizer;
 import org.cottention.train.Batch;
 import org.cottention.train.BatchSource;
@@ -11,8 +13,10 @@ import org.cottention.train.Trainer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * What the pilot needs from a task (causal LM on GPT-J, classification on BERT), for models of type M: the shared
@@ -57,15 +61,52 @@ abstract class PilotTask<M> {
     abstract M fresh(Variant v);
 
     /**
-     * The variant made from --model: the one place a {@link Variant.Conversion} is carried out (linearization plugs
-     * in here beside the attention swap).
+     * The variant made from --model: the one place a {@link Variant.Conversion} is carried out. A linearized variant
+     * is the model {@link #linearize} wrote to {@code work}.
      */
-    M convert(Variant v) throws IOException {
+    M convert(Variant v, Path work) throws IOException {
         return switch (v.fromModel()) {
             case ORIGINAL -> load(opt.model(), null);
             case SWAP_FINETUNE -> load(opt.model(), v.attention());
+            case LINEARIZE -> load(work, null);
         };
     }
+
+    /**
+     * A model with the variant's shape and cost per step, for timing steps before the run (a linearized model has
+     * the shape of its attention swap, which costs nothing to make).
+     */
+    M standIn(Variant v) throws IOException {
+        if (opt.model() == null) return fresh(v);
+        return v.fromModel() == Variant.Conversion.LINEARIZE ? load(opt.model(), v.attention()) : convert(v, null);
+    }
+
+    /**
+     * Linearizes --model into {@code work} on the task's unlabeled training text (lin.resume(): continuing a run that
+     * was stopped there); the report ({@link Linearize.Report#toMap}: fidelity before and after each stage, steps, seconds), or
+     * null when it was stopped. A finished linearization is not run again.
+     */
+    Map<String, Object> linearize(Path work, Linearize.Options lin, Consumer<String> log) throws IOException {
+        Path report = work.resolve(Linearize.REPORT);
+        if (Files.isRegularFile(report) && Files.isRegularFile(work.resolve("config.json"))) {
+            Map<String, Object> done = JSON.readValue(report.toFile(), new TypeReference<LinkedHashMap<String, Object>>() {});
+            if (Boolean.FALSE.equals(done.get("interrupted"))) return done;
+        }
+        Linearize.Report r;
+        try {
+            r = linearizeInto(work, lin, log);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("linearizing " + opt.model() + " on the pilot's training text: " + e.getMessage()
+                    + "; give more text, or leave out the linearized variant (--variants)");
+        }
+        return r.interrupted() ? null : r.toMap();
+    }
+
+    /** How many unlabeled texts (paragraphs, documents) the linearization reads: sizes its held-out fidelity set. */
+    abstract int unlabeledTexts();
+
+    /** The family's linearization ({@link Linearize#bert} or {@link Linearize#gptJ}) of --model on the task's text. */
+    abstract Linearize.Report linearizeInto(Path work, Linearize.Options lin, Consumer<String> log) throws IOException;
 
     /** A model from a folder (a checkpoint of this pilot or --model), with its own attention or the given one. */
     abstract M load(Path dir, AttentionType attention) throws IOException;

@@ -27,9 +27,13 @@ public record Variant(String name, String description, AttentionType attention,
          * The existing attention switch (the same weights loaded with another attention; cosine starts norm_const at
          * 0.5), then fine-tuning (classification) or continued training (causal LM) with the pilot's steps.
          */
-        SWAP_FINETUNE("swap + fine-tune", "the same weights with the attention swapped (norm_const starts at 0.5), then trained with the pilot's steps");
-        // LINEARIZE (issue 10): linearization of the softmax model into the variant, then fine-tuning. It plugs in
-        // here and in PilotTask.convert (the one place a conversion is carried out).
+        SWAP_FINETUNE("swap + fine-tune", "the same weights with the attention swapped (norm_const starts at 0.5), then trained with the pilot's steps"),
+        /**
+         * Linearization ({@link org.cottention.model.Linearize}: attention transfer per layer, then end-to-end
+         * distillation from the original on the pilot's own unlabeled text), then fine-tuning (classification) or
+         * continued training (causal LM) with the pilot's steps. Its cost and fidelity are part of the report.
+         */
+        LINEARIZE("linearize + fine-tune", "the original distilled into cosine attention on your texts (attention transfer, then end-to-end), then trained with the pilot's steps");
 
         public final String label, words;
 

@@ -11,11 +11,12 @@ import java.util.List;
  * is one entry here: its name, how its config derives from the base config (the same shape, tokenizer, data, steps
  * and seed as every other variant), and how it is made from an existing softmax model.
  *
- * <p>The gated cosine variants (math doc §8: a per-head decay, a width-2 convolution on q, k, v, or both) exist for
- * GPT-J only (bert null). Made from an existing softmax model, their new parameters start neutral (no decay, the
- * identity convolution: {@link org.cottention.model.ModelStore#loadGptJ}); a neutral gate stays shut under
- * training, so there the decay variants train the convolution only. Linearization (issue 10,
- * {@link org.cottention.model.Linearize}) is the next conversion to add to {@link Variant.Conversion}.
+ * <p>Made from an existing softmax model (--model), {@code cosine} is linearized ({@link org.cottention.model.Linearize}:
+ * distilled from the original on the pilot's texts), then fine-tuned. The gated cosine variants (math doc §8: a
+ * per-head decay, a width-2 convolution on q, k, v, or both) exist for GPT-J only (bert null); made from an
+ * existing model, their new parameters start neutral (no decay, the identity convolution:
+ * {@link org.cottention.model.ModelStore#loadGptJ}) on the attention swap, then train; a neutral gate stays shut
+ * under training, so there the decay variants train the convolution only.
  */
 public final class Variants {
     private Variants() {}
@@ -24,7 +25,7 @@ public final class Variants {
             new Variant("softmax", "softmax attention (the baseline)", AttentionType.SOFTMAX,
                     c -> c.withAttention(AttentionType.SOFTMAX), c -> c.withAttention(AttentionType.SOFTMAX), Variant.Conversion.ORIGINAL),
             new Variant("cosine", "cosine attention (Cottention)", AttentionType.COSINE,
-                    c -> c.withAttention(AttentionType.COSINE), c -> c.withAttention(AttentionType.COSINE), Variant.Conversion.SWAP_FINETUNE),
+                    c -> c.withAttention(AttentionType.COSINE), c -> c.withAttention(AttentionType.COSINE), Variant.Conversion.LINEARIZE),
             gated("cosine-gate", "cosine attention with a per-head input-dependent decay", CosineGate.SOFTPLUS, 0),
             gated("cosine-conv", "cosine attention with a width-2 causal convolution on q, k, v", CosineGate.NONE, 2),
             gated("cosine-gate-conv", "cosine attention with the decay and the convolution", CosineGate.SOFTPLUS, 2));
