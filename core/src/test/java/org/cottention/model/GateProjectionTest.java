@@ -35,9 +35,11 @@ class GateProjectionTest {
                 float[] dx1 = dx0.clone(), g1 = new float[H * E + H], logit1 = new float[n * H];
                 GateProjection.forward(x, 0, ldx, w, 0, H * E, logit1, n, E, H);
                 GateProjection.backward(x, 0, ldx, w, 0, d, dx1, 0, lddx, g1, 0, H * E, n, E, H);
-                assertArrayEquals(logit, logit1);
-                assertArrayEquals(dx, dx1);
-                assertArrayEquals(g, g1);
+                // the same rows, the same arithmetic; but FloatVector.reduceLanes(ADD) may sum lanes in another order
+                // before and after the JIT compiles it, so equal to the last bit only within one compilation state
+                assertClose(logit, logit1, 1e-6f);
+                assertClose(dx, dx1, 1e-6f);
+                assertClose(g, g1, 1e-6f);
             } finally {
                 Parallel.setThreads(t);
             }
