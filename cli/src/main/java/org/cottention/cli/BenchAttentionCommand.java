@@ -42,9 +42,9 @@ public final class BenchAttentionCommand implements Callable<Integer> {
     @Option(names = "--json", description = "One JSON object per line.")
     boolean json;
 
-    @Option(names = "--vs-gemm", description = {"Also time a 1024x1024x1024 GEMM after every timed run (same threads) and report",
-            "gemmGflops and the variant's FLOP rate as a fraction of it (fwdVsGemm, fwdBwdVsGemm): a ratio measured",
-            "side by side, so a shared machine's drift affects both."})
+    @Option(names = "--vs-gemm", description = {"Also time a 1024x1024x1024 GEMM after every timed run (same threads; warmed up",
+            "first, median of 3) and report gemmGflops and the variant's FLOP rate as a fraction of it (fwdVsGemm,",
+            "fwdBwdVsGemm: the median of each run's ratio to the GEMM right after it, so a shared machine's drift affects both)."})
     boolean vsGemm;
 
     @Option(names = "--plot", paramLabel = "FILE.png", description = "Draw time and memory against length (log-log) into FILE.png.")

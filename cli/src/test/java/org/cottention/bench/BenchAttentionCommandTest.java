@@ -31,7 +31,10 @@ class BenchAttentionCommandTest {
             // rates of a problem this small round to 0 when a run hiccups: present and not negative is what holds
             for (String f : new String[]{"fwdGflops", "fwdBwdGflops", "fwdVsGemm", "fwdBwdVsGemm"})
                 assertTrue(j.get(f).isNumber() && j.get(f).asDouble() >= 0, f + " in " + line);
-            assertEquals(j.get("fwdGflops").asDouble() / j.get("gemmGflops").asDouble(), j.get("fwdVsGemm").asDouble(), 2e-3, line);
+            // the ratio is the median of per-run ratios, not the ratio of the medians: close to it, not equal (a
+            // unit slip, ms against s or a FLOP count off by the batch, is a factor of 8 or more)
+            double ofMedians = j.get("fwdGflops").asDouble() / j.get("gemmGflops").asDouble(), ratio = j.get("fwdVsGemm").asDouble();
+            if (ofMedians > 0.01 && ratio > 0.01) assertTrue(ratio / ofMedians < 4 && ofMedians / ratio < 4, line);
             assertTrue(j.get("peakBytes").asLong() >= 0, line);
             assertEquals(org.cottention.kernels.Machine.isa(), j.get("isa").asText(), line);
             assertTrue(j.get("isa").asText().matches("[a-z0-9]+/\\d+"), line);

@@ -3,15 +3,11 @@ package org.cottention.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.io.SafeTensors;
+import org.cottention.testutil.Cli;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -25,23 +21,9 @@ import static org.junit.jupiter.api.Assertions.*;
 class BertCommandsTest {
     static final ObjectMapper JSON = new ObjectMapper();
 
-    record Run(int code, String out, String err) {}
-
-    static synchronized Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        StringWriter cliErr = new StringWriter();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            var cl = Main.commandLine();
-            cl.setErr(new PrintWriter(cliErr, true));
-            int code = cl.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8) + cliErr);
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
+    /** The CLI in this JVM, its output captured. */
+    static Cli.Result run(String... args) {
+        return Cli.run(args);
     }
 
     static final String[] POS = {"great", "lovely", "wonderful", "superb", "happy"}, NEG = {"awful", "terrible", "horrid", "sad", "bad"};
@@ -81,17 +63,17 @@ class BertCommandsTest {
     @Test
     void finetuneFromScratchThenPredict(@TempDir Path tmp) throws IOException {
         Path task = toyTask(tmp.resolve("task"), 200, 40);
-        Run r = run(cmd("finetune", "--train-dir", task.toString(), "--vocab-size", "150", "--epochs", "3", "--batch", "8",
+        Cli.Result r = run(cmd("finetune", "--train-dir", task.toString(), "--vocab-size", "150", "--epochs", "3", "--batch", "8",
                 "--lr", "1e-2", "--attention", "softmax", "--out", tmp.resolve("run").toString(), "--json"));
-        assertEquals(0, r.code, r.err);
-        List<JsonNode> evals = r.out.lines().map(l -> {
+        assertEquals(0, r.code(), r.err());
+        List<JsonNode> evals = r.out().lines().map(l -> {
             try {
                 return JSON.readTree(l);
             } catch (IOException e) {
                 throw new AssertionError(l, e);
             }
         }).toList();
-        assertEquals(3, evals.size(), r.out);
+        assertEquals(3, evals.size(), r.out());
         for (JsonNode e : evals) for (String k : new String[]{"epoch", "accuracy", "f1", "mcc", "valLoss"}) assertTrue(e.has(k), k + " in " + e);
         assertEquals(3.0, evals.get(2).get("epoch").asDouble());
         assertTrue(evals.get(2).get("accuracy").asDouble() >= 0.9, "the toy task is learnt: " + evals.get(2));
@@ -100,39 +82,39 @@ class BertCommandsTest {
         assertEquals("BertForSequenceClassification", cfg.get("architectures").get(0).asText());
         assertTrue(Files.isRegularFile(tmp.resolve("run/best/vocab.txt")));
 
-        Run p = run("predict", "--model", tmp.resolve("run/best").toString(), "--input", task.resolve("dev.tsv").toString(), "--json", "--threads", "1");
-        assertEquals(0, p.code, p.err);
-        List<String> lines = p.out.lines().toList();
+        Cli.Result p = run("predict", "--model", tmp.resolve("run/best").toString(), "--input", task.resolve("dev.tsv").toString(), "--json", "--threads", "1");
+        assertEquals(0, p.code(), p.err());
+        List<String> lines = p.out().lines().toList();
         assertEquals(40, lines.size());
         JsonNode first = JSON.readTree(lines.get(0));
         assertEquals(2, first.get("line").asInt());
         double sum = first.get("probabilities").get("0").asDouble() + first.get("probabilities").get("1").asDouble();
         assertEquals(1.0, sum, 1e-9);
-        assertTrue(p.err.contains("accuracy against the label column"), p.err);
+        assertTrue(p.err().contains("accuracy against the label column"), p.err());
 
         Path texts = tmp.resolve("texts.txt");
         Files.writeString(texts, "a great film\n\nthe plot was awful\n");
-        Run q = run("predict", "--model", tmp.resolve("run/best").toString(), "--text-file", texts.toString(), "--threads", "1");
-        assertEquals(0, q.code, q.err);
-        assertEquals(List.of("1", "3"), q.out.lines().map(l -> l.split("\t")[0]).toList(), "input line numbers kept");
-        assertTrue(q.err.contains("skipped 1 empty line"), q.err);
+        Cli.Result q = run("predict", "--model", tmp.resolve("run/best").toString(), "--text-file", texts.toString(), "--threads", "1");
+        assertEquals(0, q.code(), q.err());
+        assertEquals(List.of("1", "3"), q.out().lines().map(l -> l.split("\t")[0]).toList(), "input line numbers kept");
+        assertTrue(q.err().contains("skipped 1 empty line"), q.err());
         // the same (softmax) weights run with cosine attention: other probabilities, same shape of output
-        Run c = run("predict", "--model", tmp.resolve("run/best").toString(), "--input", task.resolve("dev.tsv").toString(),
+        Cli.Result c = run("predict", "--model", tmp.resolve("run/best").toString(), "--input", task.resolve("dev.tsv").toString(),
                 "--json", "--threads", "1", "--attention", "cosine");
-        assertEquals(0, c.code, c.err);
-        assertEquals(40, c.out.lines().count());
-        assertNotEquals(p.out, c.out);
+        assertEquals(0, c.code(), c.err());
+        assertEquals(40, c.out().lines().count());
+        assertNotEquals(p.out(), c.out());
 
         // fine-tuning the fine-tuned model again (e.g. on more data) reuses its classifier; resume continues the run
-        Run again = run(cmd("finetune", "--train-dir", task.toString(), "--model", tmp.resolve("run/best").toString(),
+        Cli.Result again = run(cmd("finetune", "--train-dir", task.toString(), "--model", tmp.resolve("run/best").toString(),
                 "--epochs", "1", "--batch", "8", "--out", tmp.resolve("run2").toString()));
-        assertEquals(0, again.code, again.err);
+        assertEquals(0, again.code(), again.err());
         assertEquals("softmax", JSON.readTree(tmp.resolve("run2/best/config.json").toFile()).get("attention_type").asText(),
                 "a loaded model keeps its attention");
         // --attention switches a loaded model's attention (the weights are the same; cosine adds norm_const)
-        Run switched = run(cmd("finetune", "--train-dir", task.toString(), "--model", tmp.resolve("run/best").toString(),
+        Cli.Result switched = run(cmd("finetune", "--train-dir", task.toString(), "--model", tmp.resolve("run/best").toString(),
                 "--attention", "cosine", "--epochs", "1", "--batch", "8", "--out", tmp.resolve("run3").toString()));
-        assertEquals(0, switched.code, switched.err);
+        assertEquals(0, switched.code(), switched.err());
         assertEquals("cosine", JSON.readTree(tmp.resolve("run3/best/config.json").toFile()).get("attention_type").asText());
     }
 
@@ -150,10 +132,10 @@ class BertCommandsTest {
         Files.writeString(task.resolve("train.tsv"), tr.toString());
         Files.writeString(task.resolve("dev.tsv"), dv.toString());
         // no header: columns by number
-        Run run = run(cmd("finetune", "--train-dir", task.toString(), "--vocab-size", "40", "--regression", "--text-column", "1",
+        Cli.Result run = run(cmd("finetune", "--train-dir", task.toString(), "--vocab-size", "40", "--regression", "--text-column", "1",
                 "--label-column", "2", "--epochs", "2", "--batch", "8", "--out", tmp.resolve("out").toString(), "--json"));
-        assertEquals(0, run.code, run.err);
-        JsonNode last = JSON.readTree(run.out.lines().reduce((a, b) -> b).orElseThrow());
+        assertEquals(0, run.code(), run.err());
+        JsonNode last = JSON.readTree(run.out().lines().reduce((a, b) -> b).orElseThrow());
         assertTrue(last.has("pearson") && last.has("spearman"), last.toString());
         assertEquals("regression", JSON.readTree(tmp.resolve("out/best/config.json").toFile()).get("problem_type").asText());
     }
@@ -164,28 +146,28 @@ class BertCommandsTest {
         String[] base = cmd("finetune", "--train-dir", task.toString(), "--vocab-size", "150", "--epochs", "1", "--out", tmp.resolve("o").toString());
 
         Files.writeString(task.resolve("dev.tsv"), "sentence\tlabel\na fine film\t1\nno label here\n");
-        Run r = run(base);
-        assertEquals(2, r.code);
-        assertTrue(r.err.contains("dev.tsv line 3: column 'label' (#1) is missing"), r.err);
+        Cli.Result r = run(base);
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("dev.tsv line 3: column 'label' (#1) is missing"), r.err());
 
         Files.writeString(task.resolve("dev.tsv"), "sentence\tlabel\na fine film\t1\n\nodd one\tmaybe\n");
         r = run(base);
-        assertEquals(2, r.code);
-        assertTrue(r.err.contains("dev.tsv line 4: label 'maybe' does not occur in the training data"), r.err);
-        assertTrue(r.err.contains("skipped 1 empty line"), r.err);
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("dev.tsv line 4: label 'maybe' does not occur in the training data"), r.err());
+        assertTrue(r.err().contains("skipped 1 empty line"), r.err());
 
         Files.writeString(task.resolve("dev.tsv"), "text\tlabel\nhello\t1\n");
         r = run(base);
-        assertEquals(2, r.code);
-        assertTrue(r.err.contains("has no header row naming the column 'sentence'"), r.err);
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("has no header row naming the column 'sentence'"), r.err());
 
         Files.writeString(task.resolve("dev.tsv"), "sentence\tlabel\n" + "the movie was great ".repeat(10) + "\t1\n");
         r = run(args(base, "--no-truncate"));
-        assertEquals(2, r.code);
-        assertTrue(r.err.contains("dev.tsv line 2: the text has") && r.err.contains("more than 16"), r.err);
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("dev.tsv line 2: the text has") && r.err().contains("more than 16"), r.err());
         r = run(base);
-        assertEquals(0, r.code, r.err);
-        assertTrue(r.err.contains("1 of 1 texts in " + task.resolve("dev.tsv") + " are longer than 16 tokens"), r.err);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("1 of 1 texts in " + task.resolve("dev.tsv") + " are longer than 16 tokens"), r.err());
     }
 
     static Path corpus(Path tmp) throws IOException {
@@ -206,23 +188,23 @@ class BertCommandsTest {
         Path c = corpus(tmp);
         String[] base = cmd("pretrain-mlm", c.toString(), "--vocab-size", "50", "--nsp", "--position", "rotary", "--steps", "6",
                 "--batch", "4", "--save-every", "3", "--keep-checkpoints", "5", "--eval-every", "3", "--val-batches", "2");
-        Run a = run(args(base, "--out", tmp.resolve("a").toString()));
-        assertEquals(0, a.code, a.err);
+        Cli.Result a = run(args(base, "--out", tmp.resolve("a").toString()));
+        assertEquals(0, a.code(), a.err());
         List<String> metrics = Files.readAllLines(tmp.resolve("a/metrics.jsonl"));
         JsonNode last = JSON.readTree(metrics.get(metrics.size() - 1));
         for (String k : new String[]{"valLoss", "valAccuracy", "valNspAccuracy"}) assertTrue(last.has(k), k + " in " + last);
         // a run stopped after step 3, resumed: the same final weights, bit for bit
         copyTree(tmp.resolve("a/checkpoint-000003"), tmp.resolve("b/checkpoint-000003"));
-        Run b = run(args(base, "--out", tmp.resolve("b").toString(), "--resume"));
-        assertEquals(0, b.code, b.err);
+        Cli.Result b = run(args(base, "--out", tmp.resolve("b").toString(), "--resume"));
+        assertEquals(0, b.code(), b.err());
         assertArrayEquals(Files.readAllBytes(tmp.resolve("a/model.safetensors")), Files.readAllBytes(tmp.resolve("b/model.safetensors")));
         assertEquals("BertForPreTraining", JSON.readTree(tmp.resolve("a/config.json").toFile()).get("architectures").get(0).asText());
 
         // embed with the rotary model: any length, JSONL and safetensors, normalised vectors
         Path emb = tmp.resolve("e.jsonl");
-        Run e = run("embed", "--model", tmp.resolve("a").toString(), "--text", "great movie", "--text", Files.readString(c),
+        Cli.Result e = run("embed", "--model", tmp.resolve("a").toString(), "--text", "great movie", "--text", Files.readString(c),
                 "--normalize", "--out", emb.toString(), "--report-memory", "--threads", "1");
-        assertEquals(0, e.code, e.err);
+        assertEquals(0, e.code(), e.err());
         List<String> rows = Files.readAllLines(emb);
         assertEquals(2, rows.size());
         JsonNode row = JSON.readTree(rows.get(1));
@@ -258,16 +240,16 @@ class BertCommandsTest {
     @Test
     void embedWithAbsolutePositionsTruncatesOrRefuses(@TempDir Path tmp) throws IOException {
         Path c = corpus(tmp);
-        Run a = run(cmd("pretrain-mlm", c.toString(), "--vocab-size", "50", "--steps", "1", "--batch", "2", "--out", tmp.resolve("m").toString()));
-        assertEquals(0, a.code, a.err);
+        Cli.Result a = run(cmd("pretrain-mlm", c.toString(), "--vocab-size", "50", "--steps", "1", "--batch", "2", "--out", tmp.resolve("m").toString()));
+        assertEquals(0, a.code(), a.err());
         Path emb = tmp.resolve("e.jsonl");
-        Run e = run("embed", "--model", tmp.resolve("m").toString(), "--document", c.toString(), "--out", emb.toString(), "--threads", "1");
-        assertEquals(0, e.code, e.err);
-        assertTrue(e.err.contains("truncated to max_position_embeddings 16"), e.err);
+        Cli.Result e = run("embed", "--model", tmp.resolve("m").toString(), "--document", c.toString(), "--out", emb.toString(), "--threads", "1");
+        assertEquals(0, e.code(), e.err());
+        assertTrue(e.err().contains("truncated to max_position_embeddings 16"), e.err());
         assertEquals(16, JSON.readTree(Files.readAllLines(emb).get(0)).get("tokens").asInt());
-        Run refused = run("embed", "--model", tmp.resolve("m").toString(), "--document", c.toString(), "--out", emb.toString(), "--no-truncate");
-        assertEquals(2, refused.code);
-        assertTrue(refused.err.contains("more than max_position_embeddings 16"), refused.err);
+        Cli.Result refused = run("embed", "--model", tmp.resolve("m").toString(), "--document", c.toString(), "--out", emb.toString(), "--no-truncate");
+        assertEquals(2, refused.code());
+        assertTrue(refused.err().contains("more than max_position_embeddings 16"), refused.err());
     }
 
     @Test
@@ -279,8 +261,8 @@ class BertCommandsTest {
         for (String k : new String[]{"input_ids", "attention_mask", "token_type_ids"}) o.set(k, padded.get(k));
         Files.writeString(in, o.toString());
         Path out = tmp.resolve("logits.safetensors");
-        Run r = run("forward", "--model", fx.toString(), "--inputs", in.toString(), "--out", out.toString(), "--threads", "1");
-        assertEquals(0, r.code, r.err);
+        Cli.Result r = run("forward", "--model", fx.toString(), "--inputs", in.toString(), "--out", out.toString(), "--threads", "1");
+        assertEquals(0, r.code(), r.err());
         try (SafeTensors got = SafeTensors.open(out); SafeTensors exp = SafeTensors.open(fx.resolve("expected.safetensors"))) {
             float[] g = got.floats("logits");
             double[] e = exp.doubles("padded.logits");

@@ -10,6 +10,7 @@ import org.cottention.testutil.Shared;
 import org.cottention.tokenizer.Tokenizers;
 import org.cottention.tokenizer.WordPieceTokenizer;
 import org.junit.jupiter.api.BeforeAll;
+import org.cottention.testutil.Cli;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -48,7 +49,7 @@ class ImportCommandTest {
     @BeforeAll
     static void importMiniLm() throws Exception {
         miniLm = tmp.resolve("minilm");
-        BertCommandsTest.Run r = run("import", jarOf(AllMiniLmL6V2EmbeddingModel.class).toString(), "--out", miniLm.toString());
+        Cli.Result r = run("import", jarOf(AllMiniLmL6V2EmbeddingModel.class).toString(), "--out", miniLm.toString());
         assertEquals(0, r.code(), r.err());
     }
 
@@ -59,7 +60,7 @@ class ImportCommandTest {
         Path dir = imported.get(model);
         if (dir != null) return dir;
         dir = tmp.resolve(model.getSimpleName());
-        BertCommandsTest.Run r = run("import", jarOf(model).toString(), "--out", dir.toString());
+        Cli.Result r = run("import", jarOf(model).toString(), "--out", dir.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains(pooling + " pooling"), r.err());
         imported.put(model, dir);
@@ -92,7 +93,7 @@ class ImportCommandTest {
         Files.writeString(in, String.join("\n", texts.stream().map(t -> t.replace('\t', ' ')).toList()) + "\n");
         List<String> args = new ArrayList<>(List.of("embed", "--model", model.toString(), "--input", in.toString(), "--out", out.toString()));
         args.addAll(List.of(extra));
-        BertCommandsTest.Run r = run(args.toArray(String[]::new));
+        Cli.Result r = run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
         List<String> lines = Files.readAllLines(out);
         assertEquals(texts.size(), lines.size());
@@ -189,7 +190,7 @@ class ImportCommandTest {
     /** Runs import expecting failure: exit 2, one error line naming the problem, no output and no staging left. */
     static void refused(Path source, Path dir, String expect) throws IOException {
         Path out = dir.resolve("out-" + source.getFileName());
-        BertCommandsTest.Run r = run("import", source.toString(), "--out", out.toString());
+        Cli.Result r = run("import", source.toString(), "--out", out.toString());
         assertEquals(2, r.code(), r.err());
         List<String> errs = r.err().lines().filter(l -> l.startsWith("error:")).toList();
         assertEquals(1, errs.size(), r.err());
@@ -266,7 +267,7 @@ class ImportCommandTest {
         Path taken = dir.resolve("taken");
         Files.createDirectories(taken);
         Files.writeString(taken.resolve("keep.txt"), "mine");
-        BertCommandsTest.Run r = run("import", noTok.toString(), "--out", taken.toString());
+        Cli.Result r = run("import", noTok.toString(), "--out", taken.toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("already exists"), r.err());
         assertEquals("mine", Files.readString(taken.resolve("keep.txt")));

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.cottention.testutil.Shared;
 import org.junit.jupiter.api.Assumptions;
+import org.cottention.testutil.Cli;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,7 +33,7 @@ class PilotCommandTest {
     void classificationPilotWritesAConsistentReport(@TempDir Path tmp) throws Exception {
         Path task = BertCommandsTest.toyTask(tmp.resolve("task"), 160, 40);
         Path out = tmp.resolve("out");
-        BertCommandsTest.Run r = run(pilot("--train-dir", task.toString(), "--out", out.toString(), "--vocab-size", "200", "--max-length", "16", "--json"));
+        Cli.Result r = run(pilot("--train-dir", task.toString(), "--out", out.toString(), "--vocab-size", "200", "--max-length", "16", "--json"));
         assertEquals(0, r.code(), r.err());
         for (String f : List.of("report.html", "report.md", "report.json", "pilot.json", "quality.png", "training.png", "time.png", "memory.png"))
             assertTrue(Files.size(out.resolve(f)) > 0, f);
@@ -82,7 +83,7 @@ class PilotCommandTest {
 
         // run again: nothing is trained again, the results stay as they were
         String before = Files.readString(out.resolve("variants/cosine/result.json"));
-        BertCommandsTest.Run again = run(pilot("--train-dir", task.toString(), "--out", out.toString(), "--vocab-size", "200", "--max-length", "16"));
+        Cli.Result again = run(pilot("--train-dir", task.toString(), "--out", out.toString(), "--vocab-size", "200", "--max-length", "16"));
         assertEquals(0, again.code(), again.err());
         assertTrue(again.err().contains("finished earlier"), again.err());
         assertFalse(again.err().contains("training 6 steps"), again.err());
@@ -91,7 +92,7 @@ class PilotCommandTest {
 
         // another pilot into the same folder: refused, nothing lost
         String report = Files.readString(out.resolve("report.json"));
-        BertCommandsTest.Run other = run(pilot("--train-dir", task.toString(), "--out", out.toString(), "--seed", "9"));
+        Cli.Result other = run(pilot("--train-dir", task.toString(), "--out", out.toString(), "--seed", "9"));
         assertOneError(other, "another pilot's results");
         assertEquals(report, Files.readString(out.resolve("report.json")));
 
@@ -99,11 +100,11 @@ class PilotCommandTest {
         // stopped during the linearization, then continued
         Path fromModel = tmp.resolve("from-model"), bigger = BertCommandsTest.toyTask(tmp.resolve("task400"), 400, 40);  // enough text to distil on
         String[] fromArgs = {"--train-dir", bigger.toString(), "--out", fromModel.toString(), "--model", out.resolve("variants/softmax").toString(), "--max-length", "16"};
-        BertCommandsTest.Run stopped = run(pilot(args(fromArgs, "--stop-after", "1")));
+        Cli.Result stopped = run(pilot(args(fromArgs, "--stop-after", "1")));
         assertEquals(130, stopped.code(), stopped.err());
         assertTrue(Files.isDirectory(fromModel.resolve("variants/cosine/linearize/stage1")), "the linearization's own run folder");
         assertFalse(Files.exists(fromModel.resolve("variants/cosine/result.json")));
-        BertCommandsTest.Run m = run(pilot(fromArgs));
+        Cli.Result m = run(pilot(fromArgs));
         assertEquals(0, m.code(), m.err());
         assertTrue(m.err().contains("linearizing") && m.err().contains("(continuing)"), m.err());
         JsonNode mr = JSON.readTree(fromModel.resolve("report.json").toFile());
@@ -141,12 +142,12 @@ class PilotCommandTest {
         Path out = tmp.resolve("out");
         String[] common = {"--text", text.toString(), "--out", out.toString(), "--vocab-size", "300", "--context", "32",
                 "--variants", "softmax,cosine,cosine-gate-conv"};
-        BertCommandsTest.Run stopped = run(pilot(args(common, "--stop-after", "3")));
+        Cli.Result stopped = run(pilot(args(common, "--stop-after", "3")));
         assertEquals(130, stopped.code(), stopped.err());
         assertFalse(Files.exists(out.resolve("variants/softmax/result.json")), "an interrupted variant is not finished");
         assertTrue(Files.isDirectory(out.resolve("variants/softmax/checkpoint-000003")));
 
-        BertCommandsTest.Run r = run(pilot(common));
+        Cli.Result r = run(pilot(common));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("continuing from step 3"), r.err());
         JsonNode rep = JSON.readTree(out.resolve("report.json").toFile());
@@ -191,7 +192,7 @@ class PilotCommandTest {
         assertOneError(run(pilot("--text", text.toString(), "--model", bert.toString(), "--out", tmp.resolve("o4").toString())), "is a bert model");
         assertOneError(run(pilot("--train-dir", task.toString(), "--model", gpt.toString(), "--out", tmp.resolve("o5").toString())), "is a gptj model");
 
-        BertCommandsTest.Run tiny = run("pilot", "--train-dir", task.toString(), "--out", tmp.resolve("o6").toString(), "--budget-minutes", "0.0001",
+        Cli.Result tiny = run("pilot", "--train-dir", task.toString(), "--out", tmp.resolve("o6").toString(), "--budget-minutes", "0.0001",
                 "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--vocab-size", "120", "--threads", "1", "--no-progress");
         assertOneError(tiny, "too small");
         assertTrue(tiny.err().contains("--budget-minutes") && tiny.err().contains("or --steps N"), "the error says the fix");
@@ -204,7 +205,7 @@ class PilotCommandTest {
         assertOneError(run(pilot("--train-dir", task.toString(), "--out", tmp.resolve("o8").toString(), "--variants", "cosine,flash")), "unknown variant 'flash'");
     }
 
-    static void assertOneError(BertCommandsTest.Run r, String needle) {
+    static void assertOneError(Cli.Result r, String needle) {
         assertEquals(2, r.code(), r.err());
         List<String> errors = r.err().lines().filter(l -> l.startsWith("error:")).toList();
         assertEquals(1, errors.size(), r.err());

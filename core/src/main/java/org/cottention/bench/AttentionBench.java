@@ -149,7 +149,7 @@ public final class AttentionBench {
         Op op = build(variant, shape);
         op.backward(op.forward());
         double[] fwd = new double[opt.runs()], fb = new double[opt.runs()], gemm = new double[opt.runs()];
-        if (opt.vsGemm()) GemmReference.time();
+        if (opt.vsGemm()) GemmReference.warmUp();
         for (int i = 0; i < opt.runs(); i++) {
             long t0 = System.nanoTime();
             Object c = op.forward();
@@ -158,10 +158,7 @@ public final class AttentionBench {
             t0 = System.nanoTime();
             op.backward(op.forward());
             fb[i] = (System.nanoTime() - t0) / 1e6;
-            if (opt.vsGemm()) {
-                GemmReference.time(); // once to bring its operands back into cache, as in a run of bench gemm
-                gemm[i] = GemmReference.time();
-            }
+            if (opt.vsGemm()) gemm[i] = GemmReference.timeNow();
         }
         // memory last, after the timed runs: by then even a slow machine has compiled every kernel (interpreted Vector
         // API code would box every vector on the heap and be counted)
@@ -181,10 +178,16 @@ public final class AttentionBench {
         row.put("fwdGflops", round(flops[0] / fwdMs / 1e6));
         row.put("fwdBwdGflops", round(flops[1] / fbMs / 1e6));
         if (opt.vsGemm()) {
-            double gemmGflops = GemmReference.FLOPS / median(gemm) / 1e6;
-            row.put("gemmGflops", round(gemmGflops));
-            row.put("fwdVsGemm", round(flops[0] / fwdMs / 1e6 / gemmGflops));
-            if (flops[1] > 0) row.put("fwdBwdVsGemm", round(flops[1] / fbMs / 1e6 / gemmGflops));
+            // each run's ratio to the GEMM timed right after it, then the median of those: on a shared machine whose
+            // speed drifts (other tenants on the same cores) the pairs drift together where separate medians do not
+            double[] fwdRatio = new double[opt.runs()], fbRatio = new double[opt.runs()];
+            for (int i = 0; i < opt.runs(); i++) {
+                fwdRatio[i] = flops[0] / fwd[i] / GemmReference.FLOPS * gemm[i];
+                fbRatio[i] = flops[1] / fb[i] / GemmReference.FLOPS * gemm[i];
+            }
+            row.put("gemmGflops", round(GemmReference.FLOPS / median(gemm) / 1e6));
+            row.put("fwdVsGemm", round(median(fwdRatio)));
+            if (flops[1] > 0) row.put("fwdBwdVsGemm", round(median(fbRatio)));
         }
     }
 
@@ -193,6 +196,20 @@ public final class AttentionBench {
         static final int N = 1024;
         static final double FLOPS = 2.0 * N * N * N;
         private static float[] a, b, c;
+
+        /** Runs the GEMM for at least a second (as bench gemm's warm-up does): until then C2 has not compiled it. */
+        static void warmUp() {
+            long until = System.nanoTime() + 1_000_000_000L;
+            for (int i = 0; i < 10 || System.nanoTime() < until; i++) time();
+        }
+
+        /**
+         * The GEMM's time now: the median of three (the first brings its operands back into cache after the attention
+         * run evicted them, as in a run of bench gemm).
+         */
+        static double timeNow() {
+            return median(new double[] {time(), time(), time()});
+        }
 
         static double time() {
             if (a == null) {

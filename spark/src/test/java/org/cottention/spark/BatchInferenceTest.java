@@ -12,16 +12,13 @@ import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
-import org.cottention.cli.Main;
+import org.cottention.testutil.Cli;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,24 +48,9 @@ class BatchInferenceTest {
         gpt = TinyModels.gpt(tmp.resolve("gpt"));
     }
 
-    record Run(int code, String out, String err) {}
-
     /** The CLI in this JVM, its output captured. */
-    static synchronized Run cli(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        StringWriter cliErr = new StringWriter();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            var cl = Main.commandLine();
-            cl.setErr(new PrintWriter(cliErr, true));
-            int code = cl.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8) + cliErr);
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
+    static Cli.Result cli(String... args) {
+        return Cli.run(args);
     }
 
     /** The texts as a text file, with a blank line and a line that is not UTF-8 (line 4) among them. */
@@ -100,8 +82,8 @@ class BatchInferenceTest {
         SparkSession s = SharedSpark.get();
         Path in = textsWithABadLine(tmp.resolve("embed.txt")), good = tmp.resolve("embed-good.txt"), cliOut = tmp.resolve("embed-cli.jsonl");
         Files.writeString(good, String.join("\n", TEXTS) + "\n");
-        Run c = cli("embed", "--model", bert.toString(), "--input", good.toString(), "--out", cliOut.toString(), "--normalize", "--threads", "1");
-        assertEquals(0, c.code, c.err);
+        Cli.Result c = cli("embed", "--model", bert.toString(), "--input", good.toString(), "--out", cliOut.toString(), "--normalize", "--threads", "1");
+        assertEquals(0, c.code(), c.err());
         List<JsonNode> want = Files.readAllLines(cliOut).stream().map(BatchInferenceTest::json).toList();
         Path out = tmp.resolve("embed-out");
         assertEquals(0, SparkJob.run(s, "embed", "--model", bert.toString(), "--input", in.toString(), "--output", out.toString(),
@@ -133,9 +115,9 @@ class BatchInferenceTest {
         SparkSession s = SharedSpark.get();
         Path good = tmp.resolve("predict.txt");
         Files.writeString(good, String.join("\n", TEXTS) + "\n");
-        Run c = cli("predict", "--model", bert.toString(), "--text-file", good.toString(), "--json", "--threads", "1", "--batch", "4");
-        assertEquals(0, c.code, c.err);
-        List<JsonNode> want = c.out.lines().map(BatchInferenceTest::json).toList();
+        Cli.Result c = cli("predict", "--model", bert.toString(), "--text-file", good.toString(), "--json", "--threads", "1", "--batch", "4");
+        assertEquals(0, c.code(), c.err());
+        List<JsonNode> want = c.out().lines().map(BatchInferenceTest::json).toList();
         assertEquals(TEXTS.length, want.size());
         Path out = tmp.resolve("predict-out");
         assertEquals(0, SparkJob.run(s, "predict", "--model", bert.toString(), "--input", good.toString(), "--output", out.toString(),
@@ -172,9 +154,9 @@ class BatchInferenceTest {
         for (int i = 0; i < TEXTS.length; i++) {
             Path doc = tmp.resolve("doc" + i + ".jsonl");
             Files.writeString(doc, JSON.writeValueAsString(Map.of("text", TEXTS[i])) + "\n");
-            Run c = cli("eval", "--model", gpt.toString(), "--data", doc.toString(), "--threads", "1");
-            assertEquals(0, c.code, c.err);
-            JsonNode w = json(c.out.strip());
+            Cli.Result c = cli("eval", "--model", gpt.toString(), "--data", doc.toString(), "--threads", "1");
+            assertEquals(0, c.code(), c.err());
+            JsonNode w = json(c.out().strip());
             Row g = got.get("doc" + i);
             assertEquals(w.get("tokens").asLong(), g.getLong(1));
             assertEquals(-w.get("loss").asDouble() * w.get("tokens").asLong(), g.getDouble(2), 1e-6 * Math.abs(g.getDouble(2)));
