@@ -30,10 +30,13 @@ public final class PilotCommand implements Callable<Integer> {
     Path trainDir;
 
     @Option(names = "--model", paramLabel = "DIR", description = {"An existing softmax model (GPT-J for --text, BERT for --train-dir): the original is",
-            "evaluated as it is (fine-tuned first when it has no classifier for the labels); cosine is made by swapping its attention, then trained the same steps."})
+            "evaluated as it is (fine-tuned first when it has no classifier for the labels); cosine is made from it by linearization",
+            "(attention transfer, then distillation from the original on the pilot's training texts), the gated variants by swapping",
+            "the attention with neutral gating; then each is fine-tuned or trained the same steps."})
     Path model;
 
-    @Option(names = "--variants", paramLabel = "LIST", description = "Comma-separated variants (default: all that apply: softmax,cosine).")
+    @Option(names = "--variants", paramLabel = "LIST", description = {"Comma-separated variants: softmax, cosine, and for --text cosine-gate, cosine-conv, cosine-gate-conv",
+            "(default: all that apply)."})
     String variants;
 
     @Option(names = "--budget-minutes", paramLabel = "M", description = "Wall-clock budget of the whole pilot: the steps are chosen to fit it (instead of --steps).")

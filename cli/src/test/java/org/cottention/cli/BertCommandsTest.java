@@ -215,16 +215,16 @@ class BertCommandsTest {
         assertTrue(row.has("peakHeapMB"));
         Path st = tmp.resolve("e.safetensors");
         assertEquals(0, run("embed", "--model", tmp.resolve("a").toString(), "--input", c.toString(), "--pooling", "cls",
-                "--out", st.toString(), "--threads", "1").code);
+                "--out", st.toString(), "--threads", "1").code());
         try (SafeTensors t = SafeTensors.open(st)) {
             assertArrayEquals(new long[]{300, 32}, t.info("embeddings").shape());
         }
         // the same with the matrices memory-mapped and with bf16 weights: the same vectors, to f32 / bf16 rounding
         Path mapped = tmp.resolve("mapped.jsonl"), bf16 = tmp.resolve("bf16.jsonl");
         assertEquals(0, run("embed", "--model", tmp.resolve("a").toString(), "--text", "great movie", "--normalize",
-                "--mmap", "--out", mapped.toString(), "--threads", "1").code);
+                "--mmap", "--out", mapped.toString(), "--threads", "1").code());
         assertEquals(0, run("embed", "--model", tmp.resolve("a").toString(), "--text", "great movie", "--normalize",
-                "--dtype", "bf16", "--out", bf16.toString(), "--threads", "1").code);
+                "--dtype", "bf16", "--out", bf16.toString(), "--threads", "1").code());
         JsonNode f32Row = JSON.readTree(rows.get(0)).get("embedding");
         JsonNode mappedRow = JSON.readTree(Files.readAllLines(mapped).get(0)).get("embedding");
         JsonNode bf16Row = JSON.readTree(Files.readAllLines(bf16).get(0)).get("embedding");

@@ -299,8 +299,8 @@ public final class Linearize {
     }
 
     /**
-     * Steps of the two stages: from --steps (split by the stage-1 fraction), or from --minutes by timing two probe
-     * steps of each objective (the gradients are discarded; nothing is updated). Kept in out so a resume keeps them.
+     * Steps of the two stages: from --steps (split by the stage-1 fraction), or from --minutes by timing probe
+     * steps of each objective ({@link #probe}; the gradients are discarded; nothing is updated). Kept in out so a resume keeps them.
      */
     private static long[] plan(Path out, Options o, Student student, Spans spans, Consumer<String> log) throws IOException {
         Path f = out.resolve(PLAN);
@@ -326,16 +326,20 @@ public final class Linearize {
         return new long[]{a, b};
     }
 
+    /**
+     * Seconds per micro-batch step: the mean of {@link #PROBE_TIMED} steps after {@link #PROBE_WARMUP} untimed ones. The
+     * first steps run before the JIT has compiled the kernels (timed, they made a 50-minute budget end after 29), and
+     * the spans' lengths vary from step to step, so one step says little about the average.
+     */
     private static double probe(TrainableModel m, Spans spans, Params params) {
-        double best = Double.MAX_VALUE;
-        for (int i = 0; i < 2; i++) {
-            long t = System.nanoTime();
-            m.trainStep(spans.batch(i), 1f);
-            best = Math.min(best, (System.nanoTime() - t) / 1e9);
-        }
+        for (int i = 0; i < PROBE_WARMUP; i++) m.trainStep(spans.batch(i), 1f);
+        long t = System.nanoTime();
+        for (int i = 0; i < PROBE_TIMED; i++) m.trainStep(spans.batch(PROBE_WARMUP + i), 1f);
         params.zeroGrad();
-        return best;
+        return (System.nanoTime() - t) / 1e9 / PROBE_TIMED;
     }
+
+    static final int PROBE_WARMUP = 3, PROBE_TIMED = 4;
 
     private static long stepsDone(Path run) throws IOException {
         if (!Files.isDirectory(run)) return 0;

@@ -2,6 +2,7 @@ package org.cottention.spark;
 
 import org.cottention.model.Bert;
 import org.cottention.model.ModelStore;
+import org.cottention.model.Pooling;
 import org.cottention.model.WeightStorage;
 import org.cottention.tokenizer.Encoding;
 import org.cottention.tokenizer.Tokenizer;
@@ -31,16 +32,30 @@ record BertModels(Bert bert, WordPieceTokenizer tokenizer, Path dir) {
     }
 
     /**
-     * [CLS] text [SEP], truncated to {@link #maxLength()} (longest first) as {@code embed} and {@code predict} do;
-     * with truncate off, a longer text is an error naming its length.
+     * The longest input of a sentence embedding: the folder's {@code max_seq_length} (sentence-transformers'
+     * sentence_bert_config.json, as {@code import} writes it: 128 for all-MiniLM-L6-v2, whose tokenizer truncates
+     * there) when it has one, else {@link #maxLength()} — what {@code embed} does without --max-length.
+     */
+    int embeddingLength(Pooling saved) {
+        return saved != null && saved.maxSeqLength() > 0 ? saved.maxSeqLength() : maxLength();
+    }
+
+    /**
+     * [CLS] text [SEP], truncated to {@link #maxLength()} (longest first) as {@code predict} does; with truncate off,
+     * a longer text is an error naming its length.
      */
     Encoding encode(String text, boolean truncate) {
+        return encode(text, truncate, maxLength());
+    }
+
+    /** {@link #encode(String, boolean)} with the limit given (0: none), e.g. {@link #embeddingLength}. */
+    Encoding encode(String text, boolean truncate, int limit) {
         Encoding enc = tokenizer.encode(text, null, 0, Truncation.LONGEST_FIRST, false);
-        int limit = maxLength();
         if (limit > 0 && enc.length() > limit) {
             if (!truncate)
-                throw new IllegalArgumentException("the text has " + enc.length() + " tokens, more than max_position_embeddings " + limit
-                        + " of this model (absolute positions)");
+                throw new IllegalArgumentException("the text has " + enc.length() + " tokens, more than "
+                        + (limit == maxLength() ? "max_position_embeddings " + limit + " of this model (absolute positions)"
+                        : "the model folder's max_seq_length " + limit));
             enc = tokenizer.encode(text, null, limit, Truncation.LONGEST_FIRST, false);
         }
         return enc;

@@ -35,7 +35,7 @@ public final class CottentionEmbedder extends CottentionTransformer {
         outputCol = new Param<>(this, "outputCol", "embedding column");
         pooling = new Param<>(this, "pooling", "model (what the folder says; else mean), mean or cls", ParamValidators.inArray(new String[]{"model", "mean", "cls"}));
         normalize = new Param<>(this, "normalize", "model (what the folder says; else no), true or false", ParamValidators.inArray(new String[]{"model", "true", "false"}));
-        truncate = new BooleanParam(this, "truncate", "with absolute positions, truncate texts longer than max_position_embeddings (false: such a row gets an error)");
+        truncate = new BooleanParam(this, "truncate", "truncate texts longer than the model folder's max_seq_length (else, with absolute positions, max_position_embeddings), as embed does (false: such a row gets an error)");
         setDefault(outputCol, "embedding");
         setDefault(pooling, "model");
         setDefault(normalize, "model");
@@ -72,13 +72,13 @@ public final class CottentionEmbedder extends CottentionTransformer {
         public List<Object> score(List<String> texts, Counters c) {
             try (var lease = ModelHolder.borrow(model, BertModels.class, BertModels::load)) {
                 BertModels m = lease.model();
-                Pooling pool = pooling(m);
-                int e = m.bert().cfg.hiddenSize();
+                Pooling saved = saved(m), pool = pooling(saved);
+                int e = m.bert().cfg.hiddenSize(), limit = m.embeddingLength(saved);
                 List<Object> out = new ArrayList<>(texts.size());
                 for (String text : texts) {
                     Encoding enc;
                     try {
-                        enc = m.encode(text, truncate);
+                        enc = m.encode(text, truncate, limit);
                     } catch (IllegalArgumentException tooLong) {
                         out.add(new Failed(tooLong.getMessage()));
                         continue;
@@ -93,15 +93,19 @@ public final class CottentionEmbedder extends CottentionTransformer {
             }
         }
 
-        private Pooling pooling(BertModels m) {
+        /** The pooling the model folder was saved with, or null. */
+        private static Pooling saved(BertModels m) {
             try {
-                Pooling saved = Pooling.read(m.dir());
-                Pooling fromModel = saved != null ? saved : new Pooling(Pooling.Mode.MEAN, false, 0);
-                return new Pooling(pooling.equals("model") ? fromModel.mode() : Pooling.Mode.parse(pooling),
-                        normalize.equals("model") ? fromModel.normalize() : Boolean.parseBoolean(normalize), 0);
+                return Pooling.read(m.dir());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
+        }
+
+        private Pooling pooling(Pooling saved) {
+            Pooling fromModel = saved != null ? saved : new Pooling(Pooling.Mode.MEAN, false, 0);
+            return new Pooling(pooling.equals("model") ? fromModel.mode() : Pooling.Mode.parse(pooling),
+                    normalize.equals("model") ? fromModel.normalize() : Boolean.parseBoolean(normalize), 0);
         }
     }
 

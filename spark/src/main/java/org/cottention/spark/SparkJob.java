@@ -36,6 +36,9 @@ import java.util.concurrent.Callable;
         description = {"Embed, classify or score a corpus, or train a model data-parallel, on Apache Spark",
                 "(local[*] unless --master or spark-submit says otherwise)."})
 public final class SparkJob implements Runnable {
+    /** Default input partitions of the batch jobs per core (Spark's tuning guide: 2-3 tasks per core). */
+    static final int TASKS_PER_CORE = 3;
+
     @Override
     public void run() {
         throw new CommandLine.ParameterException(new CommandLine(this), "name a job: embed, predict, score or train");
@@ -120,7 +123,9 @@ public final class SparkJob implements Runnable {
         @Option(names = "--text-column", defaultValue = "text", description = "Text column of Parquet input (default ${DEFAULT-VALUE}).")
         String textColumn;
 
-        @Option(names = "--partitions", defaultValue = "0", description = "Minimum input partitions for text/JSONL (default: Spark's default parallelism).")
+        @Option(names = "--partitions", defaultValue = "0", description = {"Minimum input partitions for text/JSONL (default: 3 per core of",
+                "Spark's default parallelism, as Spark's tuning guide advises: input is split by bytes, and documents of unequal",
+                "cost leave one core idle at the end of a stage of one task per core)."})
         int partitions;
 
         @Option(names = "--batch", defaultValue = "16", description = "Rows per model call within a partition (default ${DEFAULT-VALUE}).")
@@ -160,7 +165,7 @@ public final class SparkJob implements Runnable {
             spark.sparkContext().addSparkListener(times);
             if (c.shipModel) spark.sparkContext().addFile(c.model, true);
             long t0 = System.nanoTime();
-            int parts = c.partitions > 0 ? c.partitions : spark.sparkContext().defaultParallelism();
+            int parts = c.partitions > 0 ? c.partitions : TASKS_PER_CORE * spark.sparkContext().defaultParallelism();
             Dataset<Row> docs = Documents.read(spark, c.input, Documents.Format.parse(c.inputFormat), c.idColumn, c.textColumn, parts);
             CottentionTransformer t = transformer();
             t.setModelPath(c.model).setInputCol("text").setBatchSize(c.batch).setThreadsPerTask(c.threads).setWeights(c.weights).setVectorsAsArrays(true);

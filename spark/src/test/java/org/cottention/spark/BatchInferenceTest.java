@@ -12,6 +12,7 @@ import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
+import org.cottention.model.Pooling;
 import org.cottention.testutil.Cli;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -108,6 +109,49 @@ class BatchInferenceTest {
         assertEquals(new TreeMap<>(got).toString(), new TreeMap<>(byId(s, again)).toString());
         int instances = ModelHolder.instances(ModelHolder.ModelRef.of(bert.toString(), "mmap"), BertModels.class);
         assertTrue(instances >= 1 && instances <= 2, "one instance per concurrently running task, not per task or batch: " + instances);
+    }
+
+    /**
+     * A folder saved as a sentence-transformers model (1_Pooling, modules.json, sentence_bert_config.json: what
+     * {@code import} writes for all-MiniLM-L6-v2, whose tokenizer cuts at 128 of its 512 positions) is embedded the
+     * way {@code embed} embeds it: cut at the folder's max_seq_length, with its pooling and normalisation.
+     */
+    @Test
+    void embedCutsAtTheFoldersMaxSeqLengthAsTheCliDoes() throws Exception {
+        SparkSession s = SharedSpark.get();
+        Path st = tmp.resolve("bert-st");
+        Files.createDirectories(st);
+        try (var files = Files.list(bert)) {
+            for (Path f : files.toList()) if (Files.isRegularFile(f)) Files.copy(f, st.resolve(f.getFileName()));
+        }
+        new Pooling(Pooling.Mode.MEAN, true, 6).write(st, 32);
+        Path good = tmp.resolve("st-good.txt"), cliOut = tmp.resolve("st-cli.jsonl"), full = tmp.resolve("st-full.jsonl");
+        Files.writeString(good, String.join("\n", TEXTS) + "\n");
+        Cli.Result c = cli("embed", "--model", st.toString(), "--input", good.toString(), "--out", cliOut.toString(), "--threads", "1");
+        assertEquals(0, c.code(), c.err());
+        assertEquals(0, cli("embed", "--model", st.toString(), "--input", good.toString(), "--out", full.toString(), "--max-length", "24",
+                "--threads", "1").code());
+        List<JsonNode> want = Files.readAllLines(cliOut).stream().map(BatchInferenceTest::json).toList();
+        List<JsonNode> uncut = Files.readAllLines(full).stream().map(BatchInferenceTest::json).toList();
+        Path out = tmp.resolve("st-out");
+        assertEquals(0, SparkJob.run(s, "embed", "--model", st.toString(), "--input", good.toString(), "--output", out.toString(),
+                "--partitions", "2", "--batch", "3"));
+        Map<String, Row> got = byId(s, out);
+        int cut = 0;
+        for (int i = 0; i < TEXTS.length; i++) {
+            List<Float> v = got.get(Integer.toString(i + 1)).getList(1);
+            JsonNode w = want.get(i).get("embedding"), u = uncut.get(i).get("embedding");
+            double diffFromUncut = 0;
+            for (int j = 0; j < v.size(); j++) {
+                assertEquals(w.get(j).asDouble(), v.get(j), 1e-6, "text " + i + " dim " + j);
+                diffFromUncut = Math.max(diffFromUncut, Math.abs(u.get(j).asDouble() - v.get(j)));
+            }
+            if (want.get(i).get("tokens").asInt() == 6 && uncut.get(i).get("tokens").asInt() > 6) {
+                cut++;
+                assertTrue(diffFromUncut > 1e-3, "text " + i + " was embedded whole, not cut at 6 tokens");
+            }
+        }
+        assertTrue(cut >= 2, "the texts longer than 6 tokens: " + cut);
     }
 
     @Test
