@@ -244,6 +244,11 @@ final class LmTask extends PilotTask<GptJ> {
             }
 
             @Override
+            public boolean heldMemoryGrows() {  // the KV cache grows; a cosine prefill is segmented (DecodeBench's session)
+                return model.cfg.attentionType() == AttentionType.SOFTMAX;
+            }
+
+            @Override
             public UsageCost.Sample decodeOnly(int length) {
                 if (model.cfg.attentionType() != AttentionType.SOFTMAX) return null;
                 DecodeBench.Result r = DecodeBench.run(model, length, tokens, 0, opt.seed());  // synthetic KV cache of that length

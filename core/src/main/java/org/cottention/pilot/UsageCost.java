@@ -29,6 +29,15 @@ public final class UsageCost {
         default Sample decodeOnly(int length) {
             return null;
         }
+
+        /**
+         * Whether what a run holds grows with the length, so that its allocated bytes, extrapolated, say whether the
+         * next length fits the heap. Not so for a causal model's prefill with cosine attention: it runs in segments and
+         * carries a fixed-size state, so its allocation sums the segments' while its live memory stays the same.
+         */
+        default boolean heldMemoryGrows() {
+            return true;
+        }
     }
 
     /** The result at one length; ms null when not run (skipped says why). */
@@ -70,8 +79,9 @@ public final class UsageCost {
                 long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
                 if (est > cutoffSec)
                     skip = String.format("too slow: about %s per document (extrapolated from %,d tokens), over the cutoff of %s", secs(est), lastLen, secs(cutoffSec));
-                else if (needBytes > 0.85 * free)
-                    skip = String.format("out of memory: needs about %s, the heap has %s free", mb(needBytes), mb(free));
+                else if (probe.heldMemoryGrows() && needBytes > 0.85 * free)
+                    skip = String.format("out of memory: would need about %s (extrapolated from %,d tokens), more than 85%% of the %s the heap has free (raise -Xmx with COTTENTION_JAVA_OPTS)",
+                            mb(needBytes), lastLen, mb(free));
             }
             Point p;
             if (skip != null) {

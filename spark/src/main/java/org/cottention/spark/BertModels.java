@@ -34,10 +34,12 @@ record BertModels(Bert bert, WordPieceTokenizer tokenizer, Path dir) {
     /**
      * The longest input of a sentence embedding: the folder's {@code max_seq_length} (sentence-transformers'
      * sentence_bert_config.json, as {@code import} writes it: 128 for all-MiniLM-L6-v2, whose tokenizer truncates
-     * there) when it has one, else {@link #maxLength()} — what {@code embed} does without --max-length.
+     * there) when it has one (and it is below the positions), else {@link #maxLength()} — what {@code embed} does
+     * without --max-length.
      */
     int embeddingLength(Pooling saved) {
-        return saved != null && saved.maxSeqLength() > 0 ? saved.maxSeqLength() : maxLength();
+        int max = maxLength(), seq = saved != null ? saved.maxSeqLength() : 0;
+        return seq > 0 && (max == 0 || seq < max) ? seq : max;
     }
 
     /**
