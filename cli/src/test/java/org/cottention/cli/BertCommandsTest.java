@@ -250,6 +250,14 @@ class BertCommandsTest {
         Cli.Result refused = run("embed", "--model", tmp.resolve("m").toString(), "--document", c.toString(), "--out", emb.toString(), "--no-truncate");
         assertEquals(2, refused.code());
         assertTrue(refused.err().contains("more than max_position_embeddings 16"), refused.err());
+        // windows of 14 pieces: --max-length caps the whole text and may exceed the positions; without windows it may not
+        Cli.Result windowed = run("embed", "--model", tmp.resolve("m").toString(), "--document", c.toString(), "--windows", "14",
+                "--max-length", "40", "--out", emb.toString(), "--threads", "1");
+        assertEquals(0, windowed.code(), windowed.err());
+        assertEquals(40, JSON.readTree(Files.readAllLines(emb).get(0)).get("tokens").asInt());
+        Cli.Result tooLong = run("embed", "--model", tmp.resolve("m").toString(), "--document", c.toString(), "--max-length", "40", "--out", emb.toString());
+        assertEquals(2, tooLong.code());
+        assertTrue(tooLong.err().contains("--max-length 40 exceeds max_position_embeddings 16"), tooLong.err());
     }
 
     @Test

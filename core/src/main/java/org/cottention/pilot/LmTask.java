@@ -240,11 +240,11 @@ final class LmTask extends PilotTask<GptJ> {
             @Override
             public UsageCost.Sample run(int length) {
                 DecodeBench.Result r = DecodeBench.run(model, length, tokens, length, opt.seed());
-                return new UsageCost.Sample(r.prefillMs(), r.prefillBytes(), r.msPerToken(), r.stateBytes());
+                return new UsageCost.Sample(r.prefillMs(), r.prefillPeakBytes(), r.msPerToken(), r.stateBytes());
             }
 
             @Override
-            public boolean heldMemoryGrows() {  // the KV cache grows; a cosine prefill is segmented (DecodeBench's session)
+            public boolean heldMemoryGrows() {  // the KV cache grows; a cosine prefill is segmented with a fixed-size state
                 return model.cfg.attentionType() == AttentionType.SOFTMAX;
             }
 

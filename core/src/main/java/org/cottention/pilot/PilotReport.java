@@ -245,8 +245,9 @@ final class PilotReport {
             rows.add(row);
         }
         for (Map<String, Object> v : results) if (v.get("usageNote") != null) notes.add(v.get("variant") + ": " + v.get("usageNote"));
-        t.add(new Table(op + " of one document by length", head, rows, "Time: median of repeated runs where short. Memory: bytes allocated by one "
-                + (task == Task.LM ? "prefill (KV cache or state included)" : "encoding") + ", weights excluded (an upper bound of what it holds at its peak)."
+        t.add(new Table(op + " of one document by length", head, rows, "Time: median of repeated runs where short. Memory: "
+                + (task == Task.LM ? "what a prefill holds at its peak, weights excluded: the KV cache or state it has reached plus what its last 512-token segment allocates (an upper bound)"
+                : "bytes allocated by one encoding, weights excluded (an upper bound of what it holds at its peak)") + "."
                 + (notes.isEmpty() ? "" : " " + String.join("; ", notes) + ".")));
         if (task == Task.LM) {
             head = new ArrayList<>(List.of("context"));
