@@ -6,11 +6,11 @@ import dev.langchain4j.model.embedding.EmbeddingModel;
 import dev.langchain4j.model.embedding.onnx.allminilml6v2.AllMiniLmL6V2EmbeddingModel;
 import dev.langchain4j.model.embedding.onnx.bgesmallenv15.BgeSmallEnV15EmbeddingModel;
 import dev.langchain4j.model.embedding.onnx.e5smallv2.E5SmallV2EmbeddingModel;
+import org.cottention.testutil.Cli;
 import org.cottention.testutil.Shared;
 import org.cottention.tokenizer.Tokenizers;
 import org.cottention.tokenizer.WordPieceTokenizer;
 import org.junit.jupiter.api.BeforeAll;
-import org.cottention.testutil.Cli;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

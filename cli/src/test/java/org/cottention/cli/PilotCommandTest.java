@@ -2,9 +2,9 @@ package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.testutil.Cli;
 import org.cottention.testutil.Shared;
 import org.junit.jupiter.api.Assumptions;
-import org.cottention.testutil.Cli;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
