@@ -113,7 +113,7 @@ public final class EmbedCommand implements Callable<Integer> {
         int e = bert.cfg.hiddenSize();
         int positions = bert.cfg.rotary() || lp != Bert.LongPositions.NONE ? 0 : bert.cfg.maxPositionEmbeddings();
         int limit = maxLength != null ? (maxLength == 0 ? positions : maxLength)
-                : lp != Bert.LongPositions.NONE ? 0 : saved != null && saved.maxSeqLength() > 0 ? saved.maxSeqLength() : positions;
+                : lp != Bert.LongPositions.NONE ? 0 : Pooling.inputLimit(saved, positions);
         // with --windows, --max-length caps the whole text (each window is within the positions)
         if (windows == 0 && positions > 0 && limit > positions) throw new IllegalArgumentException("--max-length " + limit + " exceeds max_position_embeddings " + positions);
         if (windows < 0 || (positions > 0 && windows > positions - 2)) throw new IllegalArgumentException("--windows must be in [1, " + (positions - 2) + "], got " + windows);

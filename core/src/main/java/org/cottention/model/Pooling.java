@@ -52,6 +52,15 @@ public record Pooling(Mode mode, boolean normalize, int maxSeqLength) {
         return new Pooling(mode, normalize, max);
     }
 
+    /**
+     * The longest input a sentence embedding takes: the folder's max_seq_length when it has one (sentence-transformers'
+     * sentence_bert_config.json: 128 for all-MiniLM-L6-v2, where its own tokenizer truncates), else the positions'
+     * limit ({@code positions}; 0 for rotary: none). What `embed`, the server and Spark's embedder truncate at.
+     */
+    public static int inputLimit(Pooling saved, int positions) {
+        return saved != null && saved.maxSeqLength() > 0 ? saved.maxSeqLength() : positions;
+    }
+
     /** Writes the three files (each atomically) into dir. */
     public void write(Path dir, int hiddenSize) throws IOException {
         ObjectNode p = GptJConfig.JSON.createObjectNode();

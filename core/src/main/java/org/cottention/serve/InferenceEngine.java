@@ -307,7 +307,7 @@ public final class InferenceEngine implements AutoCloseable {
         requireKind(Kind.ENCODER, "embeddings");
         Pooling p = pooling != null ? pooling : new Pooling(Pooling.Mode.MEAN, false, 0);
         Embedder embedder = new Embedder(bert, (WordPieceTokenizer) tokenizer, new Pooling(p.mode(), normalize, p.maxSeqLength()));
-        int limit = p.maxSeqLength() > 0 ? p.maxSeqLength() : bert.cfg.rotary() ? 0 : bert.cfg.maxPositionEmbeddings();
+        int limit = Pooling.inputLimit(p, bert.cfg.rotary() ? 0 : bert.cfg.maxPositionEmbeddings());
         float[][] out = new float[texts.size()][];
         int[] counts = new int[texts.size()];
         synchronized (bert) {

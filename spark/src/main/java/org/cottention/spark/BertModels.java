@@ -13,13 +13,16 @@ import org.cottention.tokenizer.WordPieceTokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
 
-/** A BERT model with its WordPiece tokenizer, as the embedder and the classifier load it on an executor. */
-record BertModels(Bert bert, WordPieceTokenizer tokenizer, Path dir) {
+/**
+ * A BERT model with its WordPiece tokenizer and the pooling its folder was saved with (null: none), as the embedder
+ * and the classifier load it on an executor (once, through the holder).
+ */
+record BertModels(Bert bert, WordPieceTokenizer tokenizer, Path dir, Pooling saved) {
     static BertModels load(Path dir, String weights) throws IOException {
         Tokenizer t = Tokenizers.load(dir);
         if (!(t instanceof WordPieceTokenizer w))
             throw new IllegalArgumentException(dir + " holds a " + t.getClass().getSimpleName() + ", BERT needs a WordPiece tokenizer (vocab.txt)");
-        return new BertModels(ModelStore.loadBert(dir, null, org.cottention.io.Checkpoint.Format.AUTO, storage(weights)), w, dir);
+        return new BertModels(ModelStore.loadBert(dir, null, org.cottention.io.Checkpoint.Format.AUTO, storage(weights)), w, dir, Pooling.read(dir));
     }
 
     static WeightStorage storage(String weights) {
@@ -32,14 +35,12 @@ record BertModels(Bert bert, WordPieceTokenizer tokenizer, Path dir) {
     }
 
     /**
-     * The longest input of a sentence embedding: the folder's {@code max_seq_length} (sentence-transformers'
-     * sentence_bert_config.json, as {@code import} writes it: 128 for all-MiniLM-L6-v2, whose tokenizer truncates
-     * there) when it has one (and it is below the positions), else {@link #maxLength()} — what {@code embed} does
-     * without --max-length.
+     * The longest input of a sentence embedding, as {@code embed} truncates without --max-length
+     * ({@link Pooling#inputLimit}), never past the positions.
      */
-    int embeddingLength(Pooling saved) {
-        int max = maxLength(), seq = saved != null ? saved.maxSeqLength() : 0;
-        return seq > 0 && (max == 0 || seq < max) ? seq : max;
+    int embeddingLength() {
+        int max = maxLength(), limit = Pooling.inputLimit(saved, max);
+        return max > 0 ? Math.min(limit, max) : limit;
     }
 
     /**

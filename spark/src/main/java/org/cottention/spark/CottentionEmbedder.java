@@ -12,8 +12,6 @@ import org.apache.spark.sql.types.StructField;
 import org.cottention.model.Pooling;
 import org.cottention.tokenizer.Encoding;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -72,8 +70,8 @@ public final class CottentionEmbedder extends CottentionTransformer {
         public List<Object> score(List<String> texts, Counters c) {
             try (var lease = ModelHolder.borrow(model, BertModels.class, BertModels::load)) {
                 BertModels m = lease.model();
-                Pooling saved = saved(m), pool = pooling(saved);
-                int e = m.bert().cfg.hiddenSize(), limit = m.embeddingLength(saved);
+                Pooling pool = pooling(m.saved());
+                int e = m.bert().cfg.hiddenSize(), limit = m.embeddingLength();
                 List<Object> out = new ArrayList<>(texts.size());
                 for (String text : texts) {
                     Encoding enc;
@@ -90,15 +88,6 @@ public final class CottentionEmbedder extends CottentionTransformer {
                     out.add(List.of(arrays ? v : Vectors.dense(widen(v))));
                 }
                 return out;
-            }
-        }
-
-        /** The pooling the model folder was saved with, or null. */
-        private static Pooling saved(BertModels m) {
-            try {
-                return Pooling.read(m.dir());
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
             }
         }
 
