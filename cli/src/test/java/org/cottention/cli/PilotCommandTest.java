@@ -55,7 +55,9 @@ class PilotCommandTest {
             assertTrue(acc >= 0 && acc <= 1, "accuracy " + acc);
             JsonNode tr = v.get("training");
             assertEquals(6, tr.get("steps").asInt());
-            assertEquals(tr.get("tokens").asDouble() / tr.get("seconds").asDouble(), tr.get("tokensPerSec").asDouble(), 0.05 * tr.get("tokensPerSec").asDouble());
+            // seconds are written to 0.01 s and a tiny training takes a tenth of one: allow that rounding, and the 0.1 of tokens/s's own
+            double tokens = tr.get("tokens").asDouble(), secs = tr.get("seconds").asDouble(), tps = tr.get("tokensPerSec").asDouble();
+            assertTrue(secs > 0.005 && tps >= tokens / (secs + 0.005) - 0.05 && tps <= tokens / (secs - 0.005) + 0.05, tr.toString());
             assertTrue(tr.get("peakBytes").asLong() >= 16L * v.get("parameters").asLong());
             JsonNode last = v.get("curve").get(v.get("curve").size() - 1);
             assertEquals(6, last.get("step").asInt());
