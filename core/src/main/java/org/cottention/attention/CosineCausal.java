@@ -177,21 +177,26 @@ public final class CosineCausal {
         ctx.z0 = init == null ? new double[B * H] : init.z.clone();
         int chunks = (T + ctx.chunk - 1) / ctx.chunk;
         ctx.states = reuse(ctx.states, Math.multiplyExact(B * H * chunks, D * D));
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                boolean pad = ctx.mask != null && ctx.mask[b * T + t] == 0;
-                for (int h = 0; h < H; h++) {
+        for (int i = 0; i < n; i++) {
+            float a = logDecay[i];
+            if (!(a <= 0f) || a == Float.NEGATIVE_INFINITY)
+                throw new IllegalArgumentException("logDecay: entry " + i + " is " + a + ", must be finite and <= 0");
+            ctx.decay[i] = ctx.mask != null && ctx.mask[i / H] == 0 ? 0f : a;
+        }
+        // one scan per (batch row, head), the heads in parallel (an exp and a log per entry: serial, they cost as
+        // much as a tenth of the gated forward at B = 1, H = 8)
+        Parallel.forRange(B * H, 1, (lo, hi) -> {
+            for (int bh = lo; bh < hi; bh++) {
+                int b = bh / H, h = bh % H;
+                double z = ctx.z0[bh];
+                for (int t = 0; t < T; t++) {
                     int i = (b * T + t) * H + h;
-                    float a = logDecay[i];
-                    if (!(a <= 0f) || a == Float.NEGATIVE_INFINITY)
-                        throw new IllegalArgumentException("logDecay: entry " + i + " is " + a + ", must be finite and <= 0");
-                    ctx.decay[i] = pad ? 0f : a;
-                    double zPrev = t == 0 ? ctx.z0[b * H + h] : ctx.z[i - H];
-                    double z = pad ? zPrev : Math.exp(a) * zPrev + 1;
+                    if (ctx.mask == null || ctx.mask[b * T + t] != 0) z = Math.exp(ctx.decay[i]) * z + 1;
                     ctx.z[i] = z;
                     ctx.negLnZ[i] = z > 1 ? (float) -Math.log(z) : 0f;
                 }
             }
+        });
     }
 
     private static float[] reuse(float[] x, int n) {
@@ -470,9 +475,9 @@ public final class CosineCausal {
     private static void decayedCountsBackward(Context ctx, double[] da, double[] vdot, float[] dLogDecay) {
         AttnShape s = ctx.shape;
         final int B = s.batch(), T = s.seq(), H = s.heads();
-        for (int b = 0; b < B; b++)
-            for (int h = 0; h < H; h++) {
-                int bh = b * H + h;
+        Parallel.forRange(B * H, 1, (lo, hi) -> {   // each (batch row, head) writes only its own entries
+            for (int bh = lo; bh < hi; bh++) {
+                int b = bh / H, h = bh % H;
                 double alpha = ctx.a[h], carry = 0;
                 for (int t = T - 1; t >= 0; t--) {
                     int i = (b * T + t) * H + h, r = bh * T + t;
@@ -484,6 +489,7 @@ public final class CosineCausal {
                     if (dLogDecay != null) dLogDecay[i] += (float) g;
                 }
             }
+        });
     }
 
     /**
@@ -666,7 +672,7 @@ public final class CosineCausal {
                 x.db[i] = L2Norm.dot(qh, o + i * D, dqh, o + i * D, D) - g[i] - wu;
             }
             mmTransA(cn, D, cn, p, 0, C, dO, o, D, dvs, o, D, true, A_UPPER);
-            for (int i = 0; i < D * D; i++) sdot += st[so + i] * ds[i];
+            sdot = L2Norm.dot(st, so, dsf, 0, D * D);   // dsf = (float) ds: what this chunk's products used
             double decay = Math.exp(bb[cn - 1]);
             x.db[cn - 1] += wuSum + decay * sdot;
             double acc = 0;

@@ -39,7 +39,8 @@ import java.util.function.Consumer;
 public final class Linearize {
     /**
      * @param steps          optimizer steps of both stages together (used when minutes = 0)
-     * @param minutes        wall-time budget of both stages (0: use steps); steps are sized from timed probe steps
+     * @param minutes        wall-time budget of the whole run (0: use steps): stage 1's steps are sized from timed probe
+     *                       steps, stage 2's when it starts, from the time left and probe steps timed then (JIT warm)
      * @param stage1Fraction share of the budget given to attention transfer
      * @param maxLength      longest training sequence in tokens ([CLS], [SEP] included); lengths vary from 8 up to it
      * @param evalTexts      held-out texts of the fidelity report
@@ -182,6 +183,7 @@ public final class Linearize {
 
     /** Linearizes the BERT encoder in teacherDir on the texts in data, writing the student to out. */
     public static Report bert(Path teacherDir, List<Path> data, Path out, Options o, Consumer<String> log) throws IOException {
+        long start = System.nanoTime();   // --minutes counts from here: loading and tokenizing are part of the run
         Bert teacher = ModelStore.loadBert(teacherDir, null);
         if (teacher.cfg.attentionType() != AttentionType.SOFTMAX)
             throw new IllegalArgumentException(teacherDir + " already has " + teacher.cfg.attentionType().configName() + " attention; linearize converts softmax models");
@@ -211,7 +213,7 @@ public final class Linearize {
                     pooling.write(dir, student.cfg.hiddenSize());
                 }
             };
-        }, teacherDir, tok, out, o, log);
+        }, teacherDir, tok, out, o, start, log);
     }
 
     /**
@@ -219,6 +221,7 @@ public final class Linearize {
      * distributions. The fidelity report compares mean-pooled final hidden states of the held-out texts.
      */
     public static Report gptJ(Path teacherDir, List<Path> data, Path out, Options o, Consumer<String> log) throws IOException {
+        long start = System.nanoTime();
         GptJ teacher = ModelStore.loadGptJ(teacherDir, null);
         if (teacher.cfg.attentionType() != AttentionType.SOFTMAX)
             throw new IllegalArgumentException(teacherDir + " already has " + teacher.cfg.attentionType().configName() + " attention; linearize converts softmax models");
@@ -245,12 +248,12 @@ public final class Linearize {
                     tok.save(dir);
                 }
             };
-        }, teacherDir, tok, out, o, log);
+        }, teacherDir, tok, out, o, start, log);
     }
 
     /** The loop shared by both families: plan, swap report, stage 1, stage 2, final model and report. */
     static Report run(Corpus corpus, Spans spans, java.util.function.Function<String, float[]> teacherEmbed, StudentLoader loader,
-                      Path teacherDir, Tokenizer tok, Path out, Options o, Consumer<String> log) throws IOException {
+                      Path teacherDir, Tokenizer tok, Path out, Options o, long start, Consumer<String> log) throws IOException {
         float[][] want = new float[corpus.eval().size()][];
         for (int i = 0; i < want.length; i++) want[i] = teacherEmbed.apply(corpus.eval().get(i));
         if (o.resume() && !Files.isDirectory(out)) throw new IOException("nothing to resume: " + out + " does not exist");
@@ -261,7 +264,9 @@ public final class Linearize {
         long[] plan = plan(out, o, student, spans, log);
         Trainer.Evaluator eval = step -> fidelity(want, student, corpus.eval()).toMap();
 
+        long te = System.nanoTime();
         Fidelity swap = done1 == 0 ? fidelity(want, student, corpus.eval()) : readFidelity(out, "swap");
+        double evalSeconds = (System.nanoTime() - te) / 1e9;   // one fidelity report (0 when resumed: read back)
         if (swap != null) log.accept("unconverted swap (same weights, cosine attention): " + swap);
         writeReport(out, new Report(out, swap, null, null, plan[0], plan[1], 0, 0, corpus.tokens().length, true));
         long t0 = System.nanoTime();
@@ -274,6 +279,8 @@ public final class Linearize {
         double secs1 = r1 != null ? (System.nanoTime() - t0) / 1e9 : readDouble(out, "stage1Seconds");
         log.accept("after stage 1 (attention transfer): " + f1);
         writeReport(out, new Report(out, swap, f1, null, plan[0], plan[1], secs1, 0, corpus.tokens().length, true));
+        if (o.minutes() > 0 && done2 == 0 && !stage2Planned(out))
+            plan[1] = planStage2(out, o, plan, student, spans, start, evalSeconds, log);
         long t1 = System.nanoTime();
         Trainer.Result r2 = new Trainer(student.stage2(), tok, spans, eval, options(o, plan[1], o.stage2Lr(), run2, o.resume() && done2 > 0)).run();
         if (r2.interrupted()) return interrupted(out, swap, f1, plan, corpus, t0, secs1);
@@ -313,18 +320,56 @@ public final class Linearize {
             int micro = o.batch() / o.microBatch();   // probes time one micro-batch
             double p1 = micro * probe(student.stage1(), spans, student.params()), p2 = micro * probe(student.stage2(), spans, student.params()), budget = o.minutes() * 60 * 0.92;  // evaluation and saving take the rest
             a = Math.max(1, Math.round(budget * o.stage1Fraction() / p1));
-            b = Math.max(1, Math.round(budget * (1 - o.stage1Fraction()) / p2));
-            log.accept(String.format("budget %.1f min: stage 1 %.2f s/step -> %d steps, stage 2 %.2f s/step -> %d steps", o.minutes(), p1, a, p2, b));
+            b = Math.max(1, Math.round(budget * (1 - o.stage1Fraction()) / p2));   // provisional: planned again when stage 2 starts
+            log.accept(String.format("budget %.1f min: stage 1 %.2f s/step -> %d steps, stage 2 %.2f s/step -> about %d steps (planned when it starts)",
+                    o.minutes(), p1, a, p2, b));
         } else {
             a = Math.max(1, Math.round(o.steps() * o.stage1Fraction()));
             b = Math.max(1, o.steps() - a);
         }
-        ObjectNode n = GptJConfig.JSON.createObjectNode();
-        n.put("stage1Steps", a);
-        n.put("stage2Steps", b);
-        AtomicFiles.writeString(f, n.toPrettyString());
+        writePlan(out, a, b, o.minutes() <= 0);
         return new long[]{a, b};
     }
+
+    private static void writePlan(Path out, long stage1, long stage2, boolean stage2Planned) throws IOException {
+        ObjectNode n = GptJConfig.JSON.createObjectNode();
+        n.put("stage1Steps", stage1);
+        n.put("stage2Steps", stage2);
+        n.put("stage2Planned", stage2Planned);
+        AtomicFiles.writeString(out.resolve(PLAN), n.toPrettyString());
+    }
+
+    private static boolean stage2Planned(Path out) throws IOException {
+        Path f = out.resolve(PLAN);
+        return Files.isRegularFile(f) && GptJConfig.JSON.readTree(f.toFile()).path("stage2Planned").asBoolean(true);
+    }
+
+    /**
+     * Stage 2's steps under --minutes, when it starts: the budget left after what this run has spent (probes, the swap
+     * report, stage 1) and the fidelity reports still to come, over the seconds per step of probe steps timed now. Planned
+     * up front from cold probes, stage 2 got 5,356 steps for a 58-minute budget that ran at 0.38 s, not the probes' 0.54.
+     */
+    private static long planStage2(Path out, Options o, long[] plan, Student student, Spans spans, long start, double evalSeconds,
+                                   Consumer<String> log) throws IOException {
+        int micro = o.batch() / o.microBatch();
+        double p2 = micro * probe(student.stage2(), spans, student.params(), STAGE2_PROBE_WARMUP, STAGE2_PROBE_TIMED);
+        double left = o.minutes() * 60 * 0.97 - (System.nanoTime() - start) / 1e9;
+        // a checkpoint holds the weights and both Adam moments; the final folder the weights
+        double saveSeconds = student.params().data.length * 12.0 / SAVE_BYTES_PER_SECOND;
+        long b = Math.max(1, Math.round(left / p2));
+        for (int i = 0; i < 2; i++) {   // fidelity reports (at the end, every evalEvery steps) and checkpoints take from the steps they count
+            double other = (1 + (o.evalEvery() > 0 ? b / o.evalEvery() : 0)) * evalSeconds + (1 + (o.saveEvery() > 0 ? b / o.saveEvery() : 0)) * saveSeconds;
+            b = Math.max(1, Math.round((left - other) / p2));
+        }
+        log.accept(String.format("stage 2: %.1f of %.1f min left, %.2f s/step -> %d steps", Math.max(left, 0) / 60, o.minutes(), p2, b));
+        writePlan(out, plan[0], b, true);
+        return b;
+    }
+
+    /** Stage 2's probe runs after stage 1 has warmed the shared kernels; it times more steps (lengths vary per step). */
+    static final int STAGE2_PROBE_WARMUP = 6, STAGE2_PROBE_TIMED = 16;
+    /** A cautious disk speed for the checkpoints' time (a MiniLM checkpoint is 270 MB: about a second). */
+    static final double SAVE_BYTES_PER_SECOND = 250e6;
 
     /**
      * Seconds per micro-batch step: the mean of {@link #PROBE_TIMED} steps after {@link #PROBE_WARMUP} untimed ones. The
@@ -332,11 +377,15 @@ public final class Linearize {
      * the spans' lengths vary from step to step, so one step says little about the average.
      */
     private static double probe(TrainableModel m, Spans spans, Params params) {
-        for (int i = 0; i < PROBE_WARMUP; i++) m.trainStep(spans.batch(i), 1f);
+        return probe(m, spans, params, PROBE_WARMUP, PROBE_TIMED);
+    }
+
+    private static double probe(TrainableModel m, Spans spans, Params params, int warmup, int timed) {
+        for (int i = 0; i < warmup; i++) m.trainStep(spans.batch(i), 1f);
         long t = System.nanoTime();
-        for (int i = 0; i < PROBE_TIMED; i++) m.trainStep(spans.batch(PROBE_WARMUP + i), 1f);
+        for (int i = 0; i < timed; i++) m.trainStep(spans.batch(warmup + i), 1f);
         params.zeroGrad();
-        return (System.nanoTime() - t) / 1e9 / PROBE_TIMED;
+        return (System.nanoTime() - t) / 1e9 / timed;
     }
 
     static final int PROBE_WARMUP = 3, PROBE_TIMED = 4;

@@ -111,6 +111,28 @@ class LinearizeTest {
         assertArrayEquals(weights(out), weights(cut));
     }
 
+    /**
+     * --minutes: stage 1's steps come from probes up front, stage 2's when it starts (from the time left); the plan is
+     * saved then, so the report, the plan file and the stage-2 run agree, and a resume keeps the plan.
+     */
+    @Test
+    void aMinutesBudgetPlansStage2WhenItStarts() throws IOException {
+        Path out = tmp.resolve("minutes");
+        List<String> log = new java.util.ArrayList<>();
+        var o = new Linearize.Options(AttentionType.COSINE, 0, 0.1, 0.3, 32, 4, 3e-3f, 1e-3f, 1.0, 12, 0, 1000, 5, false, false, 0);
+        Linearize.Report r = Linearize.bert(teacher, List.of(data), out, o, log::add);
+        assertFalse(r.interrupted());
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("budget 0.1 min: stage 1 ")), log.toString());
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("stage 2: ") && l.endsWith(" -> " + r.stage2Steps() + " steps")), log.toString());
+        JsonNode plan = GptJConfig.JSON.readTree(out.resolve("linearize-plan.json").toFile());
+        assertTrue(plan.get("stage2Planned").asBoolean());
+        assertEquals(r.stage1Steps(), plan.get("stage1Steps").asLong());
+        assertEquals(r.stage2Steps(), plan.get("stage2Steps").asLong());
+        List<Double> l2 = losses(out.resolve("stage2"));
+        assertTrue(r.stage2Steps() > 1 && l2.size() >= 1, "stage 2 ran its planned steps: " + r);
+        assertEquals(r.stage2Steps(), GptJConfig.JSON.readTree(Files.readAllLines(out.resolve("stage2/metrics.jsonl")).getLast()).get("step").asLong());
+    }
+
     /** Micro-batches of 2 accumulated into steps of 4; a run killed in stage 2 resumes from its checkpoint to the same weights. */
     @Test
     void microBatchesAndResumeInStage2() throws IOException {
