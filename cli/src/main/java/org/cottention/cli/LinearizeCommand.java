@@ -37,7 +37,7 @@ public final class LinearizeCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "Optimizer steps of both stages together (default ${DEFAULT-VALUE}); ignored with --minutes.")
     int steps = 400;
 
-    @Option(names = "--minutes", description = "Wall-time budget of both stages instead of --steps (steps sized from timed probe steps).")
+    @Option(names = "--minutes", description = "Wall-time budget of the whole run instead of --steps (stage 1 sized from timed probe steps, stage 2 when it starts, from the time left).")
     double minutes;
 
     @Option(names = "--stage1-fraction", description = "Share of the budget for attention transfer (default ${DEFAULT-VALUE}).")
