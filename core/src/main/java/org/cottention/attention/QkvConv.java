@@ -82,33 +82,75 @@ public final class QkvConv {
     public static void backward(int B, int T, int ch, int w, float[] u, int uOff, int ldu, float[] weight, int wOff,
                                 int[] mask, float[] tailIn, float[] dOut, int dOff, int ldd, float[] dU, int duOff, int lddu,
                                 float[] dWeight, int dwOff) {
+        if (dU == dOut && duOff == dOff) throw new IllegalArgumentException("conv backward: dU is dOut; use backwardInPlace");
+        backward(B, T, ch, w, u, uOff, ldu, weight, wOff, mask, tailIn, dOut, dOff, ldd, dU, duOff, lddu, false, dWeight, dwOff);
+    }
+
+    /**
+     * {@link #backward} with dU written over dOut: on return dOut holds dU (0 at padding rows), the same bits that
+     * backward adds into a zeroed dU, and dWeight gets the same sum added. A gated layer needs no second [B*T, ch]
+     * buffer for dU, and dU is neither zeroed nor read.
+     */
+    public static void backwardInPlace(int B, int T, int ch, int w, float[] u, int uOff, int ldu, float[] weight, int wOff,
+                                       int[] mask, float[] tailIn, float[] dOut, int dOff, int ldd, float[] dWeight, int dwOff) {
+        backward(B, T, ch, w, u, uOff, ldu, weight, wOff, mask, tailIn, dOut, dOff, ldd, dOut, dOff, ldd, true, dWeight, dwOff);
+    }
+
+    /**
+     * Row j's dU reads dOut of rows j .. j+w-1 and row j's dW terms read dOut_j, so walking each item's rows in order,
+     * row j can be overwritten once it is done; only the first w-1 rows of the next item (same batch row), which
+     * another thread may overwrite first, are read from a copy taken before the pass.
+     */
+    private static void backward(int B, int T, int ch, int w, float[] u, int uOff, int ldu, float[] weight, int wOff,
+                                 int[] mask, float[] tailIn, float[] dOut, int dOff, int ldd, float[] dU, int duOff, int lddu,
+                                 boolean inPlace, float[] dWeight, int dwOff) {
         check(B, T, ch, w, mask, tailIn, null);
         float[] wt = transposed(weight, wOff, ch, w);
         int[][] real = realRows(B, T, mask);
         int[] items = items(B, T, real);
         int n = items.length / 3;
+        float[][] head = new float[n][]; // in place: item it's first w-1 rows of dOut, for item it-1 (null: no item before it in its batch row)
+        if (inPlace)
+            for (int it = 1; it < n; it++) {
+                int b = items[3 * it], j0 = items[3 * it + 1], j1 = items[3 * it + 2];
+                if (items[3 * (it - 1)] != b) continue;
+                int rows = Math.min(w - 1, j1 - j0);
+                head[it] = new float[rows * ch];
+                for (int r = 0; r < rows; r++) System.arraycopy(dOut, dOff + (b * T + row(real, b, j0 + r)) * ldd, head[it], r * ch, ch);
+            }
         float[][] partial = new float[n][]; // dW [w, ch] per item, summed in item order: the same bits for any thread count
         Parallel.forRange(n, grain(ch, w), (lo, hi) -> {
+            float[] acc = inPlace ? new float[ch] : null;   // in place: row j's dU until row j is done
             for (int it = lo; it < hi; it++) {
                 int b = items[3 * it], j0 = items[3 * it + 1], j1 = items[3 * it + 2], nr = real == null ? T : real[b].length;
-                float[] dw = partial[it] = new float[w * ch];
+                float[] dw = partial[it] = new float[w * ch], after = it + 1 < n ? head[it + 1] : null;
                 for (int j = j0; j < j1; j++) {
                     int g = dOff + (b * T + row(real, b, j)) * ldd, du = duOff + (b * T + row(real, b, j)) * lddu;
                     if (w == 2 && j > 0 && j + 1 < nr) { // the common width, away from the ends: one pass, same order
-                        conv2RowBackward(dOut, g, dOff + (b * T + row(real, b, j + 1)) * ldd, u, inputOffset(uOff, ldu, real, b, T, ch, w, j - 1),
-                                inputOffset(uOff, ldu, real, b, T, ch, w, j), wt, dw, dU, du, ch);
+                        int prev = inputOffset(uOff, ldu, real, b, T, ch, w, j - 1), cur = inputOffset(uOff, ldu, real, b, T, ch, w, j);
+                        if (!inPlace) conv2RowBackward(dOut, g, dOff + (b * T + row(real, b, j + 1)) * ldd, u, prev, cur, wt, dw, dU, du, ch);
+                        else if (j + 1 < j1) conv2RowBackwardInPlace(dOut, g, dOut, dOff + (b * T + row(real, b, j + 1)) * ldd, u, prev, cur, wt, dw, ch);
+                        else conv2RowBackwardInPlace(dOut, g, after, 0, u, prev, cur, wt, dw, ch);
                         continue;
                     }
+                    float[] y = inPlace ? acc : dU;
+                    int yo = inPlace ? 0 : du;
+                    if (inPlace) java.util.Arrays.fill(acc, 0f);
                     for (int i = 0; i < w; i++) {
                         int src = j - (w - 1) + i, next = j + (w - 1 - i);
                         if (src >= 0 || tailIn != null) // dW[:, i] += dOut_j * (input w-1-i rows before j)
                             fmaRow(dOut, g, (src >= 0 ? u : tailIn), inputOffset(uOff, ldu, real, b, T, ch, w, src), dw, i * ch, ch);
-                        if (next < nr) // dU_j += W[:, i] * dOut of the row that reads j through tap i
-                            fmaRow(dOut, dOff + (b * T + row(real, b, next)) * ldd, wt, i * ch, dU, du, ch);
+                        if (next >= nr) continue;
+                        // dU_j += W[:, i] * dOut of the row that reads j through tap i (in place: past this item, its copy)
+                        if (inPlace && next >= j1) fmaRow(after, (next - j1) * ch, wt, i * ch, y, yo, ch);
+                        else fmaRow(dOut, dOff + (b * T + row(real, b, next)) * ldd, wt, i * ch, y, yo, ch);
                     }
+                    if (inPlace) System.arraycopy(acc, 0, dOut, g, ch);
                 }
             }
         });
+        if (inPlace && real != null)
+            for (int i = 0; i < B * T; i++) if (mask[i] == 0) java.util.Arrays.fill(dOut, dOff + i * ldd, dOff + i * ldd + ch, 0f);
         for (float[] dw : partial)
             for (int c = 0; c < ch; c++)
                 for (int i = 0; i < w; i++) dWeight[dwOff + c * w + i] += dw[i * ch + c];
@@ -176,6 +218,29 @@ public final class QkvConv {
             dw[c] = Math.fma(dOut[g + c], u[prev + c], dw[c]);
             dw[n + c] = Math.fma(dOut[g + c], u[cur + c], dw[n + c]);
             dU[du + c] = Math.fma(dOut[g + c], wt[n + c], Math.fma(dOut[gNext + c], wt[c], dU[du + c]));
+        }
+    }
+
+    /**
+     * {@link #conv2RowBackward} into a zero dU written over dOut_j (the same operations: the first multiply-add onto
+     * 0); the next row's dOut at next[gNext ..] (dOut itself, or the next item's copy).
+     */
+    private static void conv2RowBackwardInPlace(float[] dOut, int g, float[] next, int gNext, float[] u, int prev, int cur, float[] wt,
+                                                float[] dw, int n) {
+        int c = 0;
+        FloatVector zero = FloatVector.zero(F);
+        for (; c + F.length() <= n; c += F.length()) {
+            FloatVector gv = FloatVector.fromArray(F, dOut, g + c);
+            gv.fma(FloatVector.fromArray(F, u, prev + c), FloatVector.fromArray(F, dw, c)).intoArray(dw, c);
+            gv.fma(FloatVector.fromArray(F, u, cur + c), FloatVector.fromArray(F, dw, n + c)).intoArray(dw, n + c);
+            FloatVector d = FloatVector.fromArray(F, next, gNext + c).fma(FloatVector.fromArray(F, wt, c), zero);
+            gv.fma(FloatVector.fromArray(F, wt, n + c), d).intoArray(dOut, g + c);
+        }
+        for (; c < n; c++) {
+            float gs = dOut[g + c];
+            dw[c] = Math.fma(gs, u[prev + c], dw[c]);
+            dw[n + c] = Math.fma(gs, u[cur + c], dw[n + c]);
+            dOut[g + c] = Math.fma(gs, wt[n + c], Math.fma(next[gNext + c], wt[c], 0f));
         }
     }
 

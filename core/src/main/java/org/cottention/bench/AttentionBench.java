@@ -301,7 +301,7 @@ public final class AttentionBench {
      */
     private Op gated(AttnShape shape, int[] mask, float[] m, Heads ho, Heads hg, float[] dm, Random r) {
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), E = shape.width(), n = B * T, w = GATED_CONV;
-        float[] u = randn(r, n * 3 * E), x = randn(r, n * E), qkv = new float[n * 3 * E], du = new float[n * 3 * E], dqkv = new float[n * 3 * E];
+        float[] u = randn(r, n * 3 * E), x = randn(r, n * E), qkv = new float[n * 3 * E], dqkv = new float[n * 3 * E];   // dqkv: then du, in place
         // the gate's weights [H, E] and then its biases [H], as in a model's flat buffer; dwg the same layout
         float[] conv = new float[3 * E * w], dconv = new float[conv.length], wg = randn(r, H * E + H), dwg = new float[H * E + H];
         float[] logit = new float[n * H], decay = new float[n * H], dx = new float[n * E];
@@ -325,7 +325,7 @@ public final class AttentionBench {
                 CosineCausal.backward((CosineCausal.Context) c, hg, new Heads(dqkv, 0, 3 * E), new Heads(dqkv, E, 3 * E), new Heads(dqkv, 2 * E, 3 * E), dm, da);
                 CosineGate.logitGradient(logit, da, n * H);
                 GateProjection.backward(x, 0, E, wg, 0, da, dx, 0, E, dwg, 0, H * E, n, E, H);
-                QkvConv.backward(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, dqkv, 0, 3 * E, du, 0, 3 * E, dconv, 0);
+                QkvConv.backwardInPlace(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, dqkv, 0, 3 * E, dconv, 0);
             }
         };
     }
@@ -436,9 +436,9 @@ public final class AttentionBench {
         long bhtt = 4L * s.batch() * s.heads() * T * T;
         return switch (variant) {
             case "cosine-causal" -> (8L + 8L * s.heads()) * s.batch() * T + (16L << 20); // per-token counts and dL/dm terms, step buffers
-            // the layer's buffers: out, dOut [n, E]; u, qkv, du, dqkv [n, 3E]; x, dx [n, E]; gate logits, decay, dL/da
-            // [B*T, H]; then the kernel's: per token and head z and gradients, per chunk of 64 a D x D state
-            case "cosine-gated-causal" -> 4 * 16 * n + 12L * s.batch() * T * s.heads() + 48L * s.batch() * s.heads() * T
+            // the layer's buffers: out, dOut [n, E]; u, qkv, dqkv (then du, in place) [n, 3E]; x, dx [n, E]; gate logits,
+            // decay, dL/da [B*T, H]; then the kernel's: per token and head z and gradients, per chunk of 64 a D x D state
+            case "cosine-gated-causal" -> 4 * 13 * n + 12L * s.batch() * T * s.heads() + 48L * s.batch() * s.heads() * T
                     + 4L * n * s.headDim() / 64 + (16L << 20);
             case "cosine-bidir" -> 4 * 3 * n + 4L * 3 * s.batch() * s.heads() * T;
             case "cosine-causal-quadratic" -> 4 * 3 * n + th * (8 * T * T + 12 * T * s.headDim());

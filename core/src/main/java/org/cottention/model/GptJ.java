@@ -325,11 +325,10 @@ public final class GptJ implements TrainableModel {
     /** Scratch gradients of one block, shared by all blocks. */
     private static final class Grads {
         final float[] dx, dln, dqkv, datt, dact, dpre;
-        final float[] dqkvIn, dDecay;  // gated: [n, 3E] before the convolution; [n, H] log-decay
+        final float[] dDecay;  // gated: [n, H] log-decay
 
         Grads(GptJConfig c, int n) {
             int e = c.nEmbd(), in = c.nInner();
-            dqkvIn = c.qkvConvSize() > 0 ? new float[n * 3 * e] : null;
             dDecay = c.cosineGate() != CosineGate.NONE ? new float[n * c.nHead()] : null;
             dx = new float[n * e];
             dln = new float[n * e];
@@ -387,14 +386,10 @@ public final class GptJ implements TrainableModel {
         }
         rotary.backward(d.dqkv, 0, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
         rotary.backward(d.dqkv, e, 3 * e, shape.batch(), shape.seq(), cfg.nHead(), cfg.headDim(), 0);
-        float[] dProj = d.dqkv;
-        if (blk.conv != null) {
-            Arrays.fill(d.dqkvIn, 0f);
-            QkvConv.backward(shape.batch(), shape.seq(), 3 * e, cfg.qkvConvSize(), a.qkvIn[l], 0, 3 * e, w, blk.conv.offset(), a.mask,
-                    null, d.dqkv, 0, 3 * e, d.dqkvIn, 0, 3 * e, g, blk.conv.offset());
-            dProj = d.dqkvIn;
-        }
-        blk.qkv.backward(w, g, a.ln[l], 0, e, dProj, 0, 3 * e, d.dln, 0, e, n);
+        if (blk.conv != null) // d(q|k|v) before the convolution, written over d(q|k|v) after it
+            QkvConv.backwardInPlace(shape.batch(), shape.seq(), 3 * e, cfg.qkvConvSize(), a.qkvIn[l], 0, 3 * e, w, blk.conv.offset(), a.mask,
+                    null, d.dqkv, 0, 3 * e, g, blk.conv.offset());
+        blk.qkv.backward(w, g, a.ln[l], 0, e, d.dqkv, 0, 3 * e, d.dln, 0, e, n);
         // ln_1: dx += LayerNorm'(dln)
         LayerNorm.backward(d.dx, 0, g, blk.lnW.offset(), g, blk.lnB.offset(), d.dln, 0, a.x[l], 0, w, blk.lnW.offset(),
                 a.lnMean[l], 0, a.lnRstd[l], 0, n, e);

@@ -11,6 +11,7 @@ import org.cottention.train.AdamW;
 import org.cottention.train.Batch;
 import org.cottention.train.BatchSource;
 import org.cottention.train.Checkpoints;
+import org.cottention.train.GradClip;
 import org.cottention.train.LrSchedule;
 import org.cottention.train.TrainableModel;
 import org.cottention.train.Trainer;
@@ -142,8 +143,7 @@ public final class Linearize {
         @Override
         public Batch batch(long index) {
             Random r = new Random(seed * 0x9E3779B97F4A7C15L + index);
-            double lo = Math.log(6), hi = Math.log(maxLength - 2);
-            int len = (int) Math.round(Math.exp(lo + r.nextDouble() * (hi - lo))), special = cls >= 0 ? 1 : 0, t = len + 2 * special;
+            int len = spanLength(r), special = cls >= 0 ? 1 : 0, t = len + 2 * special;
             int[] ids = new int[batch * t];
             for (int i = 0; i < batch; i++) {
                 int start = r.nextInt(tokens.length - len);
@@ -153,6 +153,17 @@ public final class Linearize {
                 ids[i * t + t - 1] = sep;
             }
             return new Batch(batch, t, ids, null, null, null, null);
+        }
+
+        /** The span length of a batch: the first draw of its Random. */
+        private int spanLength(Random r) {
+            double lo = Math.log(6), hi = Math.log(maxLength - 2);
+            return (int) Math.round(Math.exp(lo + r.nextDouble() * (hi - lo)));
+        }
+
+        /** Tokens of batch(index), without building it. */
+        long tokens(long index) {
+            return (long) batch * (spanLength(new Random(seed * 0x9E3779B97F4A7C15L + index)) + (cls >= 0 ? 2 : 0));
         }
 
         @Override
@@ -306,8 +317,9 @@ public final class Linearize {
     }
 
     /**
-     * Steps of the two stages: from --steps (split by the stage-1 fraction), or from --minutes by timing probe
-     * steps of each objective ({@link #probe}; the gradients are discarded; nothing is updated). Kept in out so a resume keeps them.
+     * Steps of the two stages: from --steps (split by the stage-1 fraction), or from --minutes: stage 1's from its
+     * share of the budget and the {@link StepCost} of probe steps, stage 2's provisionally (planned again when it
+     * starts, {@link #planStage2}). Kept in out so a resume keeps them.
      */
     private static long[] plan(Path out, Options o, Student student, Spans spans, Consumer<String> log) throws IOException {
         Path f = out.resolve(PLAN);
@@ -317,12 +329,14 @@ public final class Linearize {
         }
         long a, b;
         if (o.minutes() > 0) {
-            int micro = o.batch() / o.microBatch();   // probes time one micro-batch
-            double p1 = micro * probe(student.stage1(), spans, student.params()), p2 = micro * probe(student.stage2(), spans, student.params()), budget = o.minutes() * 60 * 0.92;  // evaluation and saving take the rest
-            a = Math.max(1, Math.round(budget * o.stage1Fraction() / p1));
-            b = Math.max(1, Math.round(budget * (1 - o.stage1Fraction()) / p2));   // provisional: planned again when stage 2 starts
-            log.accept(String.format("budget %.1f min: stage 1 %.2f s/step -> %d steps, stage 2 %.2f s/step -> about %d steps (planned when it starts)",
-                    o.minutes(), p1, a, p2, b));
+            int micro = o.batch() / o.microBatch();
+            double budget = o.minutes() * 60 * 0.92;   // stage 2's plan counts what stage 1 really took
+            StepCost c1 = probe(student.stage1(), spans, student.params(), micro, PROBE_WARMUP, PROBE_TIMED);
+            StepCost c2 = probe(student.stage2(), spans, student.params(), micro, PROBE_WARMUP, PROBE_TIMED);
+            a = stepsWithin(budget * o.stage1Fraction(), c1, spans, micro);
+            b = stepsWithin(budget * (1 - o.stage1Fraction()), c2, spans, micro);   // provisional
+            log.accept(String.format("budget %.1f min: stage 1 %s -> %d steps, stage 2 %s -> about %d steps (planned when it starts)",
+                    o.minutes(), c1, a, c2, b));
         } else {
             a = Math.max(1, Math.round(o.steps() * o.stage1Fraction()));
             b = Math.max(1, o.steps() - a);
@@ -346,49 +360,100 @@ public final class Linearize {
 
     /**
      * Stage 2's steps under --minutes, when it starts: the budget left after what this run has spent (probes, the swap
-     * report, stage 1) and the fidelity reports still to come, over the seconds per step of probe steps timed now. Planned
-     * up front from cold probes, stage 2 got 5,356 steps for a 58-minute budget that ran at 0.38 s, not the probes' 0.54.
+     * report, stage 1), less the fidelity reports and checkpoints still to come, spent on steps costed by probe steps
+     * timed now ({@link StepCost}, after stage 1 has warmed the shared kernels) over the spans those steps will see.
      */
     private static long planStage2(Path out, Options o, long[] plan, Student student, Spans spans, long start, double evalSeconds,
                                    Consumer<String> log) throws IOException {
         int micro = o.batch() / o.microBatch();
-        double p2 = micro * probe(student.stage2(), spans, student.params(), STAGE2_PROBE_WARMUP, STAGE2_PROBE_TIMED);
+        StepCost c2 = probe(student.stage2(), spans, student.params(), micro, STAGE2_PROBE_WARMUP, STAGE2_PROBE_TIMED);
         double left = o.minutes() * 60 * 0.97 - (System.nanoTime() - start) / 1e9;
         // a checkpoint holds the weights and both Adam moments; the final folder the weights
-        double saveSeconds = student.params().data.length * 12.0 / SAVE_BYTES_PER_SECOND;
-        long b = Math.max(1, Math.round(left / p2));
+        double saveSeconds = student.params().data.length * 12.0 / SAVE_BYTES_PER_SECOND, other = 0;
+        long b = stepsWithin(left, c2, spans, micro);
         for (int i = 0; i < 2; i++) {   // fidelity reports (at the end, every evalEvery steps) and checkpoints take from the steps they count
-            double other = (1 + (o.evalEvery() > 0 ? b / o.evalEvery() : 0)) * evalSeconds + (1 + (o.saveEvery() > 0 ? b / o.saveEvery() : 0)) * saveSeconds;
-            b = Math.max(1, Math.round((left - other) / p2));
+            other = (1 + (o.evalEvery() > 0 ? b / o.evalEvery() : 0)) * evalSeconds + (1 + (o.saveEvery() > 0 ? b / o.saveEvery() : 0)) * saveSeconds;
+            b = stepsWithin(left - other, c2, spans, micro);
         }
-        log.accept(String.format("stage 2: %.1f of %.1f min left, %.2f s/step -> %d steps", Math.max(left, 0) / 60, o.minutes(), p2, b));
+        log.accept(String.format("stage 2: %.1f of %.1f min left, %s -> %d steps", Math.max(left - other, 0) / 60, o.minutes(), c2, b));
         writePlan(out, plan[0], b, true);
         return b;
     }
 
-    /** Stage 2's probe runs after stage 1 has warmed the shared kernels; it times more steps (lengths vary per step). */
-    static final int STAGE2_PROBE_WARMUP = 6, STAGE2_PROBE_TIMED = 16;
     /** A cautious disk speed for the checkpoints' time (a MiniLM checkpoint is 270 MB: about a second). */
     static final double SAVE_BYTES_PER_SECOND = 250e6;
 
     /**
-     * Seconds per micro-batch step: the mean of {@link #PROBE_TIMED} steps after {@link #PROBE_WARMUP} untimed ones. The
-     * first steps run before the JIT has compiled the kernels (timed, they made a 50-minute budget end after 29), and
-     * the spans' lengths vary from step to step, so one step says little about the average.
+     * Seconds of one optimizer step: a fixed part (zeroing, clipping and the AdamW update over the parameters) plus a
+     * part per token. Fitted on probe steps rather than averaged over them: the spans' lengths vary from step to step
+     * (6 to max-length tokens, log-uniform), and the 20 probe steps of a 58-minute MiniLM run held 1,200 tokens a step
+     * where the 5,700 steps planned from them average about 850, which made the plan 30% short.
      */
-    private static double probe(TrainableModel m, Spans spans, Params params) {
-        return probe(m, spans, params, PROBE_WARMUP, PROBE_TIMED);
+    record StepCost(double fixed, double perToken) {
+        double seconds(long tokens) {
+            return fixed + perToken * tokens;
+        }
+
+        /** Least squares over (tokens, seconds) pairs; when noise gives a negative part, all of it per token. */
+        static StepCost fit(double[] tokens, double[] seconds) {
+            int n = tokens.length;
+            double mx = 0, my = 0, sxx = 0, sxy = 0;
+            for (int i = 0; i < n; i++) { mx += tokens[i] / n; my += seconds[i] / n; }
+            for (int i = 0; i < n; i++) { sxx += (tokens[i] - mx) * (tokens[i] - mx); sxy += (tokens[i] - mx) * (seconds[i] - my); }
+            double b = sxx > 0 ? sxy / sxx : 0, a = my - b * mx;
+            return b > 0 && a >= 0 ? new StepCost(a, b) : new StepCost(0, my / Math.max(mx, 1));
+        }
+
+        @Override
+        public String toString() {
+            return String.format("%.3f s + %.1f us/token", fixed, perToken * 1e6);
+        }
     }
 
-    private static double probe(TrainableModel m, Spans spans, Params params, int warmup, int timed) {
-        for (int i = 0; i < warmup; i++) m.trainStep(spans.batch(i), 1f);
-        long t = System.nanoTime();
-        for (int i = 0; i < timed; i++) m.trainStep(spans.batch(warmup + i), 1f);
+    /**
+     * Times {@code timed} whole optimizer steps (after {@code warmup} untimed ones: the first steps run before the JIT
+     * has compiled the kernels) as the trainer runs them: zeroing, the micro-batches' forward and backward, clipping,
+     * and an update by a scratch AdamW at learning rate 0 (its cost; the weights do not change). The gradients are
+     * discarded.
+     */
+    private static StepCost probe(TrainableModel m, Spans spans, Params params, int micro, int warmup, int timed) {
+        AdamW scratch = new AdamW(new AdamW.Config(0.9f, 0.999f, 1e-8f, 0f), params.size());
+        double[] tokens = new double[timed], seconds = new double[timed];
+        for (int s = 0; s < warmup + timed; s++) {
+            long t = System.nanoTime(), tok = 0;
+            params.zeroGrad();
+            for (int k = 0; k < micro; k++) {
+                Batch batch = spans.batch((long) s * micro + k);
+                m.trainStep(batch, 1f / micro);
+                tok += batch.realTokens();
+            }
+            GradClip.clip(params.grad(), 1.0);
+            scratch.update(params, 0f, m::trainable);
+            if (s < warmup) continue;
+            tokens[s - warmup] = tok;
+            seconds[s - warmup] = (System.nanoTime() - t) / 1e9;
+        }
         params.zeroGrad();
-        return (System.nanoTime() - t) / 1e9 / timed;
+        return StepCost.fit(tokens, seconds);
     }
 
-    static final int PROBE_WARMUP = 3, PROBE_TIMED = 4;
+    /** Steps from the first whose cost (each over the tokens of its own spans) fits in the seconds; at least 1. */
+    static long stepsWithin(double seconds, StepCost cost, Spans spans, int micro) {
+        double t = 0;
+        long s = 0;
+        for (; s < MAX_PLANNED_STEPS; s++) {
+            long tok = 0;
+            for (int k = 0; k < micro; k++) tok += spans.tokens(s * micro + k);
+            t += cost.seconds(tok);
+            if (t > seconds) break;
+        }
+        return Math.max(1, s);
+    }
+
+    static final int PROBE_WARMUP = 4, PROBE_TIMED = 8;
+    /** Stage 2's probe runs after stage 1 has warmed the shared kernels; it times more steps. */
+    static final int STAGE2_PROBE_WARMUP = 6, STAGE2_PROBE_TIMED = 16;
+    static final long MAX_PLANNED_STEPS = 100_000_000L;
 
     private static long stepsDone(Path run) throws IOException {
         if (!Files.isDirectory(run)) return 0;

@@ -281,6 +281,36 @@ class GatedCosineTest {
                 }
     }
 
+    /**
+     * The in-place backward (dU written over dOut) gives the bits backward adds into a zeroed dU, and the same dW: widths
+     * 2 and 3, every padding kind, rows crossing the 64-row work items (whose first rows another thread may overwrite),
+     * a carried-in tail, a channel count with a scalar tail, 1 to 3 threads.
+     */
+    @Test
+    void inPlaceConvolutionBackwardEqualsTheOneIntoZeros() {
+        int B = 4, T = 200, ch = 21;
+        int[] mask = mask(B, T, 0, 1, 2, 3);
+        Random r = new Random(16);
+        int saved = Parallel.threads();
+        try {
+            for (int w : new int[]{2, 3})
+                for (int threads : new int[]{1, 2, 3}) {
+                    Parallel.setThreads(threads);
+                    float[] u = randn(r, B * T * ch), wt = randn(r, ch * w), tail = randn(r, B * (w - 1) * ch), g = randn(r, B * T * ch);
+                    float[] du = new float[u.length], dw = new float[wt.length], dw2 = new float[wt.length], gi = g.clone();
+                    QkvConv.backward(B, T, ch, w, u, 0, ch, wt, 0, mask, tail, g, 0, ch, du, 0, ch, dw, 0);
+                    QkvConv.backwardInPlace(B, T, ch, w, u, 0, ch, wt, 0, mask, tail, gi, 0, ch, dw2, 0);
+                    assertArrayEquals(du, gi, "dU, width " + w + ", " + threads + " threads");
+                    assertArrayEquals(dw, dw2, "dW, width " + w + ", " + threads + " threads");
+                }
+        } finally {
+            Parallel.setThreads(saved);
+        }
+        float[] x = new float[T * ch];
+        assertThrows(IllegalArgumentException.class, () -> QkvConv.backward(1, T, ch, 2, x, 0, ch, new float[2 * ch], 0, null, null,
+                x, 0, ch, x, 0, ch, new float[2 * ch], 0));
+    }
+
     /** The convolution splits rows over threads in fixed blocks: any thread count gives the same bits. */
     @Test
     void convolutionIsBitIdenticalAcrossThreadCounts() {
