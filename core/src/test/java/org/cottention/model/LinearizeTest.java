@@ -155,6 +155,16 @@ class LinearizeTest {
             assertTrue(t <= 100 && t + next > 100, steps + " steps take " + t + " s");
             assertEquals(spans.batch(3).realTokens(), spans.tokens(3));
         }
+        // span lengths independent from one batch to the next, with the log-uniform mean (6 to 126: 120 / ln 21 = 39.4)
+        int n = 2000;
+        double[] len = new double[n];
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += (len[i] = spans.tokens(i) / 4.0 - 2) / n;
+        double c0 = 0, c1 = 0;
+        for (int i = 0; i < n; i++) c0 += (len[i] - mean) * (len[i] - mean);
+        for (int i = 0; i + 1 < n; i++) c1 += (len[i] - mean) * (len[i + 1] - mean);
+        assertEquals(120 / Math.log(21), mean, 3, "mean span length");
+        assertTrue(Math.abs(c1 / c0) < 0.1, "lag-1 correlation of span lengths " + c1 / c0);
     }
 
     /** Micro-batches of 2 accumulated into steps of 4; a run killed in stage 2 resumes from its checkpoint to the same weights. */
@@ -169,8 +179,14 @@ class LinearizeTest {
         assertEquals(8, r.stage2Steps());
         assertTrue(Linearize.bert(teacher, List.of(data), cut, o.apply(5, false), s -> {}).interrupted());   // stage 1 done, stage 2 stopped at 5
         assertTrue(Files.isDirectory(cut.resolve("stage2")));
-        assertFalse(Linearize.bert(teacher, List.of(data), cut, o.apply(0, true), s -> {}).interrupted());
+        Linearize.Report resumed = Linearize.bert(teacher, List.of(data), cut, o.apply(0, true), s -> {});
+        assertFalse(resumed.interrupted());
         assertArrayEquals(weights(out), weights(cut));
+        // stage 1's report and time survive the resume in stage 2 (the resumed run used to write them over with nothing)
+        assertNotNull(resumed.afterStage1());
+        assertEquals(r.afterStage1().meanCosine(), resumed.afterStage1().meanCosine(), 1e-12);
+        assertTrue(resumed.stage1Seconds() > 0);
+        assertTrue(GptJConfig.JSON.readTree(cut.resolve("linearize.json").toFile()).get("afterStage1").isObject());
         assertThrows(IllegalArgumentException.class, () -> new Linearize.Options(AttentionType.COSINE, 10, 0, 0.2, 32, 4, 3e-3f, 1e-3f, 1.0, 12, 0, 3, 5,
                 false, false, 0, 3));
     }
