@@ -397,9 +397,10 @@ public final class Linearize {
 
     /**
      * Seconds of one optimizer step: a fixed part (zeroing, clipping and the AdamW update over the parameters) plus a
-     * part per token. Fitted on probe steps rather than averaged over them: the spans' lengths vary from step to step
-     * (6 to max-length tokens, log-uniform), and the 20 probe steps of a 58-minute MiniLM run held 1,200 tokens a step
-     * where the 5,700 steps planned from them average about 850, which made the plan 30% short.
+     * part per token. Fitted on probe steps and applied to the planned steps' own spans rather than averaged over the
+     * probes: span lengths vary from step to step (6 to max-length tokens, log-uniform), so 20 probe steps hold more or
+     * fewer tokens than the run's average (a 58-minute MiniLM run's probes held 1,200 tokens a step, its 5,705 steps
+     * 870: the plan ended 10 minutes early).
      */
     record StepCost(double fixed, double perToken) {
         double seconds(long tokens) {
