@@ -109,7 +109,8 @@ public final class QkvConv {
         int[][] real = realRows(B, T, mask);
         int[] items = items(B, T, real);
         int n = items.length / 3;
-        float[][] head = new float[n][]; // in place: item it's first w-1 rows of dOut, for item it-1 (null: no item before it in its batch row)
+        // in place: item it's first w-1 rows of dOut, for item it-1 (null: no item before it in its batch row)
+        float[][] head = inPlace ? new float[n][] : null;
         if (inPlace)
             for (int it = 1; it < n; it++) {
                 int b = items[3 * it], j0 = items[3 * it + 1], j1 = items[3 * it + 2];
@@ -123,7 +124,7 @@ public final class QkvConv {
             float[] acc = inPlace ? new float[ch] : null;   // in place: row j's dU until row j is done
             for (int it = lo; it < hi; it++) {
                 int b = items[3 * it], j0 = items[3 * it + 1], j1 = items[3 * it + 2], nr = real == null ? T : real[b].length;
-                float[] dw = partial[it] = new float[w * ch], after = it + 1 < n ? head[it + 1] : null;
+                float[] dw = partial[it] = new float[w * ch], after = inPlace && it + 1 < n ? head[it + 1] : null;
                 for (int j = j0; j < j1; j++) {
                     int g = dOff + (b * T + row(real, b, j)) * ldd, du = duOff + (b * T + row(real, b, j)) * lddu;
                     if (w == 2 && j > 0 && j + 1 < nr) { // the common width, away from the ends: one pass, same order

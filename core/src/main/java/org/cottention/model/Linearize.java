@@ -321,17 +321,20 @@ public final class Linearize {
         return r;
     }
 
+    /** Both stages' optimizer (no weight decay: the student starts at the teacher's weights). */
+    static final AdamW.Config ADAM = new AdamW.Config(0.9f, 0.999f, 1e-8f, 0f);
+
     private static Trainer.Options options(Options o, long steps, float lr, Path run, boolean resume) {
         int s = (int) steps;
         return new Trainer.Options(s, o.batch() / o.microBatch(), new LrSchedule(lr, lr / 10, Math.max(1, s / 20), s, LrSchedule.Decay.COSINE),
-                new AdamW.Config(0.9f, 0.999f, 1e-8f, 0f), 1.0, Math.max(1, Math.min(10, s / 10)), o.evalEvery(), o.saveEvery(), 1, o.seed(),
+                ADAM, 1.0, Math.max(1, Math.min(10, s / 10)), o.evalEvery(), o.saveEvery(), 1, o.seed(),
                 run, resume, o.progress(), null, null, false, o.stopAfter());
     }
 
     /**
      * Steps of the two stages: from --steps (split by the stage-1 fraction), or from --minutes: stage 1's from its
-     * share of the budget and the {@link StepCost} of probe steps, stage 2's provisionally (planned again when it
-     * starts, {@link #planStage2}). Kept in out so a resume keeps them.
+     * share of the budget and the {@link StepCost} of probe steps, stage 2's when it starts ({@link #planStage2}; 0 in
+     * the reports until then). Kept in out so a resume keeps them.
      */
     private static long[] plan(Path out, Options o, Student student, Spans spans, Consumer<String> log) throws IOException {
         Path f = out.resolve(PLAN);
@@ -344,11 +347,9 @@ public final class Linearize {
             int micro = o.batch() / o.microBatch();
             double budget = o.minutes() * 60 * 0.92;   // stage 2's plan counts what stage 1 really took
             StepCost c1 = probe(student.stage1(), spans, student.params(), micro, PROBE_WARMUP, PROBE_TIMED);
-            StepCost c2 = probe(student.stage2(), spans, student.params(), micro, PROBE_WARMUP, PROBE_TIMED);
             a = stepsWithin(budget * o.stage1Fraction(), c1, spans, micro);
-            b = stepsWithin(budget * (1 - o.stage1Fraction()), c2, spans, micro);   // provisional
-            log.accept(String.format("budget %.1f min: stage 1 %s -> %d steps, stage 2 %s -> about %d steps (planned when it starts)",
-                    o.minutes(), c1, a, c2, b));
+            b = 0;   // planned when stage 2 starts, from the time then left
+            log.accept(String.format("budget %.1f min: stage 1 %s -> %d steps; stage 2 planned when it starts", o.minutes(), c1, a));
         } else {
             a = Math.max(1, Math.round(o.steps() * o.stage1Fraction()));
             b = Math.max(1, o.steps() - a);
@@ -430,7 +431,7 @@ public final class Linearize {
      * discarded.
      */
     private static StepCost probe(TrainableModel m, Spans spans, Params params, int micro, int warmup, int timed) {
-        AdamW scratch = new AdamW(new AdamW.Config(0.9f, 0.999f, 1e-8f, 0f), params.size());
+        AdamW scratch = new AdamW(ADAM, params.size());
         double[] tokens = new double[timed], seconds = new double[timed];
         for (int s = 0; s < warmup + timed; s++) {
             long t = System.nanoTime(), tok = 0;
