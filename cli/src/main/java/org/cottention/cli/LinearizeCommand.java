@@ -62,6 +62,10 @@ public final class LinearizeCommand implements Callable<Integer> {
     @Option(names = "--pooled-weight", description = "Weight of the pooled-embedding cosine loss in stage 2 (default ${DEFAULT-VALUE}).")
     double pooledWeight = 1.0;
 
+    @Option(names = "--layer-weight", description = "Weight of the inner layers' hidden-state MSE in stage 2 of a BERT encoder "
+            + "(0: the final hidden states and pooled embedding only; default ${DEFAULT-VALUE}).")
+    double layerWeight = 0;
+
     @Option(names = "--eval-texts", description = "Held-out texts in the fidelity report (default ${DEFAULT-VALUE}).")
     int evalTexts = 200;
 
@@ -94,7 +98,7 @@ public final class LinearizeCommand implements Callable<Integer> {
         threads.apply();
         if (!Files.isDirectory(model)) throw new IllegalArgumentException("model folder " + model + " does not exist");
         var o = new Linearize.Options(AttentionType.parse(attention), steps, minutes, stage1Fraction, maxLength, batch, lr, lr2, pooledWeight,
-                evalTexts, evalEvery, saveEvery, seed, resume, !noProgress, stopAfter, microBatch != null ? microBatch : batch);
+                evalTexts, evalEvery, saveEvery, seed, resume, !noProgress, stopAfter, microBatch != null ? microBatch : batch, layerWeight);
         long t0 = System.nanoTime();
         String type = Files.isRegularFile(model.resolve("config.json"))
                 ? new ObjectMapper().readTree(model.resolve("config.json").toFile()).path("model_type").asText("gptj") : "gptj";

@@ -26,7 +26,9 @@ import static org.cottention.attention.BlockMm.transpose;
  *
  * <p>Memory: Q, K, V exist a few chunks at a time, in step buffers. The context keeps the counts and the final state and
  * REFERENCES the caller's q, k, v, from which backward recomputes each chunk's Q, K, V bit for bit — so q, k and v must
- * not change between forward and backward (the models keep them as activations for their own backward).
+ * not change between forward and backward (the models keep them as activations for their own backward). Or the caller
+ * gives a {@link QkvSource} instead, which makes each row when it is prepared: gated attention's convolution (and
+ * rotary) then run inside the pipeline, and the [B*T, 3E] rows after them are never stored.
  *
  * <p>Memory traffic decides the speed as much as the block products do: one head's 256-byte slice of every 2 KB row
  * of a [B,T,H,D] tensor defeats the hardware prefetcher, and read that way q, k, v cost as much as all the products.
@@ -65,6 +67,7 @@ public final class CosineCausal {
         AttnShape shape;
         int chunk;
         Heads q, k, v;       // the caller's inputs: must be unchanged when backward runs
+        QkvSource source;    // or, instead of q, k, v, their rows on demand (same rule)
         int[] mask;          // [B*T] copy, or null = all tokens
         int[] count;         // [B*T] c_t including the carried-in count
         float[] a;           // [H] sigmoid(m)
@@ -128,6 +131,25 @@ public final class CosineCausal {
     public static Context forward(Context reuse, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, float[] logDecay,
                                   Heads out, int chunk, CosineState init, CosineState fin) {
         shape.checkForward(q, k, v, out, mask);
+        return forward(reuse, shape, q, k, v, null, mask, m, logDecay, out, chunk, init, fin);
+    }
+
+    /**
+     * The same forward with q|k|v read row by row from {@code rows} where the pipeline prepares them (and again in
+     * the backward), never from a [B*T, 3E] buffer: the same bits as the materialised rows give.
+     *
+     * @see #forward(Context, AttnShape, Heads, Heads, Heads, int[], float[], float[], Heads, int, CosineState, CosineState)
+     */
+    public static Context forward(Context reuse, AttnShape shape, QkvSource rows, int[] mask, float[] m, float[] logDecay,
+                                  Heads out, int chunk, CosineState init, CosineState fin) {
+        if (rows == null) throw new IllegalArgumentException("rows is null");
+        shape.check("out", out);
+        shape.checkMask(mask);
+        return forward(reuse, shape, null, null, null, rows, mask, m, logDecay, out, chunk, init, fin);
+    }
+
+    private static Context forward(Context reuse, AttnShape shape, Heads q, Heads k, Heads v, QkvSource rows, int[] mask, float[] m,
+                                   float[] logDecay, Heads out, int chunk, CosineState init, CosineState fin) {
         shape.checkStabiliser("m", m);
         if (chunk < 1) throw new IllegalArgumentException("chunk must be >= 1, got " + chunk);
         if (init != null) init.checkMatches("init", shape);
@@ -140,6 +162,7 @@ public final class CosineCausal {
         ctx.q = q;
         ctx.k = k;
         ctx.v = v;
+        ctx.source = rows;
         ctx.mask = mask == null ? null : mask.clone();
         ctx.count = CosinePrep.causalCounts(shape, mask, init == null ? null : init.count, ctx.count);
         ctx.negLnC = CosinePrep.negLogCounts(ctx.count, ctx.negLnC);
@@ -211,6 +234,8 @@ public final class CosineCausal {
     private abstract static class Pipeline {
         final Context ctx;
         final Heads q, k, v;
+        final QkvSource source;   // instead of q, k, v when not null
+        final float[][] sourceRows; // per part: the [3E] row a source writes (each part runs on one thread)
         final Groups groups;
         final int B, T, H, D, E, C, nChunks, per, nSteps; // per = chunks per step
 
@@ -220,12 +245,14 @@ public final class CosineCausal {
             this.q = q;
             this.k = k;
             this.v = v;
+            this.source = ctx.source;
             AttnShape s = ctx.shape;
             B = s.batch(); T = s.seq(); H = s.heads(); D = s.headDim(); E = s.width(); C = ctx.chunk;
             nChunks = (T + C - 1) / C;
             per = (int) Math.max(1, Math.min(nChunks, stepBytes / (4L * arrays * B * H * C * D)));
             nSteps = (nChunks + per - 1) / per;
             groups = Groups.of(s);
+            sourceRows = new float[groups.count()][];
         }
 
         /** The stabiliser's -ln of row (b, t) of head h: the count's (given as nl) or, gated, the decayed count's. */
@@ -295,18 +322,22 @@ public final class CosineCausal {
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
             final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
             final int hs = headStride(), hr = hs / D;
+            // from a source: each row into one [3E] buffer, read through views of row stride 0 (at() = off + h*D)
+            final float[] row = source == null ? null : sourceRows[part] != null ? sourceRows[part] : (sourceRows[part] = new float[3 * E]);
+            final Heads qx = row == null ? q : new Heads(row, 0, 0), kx = row == null ? k : new Heads(row, E, 0), vx = row == null ? v : new Heads(row, 2 * E, 0);
             for (int x0 = lo; x0 < hi; ) { // one batch row's stretch of the share at a time
                 final int b = x0 / cn, i0 = x0 % cn, i1 = Math.min(cn, i0 + (hi - x0)), o0 = block(pos, b, 0), r0b = rowBlock(pos, b, 0);
                 for (int i = i0; i < i1; i++) {
                     int t = r0 + i;
                     boolean pad = ctx.mask != null && ctx.mask[b * T + t] == 0;
                     float nl = ctx.negLnC[b * T + t];
+                    if (row != null && !pad) source.row(b, t, row, 0);
                     for (int h = 0; h < H; h++) {
                         int o = o0 + h * hs + i * D, r = r0b + h * hr + i;
-                        float nq = CosinePrep.normalizeRow(ctx.shape, q, b, t, h, pad, qd, o);
-                        float nk = kTransposed ? CosinePrep.normalizeRow(ctx.shape, k, b, t, h, pad, ks, (i - i0) * E + h * D)
-                                : CosinePrep.normalizeRow(ctx.shape, k, b, t, h, pad, kd, o);
-                        float inv = CosinePrep.scaleValueRow(ctx.shape, v, b, t, h, pad, negLn(nl, b, t, h), ctx.a[h], vd, o);
+                        float nq = CosinePrep.normalizeRow(ctx.shape, qx, b, t, h, pad, qd, o);
+                        float nk = kTransposed ? CosinePrep.normalizeRow(ctx.shape, kx, b, t, h, pad, ks, (i - i0) * E + h * D)
+                                : CosinePrep.normalizeRow(ctx.shape, kx, b, t, h, pad, kd, o);
+                        float inv = CosinePrep.scaleValueRow(ctx.shape, vx, b, t, h, pad, negLn(nl, b, t, h), ctx.a[h], vd, o);
                         if (rq != null) {
                             rq[r] = nq;
                             rk[r] = nk;

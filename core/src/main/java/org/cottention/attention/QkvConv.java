@@ -42,23 +42,7 @@ public final class QkvConv {
         Parallel.forRange(items.length / 3, grain(ch, w), (lo, hi) -> {
             for (int it = lo; it < hi; it++) {
                 int b = items[3 * it], j0 = items[3 * it + 1], j1 = items[3 * it + 2];
-                for (int j = j0; j < j1; j++) {
-                    int o = oOff + (b * T + row(real, b, j)) * ldo;
-                    if (w == 2 && j > 0) { // the common width, both inputs real: one pass (the same operations in order)
-                        conv2Row(u, inputOffset(uOff, ldu, real, b, T, ch, w, j - 1), u, inputOffset(uOff, ldu, real, b, T, ch, w, j), wt, out, o, ch);
-                        continue;
-                    }
-                    boolean first = true;
-                    for (int i = 0; i < w; i++) { // out (+)= W[:, i] * (the real row w-1-i back)
-                        int src = j - (w - 1) + i;
-                        if (src < 0 && tailIn == null) continue; // zeros before the first token
-                        float[] x = (src >= 0 ? u : tailIn);
-                        int xo = inputOffset(uOff, ldu, real, b, T, ch, w, src);
-                        if (first) mulRow(x, xo, wt, i * ch, out, o, ch);
-                        else fmaRow(x, xo, wt, i * ch, out, o, ch);
-                        first = false;
-                    }
-                }
+                for (int j = j0; j < j1; j++) forwardRow(u, uOff, ldu, real, b, T, ch, w, j, tailIn, wt, out, oOff + (b * T + row(real, b, j)) * ldo);
             }
         });
         if (tailOut == null) return;
@@ -73,6 +57,49 @@ public final class QkvConv {
             }
         }
         System.arraycopy(newTail, 0, tailOut, 0, newTail.length);
+    }
+
+    /** Row j (a real index) of batch row b of conv(u) into out[o, o + ch): what {@link #forward} and {@link #rows} compute. */
+    private static void forwardRow(float[] u, int uOff, int ldu, int[][] real, int b, int T, int ch, int w, int j,
+                                   float[] tailIn, float[] wt, float[] out, int o) {
+        if (w == 2 && j > 0) { // the common width, both inputs real: one pass (the same operations in order)
+            conv2Row(u, inputOffset(uOff, ldu, real, b, T, ch, w, j - 1), u, inputOffset(uOff, ldu, real, b, T, ch, w, j), wt, out, o, ch);
+            return;
+        }
+        boolean first = true;
+        for (int i = 0; i < w; i++) { // out (+)= W[:, i] * (the real row w-1-i back)
+            int src = j - (w - 1) + i;
+            if (src < 0 && tailIn == null) continue; // zeros before the first token
+            float[] x = (src >= 0 ? u : tailIn);
+            int xo = inputOffset(uOff, ldu, real, b, T, ch, w, src);
+            if (first) mulRow(x, xo, wt, i * ch, out, o, ch);
+            else fmaRow(x, xo, wt, i * ch, out, o, ch);
+            first = false;
+        }
+    }
+
+    /**
+     * conv(u) as a {@link QkvSource}: each row computed when the attention kernel asks for it, the same bits as
+     * {@link #forward} writes (the carried-out tail is not produced: a training forward, which starts fresh, has
+     * none). u and weight are read at every call, so they must not change until the backward is done.
+     */
+    public static QkvSource rows(int B, int T, int ch, int w, float[] u, int uOff, int ldu, float[] weight, int wOff,
+                                 int[] mask, float[] tailIn) {
+        check(B, T, ch, w, mask, tailIn, null);
+        float[] wt = transposed(weight, wOff, ch, w);
+        int[][] real = realRows(B, T, mask);
+        int[] index = null; // (b, t) -> its real index j, -1 at padding
+        if (real != null) {
+            index = new int[B * T];
+            java.util.Arrays.fill(index, -1);
+            for (int b = 0; b < B; b++) for (int j = 0; j < real[b].length; j++) index[b * T + real[b][j]] = j;
+        }
+        final int[] idx = index;
+        return (b, t, dst, off) -> {
+            int j = idx == null ? t : idx[b * T + t];
+            if (j < 0) java.util.Arrays.fill(dst, off, off + ch, 0f);
+            else forwardRow(u, uOff, ldu, real, b, T, ch, w, j, tailIn, wt, dst, off);
+        };
     }
 
     /**

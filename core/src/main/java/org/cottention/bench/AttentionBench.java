@@ -10,6 +10,7 @@ import org.cottention.attention.CosineState;
 import org.cottention.attention.FlashAttention;
 import org.cottention.attention.Heads;
 import org.cottention.attention.QkvConv;
+import org.cottention.attention.QkvSource;
 import org.cottention.attention.SoftmaxAttention;
 import org.cottention.model.CosineGate;
 import org.cottention.model.GateProjection;
@@ -294,14 +295,15 @@ public final class AttentionBench {
     }
 
     /**
-     * Gated causal cosine attention as a GPT-J layer runs it (math doc §8): the q/k/v convolution over the fused
-     * projections u [n, 3E], the gate (x [n, E] W_g^T + b, -softplus), the chunkwise kernel with the decay; backward
-     * through all of them (kernel, softplus, gate projection and its weight gradient, convolution and its weight
-     * gradient).
+     * Gated causal cosine attention as a GPT-J layer runs it in training (math doc §8): the q/k/v convolution over
+     * the fused projections u [n, 3E], made row by row inside the kernel ({@link QkvConv#rows}: no [n, 3E] buffer after
+     * it), the gate (x [n, E] W_g^T + b, -softplus), the chunkwise kernel with the decay; backward through all of them
+     * (kernel, softplus, gate projection and its weight gradient, convolution and its weight gradient). The model's
+     * rotary, which its row source also applies, is left out, as the plain row leaves it out.
      */
     private Op gated(AttnShape shape, int[] mask, float[] m, Heads ho, Heads hg, float[] dm, Random r) {
         final int B = shape.batch(), T = shape.seq(), H = shape.heads(), E = shape.width(), n = B * T, w = GATED_CONV;
-        float[] u = randn(r, n * 3 * E), x = randn(r, n * E), qkv = new float[n * 3 * E], dqkv = new float[n * 3 * E];   // dqkv: then du, in place
+        float[] u = randn(r, n * 3 * E), x = randn(r, n * E), dqkv = new float[n * 3 * E];   // dqkv: then du, in place
         // the gate's weights [H, E] and then its biases [H], as in a model's flat buffer; dwg the same layout
         float[] conv = new float[3 * E * w], dconv = new float[conv.length], wg = randn(r, H * E + H), dwg = new float[H * E + H];
         float[] logit = new float[n * H], decay = new float[n * H], dx = new float[n * E];
@@ -311,13 +313,12 @@ public final class AttentionBench {
         }
         for (int i = 0; i < H * E; i++) wg[i] *= 0.02f;
         for (int h = 0; h < H; h++) wg[H * E + h] = (float) Math.log(Math.expm1(1e-3 * Math.pow(100, H == 1 ? 0.5 : (double) h / (H - 1))));
-        Heads q = new Heads(qkv, 0, 3 * E), k = new Heads(qkv, E, 3 * E), v = new Heads(qkv, 2 * E, 3 * E);
         return new Op() {
             public Object forward() {
-                QkvConv.forward(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, qkv, 0, 3 * E, null);
+                QkvSource rows = QkvConv.rows(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null);
                 GateProjection.forward(x, 0, E, wg, 0, H * E, logit, n, E, H);
                 CosineGate.logDecay(logit, decay, n * H);
-                return CosineCausal.forward(null, shape, q, k, v, mask, m, decay, ho, opt.chunk(), null, null);
+                return CosineCausal.forward(null, shape, rows, mask, m, decay, ho, opt.chunk(), null, null);
             }
 
             public void backward(Object c) {
@@ -436,9 +437,9 @@ public final class AttentionBench {
         long bhtt = 4L * s.batch() * s.heads() * T * T;
         return switch (variant) {
             case "cosine-causal" -> (8L + 8L * s.heads()) * s.batch() * T + (16L << 20); // per-token counts and dL/dm terms, step buffers
-            // the layer's buffers: out, dOut [n, E]; u, qkv, dqkv (then du, in place) [n, 3E]; x, dx [n, E]; gate logits,
+            // the layer's buffers: out, dOut [n, E]; u, dqkv (then du, in place) [n, 3E]; x, dx [n, E]; gate logits,
             // decay, dL/da [B*T, H]; then the kernel's: per token and head z and gradients, per chunk of 64 a D x D state
-            case "cosine-gated-causal" -> 4 * 13 * n + 12L * s.batch() * T * s.heads() + 48L * s.batch() * s.heads() * T
+            case "cosine-gated-causal" -> 4 * 10 * n + 12L * s.batch() * T * s.heads() + 48L * s.batch() * s.heads() * T
                     + 4L * n * s.headDim() / 64 + (16L << 20);
             case "cosine-bidir" -> 4 * 3 * n + 4L * 3 * s.batch() * s.heads() * T;
             case "cosine-causal-quadratic" -> 4 * 3 * n + th * (8 * T * T + 12 * T * s.headDim());

@@ -163,38 +163,50 @@ public final class Rotary {
         }
         ensureCapacity(Math.min(maxPos + 1, Math.max(TABLE_LIMIT, tables.capacity)));
         Tables tb = tables;
-        int nRows = (int) rows, rd = rotaryDim;
+        int nRows = (int) rows;
         int grain = Math.max(1, Ops.PARALLEL_MIN / Math.max(1, heads * rotaryDim));
         Parallel.forRange(nRows, nRows * (long) heads * rotaryDim < 2L * Ops.PARALLEL_MIN ? nRows : grain, (lo, hi) -> {
-            int step = S.length(), vecEnd = rd - rd % step; // step is even, so vectors never split a pair
-            for (int r = lo; r < hi; r++) {
-                int p = positions != null ? positions[posOff + r] : startPos + r % seq;
-                float[] cos = tb.cos, sin = tb.sin;
-                int tOff = p * rd;
-                if (p >= tb.capacity) {  // past the tables: this row's angles, laid out like one table row
-                    float[][] row = rowScratch(rd);
-                    fillRow(p, row[0], row[1], 0);
-                    cos = row[0];
-                    sin = row[1];
-                    tOff = 0;
-                }
-                int rowOff = off + r * rowStride;
-                for (int h = 0; h < heads; h++) {
-                    int o = rowOff + h * headDim;
-                    for (int j = 0; j < vecEnd; j += step) {
-                        FloatVector v = FloatVector.fromArray(S, x, o + j);
-                        FloatVector c = FloatVector.fromArray(S, cos, tOff + j), sn = FloatVector.fromArray(S, sin, tOff + j);
-                        FloatVector sw = v.rearrange(SWAP_PAIRS).mul(sn), vc = v.mul(c);
-                        (inverse ? vc.sub(sw) : vc.add(sw)).intoArray(x, o + j);
-                    }
-                    for (int j = vecEnd; j < rd; j += 2) {
-                        float x0 = x[o + j], x1 = x[o + j + 1];
-                        float c = cos[tOff + j], s0 = sin[tOff + j], s1 = sin[tOff + j + 1];
-                        x[o + j] = inverse ? x0 * c - x1 * s0 : x0 * c + x1 * s0;
-                        x[o + j + 1] = inverse ? x1 * c - x0 * s1 : x1 * c + x0 * s1;
-                    }
-                }
-            }
+            for (int r = lo; r < hi; r++)
+                rotateRow(tb, x, off + r * rowStride, heads, headDim, positions != null ? positions[posOff + r] : startPos + r % seq, inverse);
         });
+    }
+
+    /**
+     * Rotates one token's row of heads in place, x[off + h*headDim + d] for position pos, as {@link #forward} does
+     * (the same operations): for a kernel that builds q and k one row at a time.
+     */
+    public void forwardRow(float[] x, int off, int heads, int headDim, int pos) {
+        if (pos < 0) throw new IllegalArgumentException("position is negative: " + pos);
+        if (rotaryDim > headDim) throw new IllegalArgumentException("rotaryDim " + rotaryDim + " exceeds headDim " + headDim);
+        if (pos >= tables.capacity) ensureCapacity(Math.min(pos + 1, Math.max(TABLE_LIMIT, tables.capacity)));
+        rotateRow(tables, x, off, heads, headDim, pos, false);
+    }
+
+    private void rotateRow(Tables tb, float[] x, int rowOff, int heads, int headDim, int p, boolean inverse) {
+        int rd = rotaryDim, step = S.length(), vecEnd = rd - rd % step; // step is even, so vectors never split a pair
+        float[] cos = tb.cos, sin = tb.sin;
+        int tOff = p * rd;
+        if (p >= tb.capacity) {  // past the tables: this row's angles, laid out like one table row
+            float[][] row = rowScratch(rd);
+            fillRow(p, row[0], row[1], 0);
+            cos = row[0];
+            sin = row[1];
+            tOff = 0;
+        }
+        for (int h = 0; h < heads; h++) {
+            int o = rowOff + h * headDim;
+            for (int j = 0; j < vecEnd; j += step) {
+                FloatVector v = FloatVector.fromArray(S, x, o + j);
+                FloatVector c = FloatVector.fromArray(S, cos, tOff + j), sn = FloatVector.fromArray(S, sin, tOff + j);
+                FloatVector sw = v.rearrange(SWAP_PAIRS).mul(sn), vc = v.mul(c);
+                (inverse ? vc.sub(sw) : vc.add(sw)).intoArray(x, o + j);
+            }
+            for (int j = vecEnd; j < rd; j += 2) {
+                float x0 = x[o + j], x1 = x[o + j + 1];
+                float c = cos[tOff + j], s0 = sin[tOff + j], s1 = sin[tOff + j + 1];
+                x[o + j] = inverse ? x0 * c - x1 * s0 : x0 * c + x1 * s0;
+                x[o + j + 1] = inverse ? x1 * c - x0 * s1 : x1 * c + x0 * s1;
+            }
+        }
     }
 }

@@ -310,12 +310,24 @@ public final class Bert {
 
     /** Given dTop = dL/dx[L] [n, E], accumulates every encoder and embedding parameter gradient. */
     void backward(int b, int t, int[] ids, int[] types, float[] dTop, Acts a) {
+        backward(b, t, ids, types, dTop, null, a);
+    }
+
+    /**
+     * As {@link #backward(int, int, int[], int[], float[], Acts)} for a loss that also reads the intermediate hidden
+     * states: dInner[l] (null, or null entries, for none) = the loss's own dL/dx[l] [n, E], 0 < l < L, added where the
+     * backward pass reaches x[l].
+     */
+    void backward(int b, int t, int[] ids, int[] types, float[] dTop, float[][] dInner, Acts a) {
         int n = a.n, e = cfg.hiddenSize();
         if (grads == null || grads.dx.length != n * e) grads = new Grads(cfg, n);
         Grads d = grads;
         System.arraycopy(dTop, 0, d.dx, 0, n * e);
         AttnShape shape = new AttnShape(b, t, cfg.numAttentionHeads(), cfg.headDim());
-        for (int l = layers.length - 1; l >= 0; l--) layerBackward(l, shape, a, d);
+        for (int l = layers.length - 1; l >= 0; l--) {
+            layerBackward(l, shape, a, d);
+            if (dInner != null && l > 0 && dInner[l] != null) Ops.addInPlace(d.dx, 0, dInner[l], 0, n * e);
+        }
         // embeddings: LN backward, then scatter into the three tables
         float[] w = params.data, g = params.grad();
         float[] demb = d.ds1;

@@ -18,14 +18,13 @@ import java.util.Arrays;
  *     softmax attention output there (mean squared error over real tokens); layers are independent (each gets the
  *     teacher's input, not its own previous layer's output), everything else is frozen.</li>
  * <li>{@link #endToEnd}: the whole student against the teacher's final hidden states (mean squared error per token)
- *     plus its pooled sentence embeddings (1 - cosine), on unlabeled text.</li>
+ *     plus its pooled sentence embeddings (1 - cosine), optionally its inner layers' outputs too, on unlabeled text.</li>
  * </ol>
  */
 public final class BertDistillation {
     private BertDistillation() {}
 
     /** Base of both objectives: the student's parameters, FLOPs and saving. */
-    /** Base of both objectives: trains the student's parameters, saves the student. */
     private abstract static class Objective extends DistillObjective {
         final Bert teacher, student;
 
@@ -90,28 +89,44 @@ public final class BertDistillation {
     /**
      * Stage 2 (see the class comment): loss = mean over real tokens of the per-element MSE of the final hidden states
      * + {@code pooledWeight} x mean over sequences of (1 - cos) between the pooled embeddings (mean over real tokens, or
-     * [CLS], before normalisation).
+     * [CLS], before normalisation) + {@code layerWeight} x the mean over the inner layers' outputs (x[1] .. x[L-1]) of
+     * their per-element MSE over real tokens. The inner term is a denser signal than the top alone: each block is
+     * told where its own output strays, instead of learning it back through the blocks above.
      */
-    public static TrainableModel endToEnd(Bert teacher, Bert student, Pooling.Mode pooling, double pooledWeight) {
+    public static TrainableModel endToEnd(Bert teacher, Bert student, Pooling.Mode pooling, double pooledWeight, double layerWeight) {
+        if (!(pooledWeight >= 0) || !(layerWeight >= 0)) throw new IllegalArgumentException("loss weights must be >= 0, got pooled " + pooledWeight + ", layer " + layerWeight);
         return new Objective(teacher, student) {
             @Override
             double step(Batch batch, float gradScale, boolean train) {
-                int b = batch.size(), t = batch.seqLen(), n = b * t, e = student.cfg.hiddenSize();
+                int b = batch.size(), t = batch.seqLen(), n = b * t, e = student.cfg.hiddenSize(), layers = student.layers.length;
                 int[] ids = batch.inputIds(), mask = batch.attentionMask(), types = batch.tokenTypeIds();
-                float[] ht = teacher.encode(b, t, ids, mask, types);
+                boolean inner = layerWeight > 0 && layers > 1;
+                // the teacher keeps every layer's output only when the inner term reads them
+                float[][] tx = inner ? teacher.forward(b, t, ids, mask, types).x : null;
+                float[] ht = inner ? tx[layers] : teacher.encode(b, t, ids, mask, types);
                 Bert.Acts sa = student.forward(b, t, ids, mask, types);
-                float[] hs = sa.x[student.layers.length];
+                float[] hs = sa.x[layers];
                 int real = Distill.realRows(mask, n);
                 float[] dTop = train ? new float[n * e] : null;
                 double hidden = Distill.mse(hs, 0, e, ht, 0, e, mask, n, e, dTop, 0, e, (double) gradScale / real) / real;
                 float[] ps = pool(hs, mask, b, t, e, pooling), pt = pool(ht, mask, b, t, e, pooling);
                 float[] dp = train ? new float[b * e] : null;
                 double pooled = Distill.cosine(ps, pt, b, e, dp, gradScale * pooledWeight / b) / b;
+                double innerLoss = 0;
+                float[][] dInner = inner && train ? new float[layers][] : null;
+                if (inner) {
+                    double scale = gradScale * layerWeight / ((double) real * (layers - 1));
+                    for (int l = 1; l < layers; l++) {
+                        if (dInner != null) dInner[l] = new float[n * e];
+                        innerLoss += Distill.mse(sa.x[l], 0, e, tx[l], 0, e, mask, n, e, dInner == null ? null : dInner[l], 0, e, scale);
+                    }
+                    innerLoss /= (double) real * (layers - 1);
+                }
                 if (train) {
                     unpool(dp, dTop, mask, b, t, e, pooling);
-                    student.backward(b, t, ids, types, dTop, sa);
+                    student.backward(b, t, ids, types, dTop, dInner, sa);
                 }
-                return hidden + pooledWeight * pooled;
+                return hidden + pooledWeight * pooled + layerWeight * innerLoss;
             }
         };
     }

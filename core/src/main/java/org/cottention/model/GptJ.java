@@ -3,6 +3,7 @@ package org.cottention.model;
 import org.cottention.attention.AttnShape;
 import org.cottention.attention.Heads;
 import org.cottention.attention.QkvConv;
+import org.cottention.attention.QkvSource;
 import org.cottention.io.DType;
 import org.cottention.kernels.CrossEntropy;
 import org.cottention.kernels.Embedding;
@@ -182,7 +183,7 @@ public final class GptJ implements TrainableModel {
         final float[][] x;       // [L+1][n, E] residual stream: x[0] embeddings, x[l+1] after block l
         final float[][] ln;      // [L][n, E] ln_1 output
         final float[][] lnMean, lnRstd;  // [L][n]
-        final float[][] qkv;     // [L][n, 3E] q, k (rotated), v
+        final float[][] qkv;     // [L][n, 3E] q, k (rotated), v (null while training a gated layer: made in the kernel)
         final float[][] qkvIn;   // [L][n, 3E] the projections before the convolution (null without one)
         final float[][] gate, decay;  // [L][n, H] gate logits and log-decay -softplus(logits) (null without a gate)
         int[] mask;              // the forward's mask (referenced), for the convolution's backward
@@ -215,7 +216,8 @@ public final class GptJ implements TrainableModel {
                 ln[l] = fresh ? new float[n * e] : ln[0];
                 lnMean[l] = fresh ? new float[n] : lnMean[0];
                 lnRstd[l] = fresh ? new float[n] : lnRstd[0];
-                qkv[l] = fresh ? new float[n * 3 * e] : qkv[0];
+                // training a gated layer: q|k|v after the convolution are made inside the attention kernel (blockForward)
+                qkv[l] = keep && c.qkvConvSize() > 0 ? null : fresh ? new float[n * 3 * e] : qkv[0];
                 att[l] = fresh ? new float[n * e] : att[0];
                 pre[l] = fresh ? new float[n * in] : pre[0];
                 if (qkvIn != null) qkvIn[l] = fresh ? new float[n * 3 * e] : qkvIn[0];
@@ -259,9 +261,22 @@ public final class GptJ implements TrainableModel {
 
     /** Runs the blocks and ln_f on ids [B, T]; the result is in acts.lnf [B*T, E]. Positions are 0..T-1 per row. */
     Acts forward(int b, int t, int[] ids, int[] mask) {
-        return forward(b, t, ids, mask, acts(b * t), Positions.FROM_ZERO,
-                (l, shape, q, k, v, msk, m, decay, out) -> blocks[l].attention.forward(shape, q, k, v, msk, m, decay, out));
+        return forward(b, t, ids, mask, acts(b * t), Positions.FROM_ZERO, training);
     }
+
+    /** Training's attention: keeps each layer's context for backward; also takes q|k|v as rows on demand (gated layers). */
+    private final class TrainingAttend implements Attend {
+        @Override
+        public void run(int l, AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, float[] logDecay, Heads out) {
+            blocks[l].attention.forward(shape, q, k, v, mask, m, logDecay, out);
+        }
+
+        void runRows(int l, AttnShape shape, QkvSource rows, int[] mask, float[] m, float[] logDecay, Heads out) {
+            blocks[l].attention.forward(shape, rows, mask, m, logDecay, out);
+        }
+    }
+
+    private final TrainingAttend training = new TrainingAttend();
 
     /** The forward pass with explicit buffers, positions and attention (shared by training and decoding). */
     Acts forward(int b, int t, int[] ids, int[] mask, Acts a, Positions pos, Attend attend) {
@@ -285,15 +300,25 @@ public final class GptJ implements TrainableModel {
         LayerNorm.forward(a.ln[l], 0, a.lnMean[l], 0, a.lnRstd[l], 0, a.x[l], 0, w, blk.lnW.offset(), w, blk.lnB.offset(),
                 n, e, cfg.layerNormEpsilon());
         // q|k|v = ln Wqkv^T (gated: then the causal convolution over time), then rotary on q and k   [n, 3E]
+        // Training a gated layer, the convolution and rotary run row by row inside the attention kernel (rows below):
+        // q|k|v after them are never stored, only qkvIn before them (which the convolution's backward reads).
+        boolean onDemand = blk.conv != null && attend instanceof TrainingAttend;
+        QkvSource rows = null;
         if (blk.conv == null) blk.qkv.forward(w, a.ln[l], 0, e, a.qkv[l], 0, 3 * e, n);
         else {
             blk.qkv.forward(w, a.ln[l], 0, e, a.qkvIn[l], 0, 3 * e, n);
-            float[] tail = attend.convTail(l);
-            QkvConv.forward(shape.batch(), shape.seq(), 3 * e, cfg.qkvConvSize(), a.qkvIn[l], 0, 3 * e, w, blk.conv.offset(), mask,
-                    tail, a.qkv[l], 0, 3 * e, tail);
+            if (onDemand) rows = convolvedRotated(a.qkvIn[l], mask, shape, pos, blk);
+            else {
+                if (a.qkv[l] == null) a.qkv[l] = new float[n * 3 * e];
+                float[] tail = attend.convTail(l);
+                QkvConv.forward(shape.batch(), shape.seq(), 3 * e, cfg.qkvConvSize(), a.qkvIn[l], 0, 3 * e, w, blk.conv.offset(), mask,
+                        tail, a.qkv[l], 0, 3 * e, tail);
+            }
         }
-        rotate(a.qkv[l], 0, shape, pos);
-        rotate(a.qkv[l], e, shape, pos);
+        if (!onDemand) {
+            rotate(a.qkv[l], 0, shape, pos);
+            rotate(a.qkv[l], e, shape, pos);
+        }
         // gated: log-decay a = -softplus(ln Wg^T + bg)              [n, H]
         float[] decay = null;
         if (blk.gate != null) {
@@ -303,7 +328,8 @@ public final class GptJ implements TrainableModel {
             CosineGate.logDecay(a.gate[l], decay, n * cfg.nHead());
         }
         // att = attention(q, k, v)                                   [n, E]
-        attend.run(l, shape, new Heads(a.qkv[l], 0, 3 * e), new Heads(a.qkv[l], e, 3 * e), new Heads(a.qkv[l], 2 * e, 3 * e),
+        if (onDemand) ((TrainingAttend) attend).runRows(l, shape, rows, mask, normConst(blk), decay, Heads.of(a.att[l], e));
+        else attend.run(l, shape, new Heads(a.qkv[l], 0, 3 * e), new Heads(a.qkv[l], e, 3 * e), new Heads(a.qkv[l], 2 * e, 3 * e),
                 mask, normConst(blk), decay, Heads.of(a.att[l], e));
         blk.out.forward(w, a.att[l], 0, e, a.attnOut, 0, e, n);
         // mlp = fc_out(gelu_new(fc_in(ln)))                          [n, inner] -> [n, E]
@@ -312,6 +338,20 @@ public final class GptJ implements TrainableModel {
         blk.fcOut.forward(w, a.act, 0, in, a.mlpOut, 0, e, n);
         // x' = x + attn + mlp
         Ops.add3(a.x[l + 1], 0, a.x[l], 0, a.attnOut, 0, a.mlpOut, 0, n * e);
+    }
+
+    /** Token (b, t)'s q|k|v row: the convolution over u [n, 3E] (a fresh sequence), then rotary on q and k, as the bulk calls give. */
+    private QkvSource convolvedRotated(float[] u, int[] mask, AttnShape s, Positions pos, Block blk) {
+        int e = cfg.nEmbd(), T = s.seq(), H = s.heads(), D = s.headDim();
+        QkvSource conv = QkvConv.rows(s.batch(), T, 3 * e, cfg.qkvConvSize(), u, 0, 3 * e, params.data, blk.conv.offset(), mask, null);
+        int[] perToken = pos.perToken();
+        int start = pos.start();
+        return (b, t, dst, off) -> {
+            conv.row(b, t, dst, off);
+            int p = perToken != null ? perToken[b * T + t] : start + t;
+            rotary.forwardRow(dst, off, H, D, p);
+            rotary.forwardRow(dst, off + e, H, D, p);
+        };
     }
 
     private void rotate(float[] qkv, int off, AttnShape s, Positions pos) {

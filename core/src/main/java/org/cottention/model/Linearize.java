@@ -48,16 +48,18 @@ public final class Linearize {
      * @param stopAfter      stop as Ctrl-C would after this many steps of the current run (tests); 0 = never
      * @param microBatch     sequences per forward/backward (batch / microBatch micro-batches accumulated per step): the
      *                       activations alive at once, student and teacher, scale with microBatch x maxLength
+     * @param layerWeight    weight of the inner layers' hidden-state MSE in a BERT's stage 2 (0: final layer and pooled
+     *                       embedding only; {@link BertDistillation#endToEnd})
      */
     public record Options(AttentionType attention, int steps, double minutes, double stage1Fraction, int maxLength, int batch,
                           float stage1Lr, float stage2Lr, double pooledWeight, int evalTexts, int evalEvery, int saveEvery,
-                          long seed, boolean resume, boolean progress, int stopAfter, int microBatch) {
-        /** Without micro-batches (one forward/backward of the whole batch per step). */
+                          long seed, boolean resume, boolean progress, int stopAfter, int microBatch, double layerWeight) {
+        /** Without micro-batches (one forward/backward of the whole batch per step) or the inner-layer term. */
         public Options(AttentionType attention, int steps, double minutes, double stage1Fraction, int maxLength, int batch,
                        float stage1Lr, float stage2Lr, double pooledWeight, int evalTexts, int evalEvery, int saveEvery,
                        long seed, boolean resume, boolean progress, int stopAfter) {
             this(attention, steps, minutes, stage1Fraction, maxLength, batch, stage1Lr, stage2Lr, pooledWeight, evalTexts, evalEvery, saveEvery,
-                    seed, resume, progress, stopAfter, batch);
+                    seed, resume, progress, stopAfter, batch, 0);
         }
 
         public Options {
@@ -69,6 +71,8 @@ public final class Linearize {
             if (!(stage1Fraction > 0 && stage1Fraction < 1)) throw new IllegalArgumentException("stage 1 fraction must be in (0, 1), got " + stage1Fraction);
             if (maxLength < 10) throw new IllegalArgumentException("--max-length must be >= 10, got " + maxLength);
             if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
+            if (!(pooledWeight >= 0)) throw new IllegalArgumentException("--pooled-weight must be >= 0, got " + pooledWeight);
+            if (!(layerWeight >= 0)) throw new IllegalArgumentException("--layer-weight must be >= 0, got " + layerWeight);
             if (evalTexts < 3) throw new IllegalArgumentException("--eval-texts must be >= 3, got " + evalTexts);
         }
     }
@@ -220,7 +224,7 @@ public final class Linearize {
             Bert student = ModelStore.loadBert(from, AttentionType.COSINE);
             Embedder emb = new Embedder(student, tok, evalPooling);
             TrainableModel s1 = BertDistillation.attentionTransfer(teacher, student);
-            TrainableModel s2 = BertDistillation.endToEnd(teacher, student, pooling.mode(), o.pooledWeight());
+            TrainableModel s2 = BertDistillation.endToEnd(teacher, student, pooling.mode(), o.pooledWeight(), o.layerWeight());
             return new Student() {
                 @Override public TrainableModel stage1() { return s1; }
                 @Override public TrainableModel stage2() { return s2; }
@@ -305,7 +309,9 @@ public final class Linearize {
         if (o.minutes() > 0 && done2 == 0 && !stage2Planned(out))
             plan[1] = planStage2(out, o, plan, student, spans, start, evalSeconds, log);
         long t1 = System.nanoTime();
-        Trainer.Result r2 = new Trainer(student.stage2(), tok, spans, eval, options(o, plan[1], o.stage2Lr(), run2, o.resume() && done2 > 0)).run();
+        Trainer trainer2 = new Trainer(student.stage2(), tok, spans, eval, options(o, plan[1], o.stage2Lr(), run2, o.resume() && done2 > 0));
+        if (o.minutes() > 0 && done2 == 0) trainer2.replan(REPLAN_EVERY, toDeadline(out, o, plan, student, start, evalSeconds, log));
+        Trainer.Result r2 = trainer2.run();
         if (r2.interrupted()) return interrupted(out, swap, f1, plan, corpus, t0, secs1);
         Fidelity f2 = Fidelity.of(r2.lastEval());   // the trainer's evaluation at the last step
         log.accept("after stage 2 (end-to-end distillation): " + f2);
@@ -391,6 +397,35 @@ public final class Linearize {
         log.accept(String.format("stage 2: %.1f of %.1f min left, %s -> %d steps", Math.max(left - other, 0) / 60, o.minutes(), c2, b));
         writePlan(out, plan[0], b, true);
         return b;
+    }
+
+    /** Steps between stage 2's re-plans under --minutes. */
+    static final int REPLAN_EVERY = 100;
+
+    /**
+     * Stage 2's steps kept to the --minutes deadline while it runs: every {@link #REPLAN_EVERY} steps, the time left
+     * (less the final fidelity report and checkpoint) at the pace of this run's steps so far. The up-front plan comes
+     * from probe steps, which have run 12-14% faster than the run itself (lin3, lin5 of the issue-10 runs): without
+     * this, a 56-minute budget ran 7 minutes over. The revised count is written to the plan file, so a resume keeps
+     * it (a resumed stage 2 is not re-planned: its minutes counted from an earlier start).
+     */
+    private static Trainer.Replan toDeadline(Path out, Options o, long[] plan, Student student, long start, double evalSeconds,
+                                             Consumer<String> log) {
+        double reserve = evalSeconds + 2 * student.params().data.length * 12.0 / SAVE_BYTES_PER_SECOND;
+        return (step, perStep, total) -> {
+            double left = o.minutes() * 60 * 0.97 - (System.nanoTime() - start) / 1e9 - reserve;
+            long revised = step + (long) Math.max(0, Math.floor(left / perStep));
+            if (revised == total) return total;
+            if (Math.abs(revised - total) > total / 200)
+                log.accept(String.format("stage 2 re-planned at step %d (%.3f s a step): %d steps, was %d", step, perStep, revised, total));
+            plan[1] = revised;
+            try {
+                writePlan(out, plan[0], revised, true);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return revised;
+        };
     }
 
     /** A cautious disk speed for the checkpoints' time (a MiniLM checkpoint is 270 MB: about a second). */

@@ -5,6 +5,7 @@ import org.cottention.attention.CosineBidir;
 import org.cottention.attention.CosineCausal;
 import org.cottention.attention.FlashAttention;
 import org.cottention.attention.Heads;
+import org.cottention.attention.QkvSource;
 
 /**
  * The attention core of one layer (after the projections, before the output projection), for both model families:
@@ -38,6 +39,16 @@ public final class SelfAttention {
         if (type == AttentionType.SOFTMAX) softmaxCtx = FlashAttention.forward(shape, q, k, v, mask, causal, out);
         else if (causal) causalCtx = CosineCausal.forward(causalCtx, shape, q, k, v, mask, m, logDecay, out, chunk, null, null);
         else bidirCtx = CosineBidir.forward(bidirCtx, shape, q, k, v, mask, m, out);
+    }
+
+    /**
+     * Causal cosine attention with q|k|v made row by row by {@code rows} inside the kernel (gated layers: the
+     * convolution and rotary), so no [B*T, 3E] buffer of them is kept; the backward is the same call as after the
+     * other forwards.
+     */
+    public void forward(AttnShape shape, QkvSource rows, int[] mask, float[] m, float[] logDecay, Heads out) {
+        if (type == AttentionType.SOFTMAX || !causal) throw new IllegalArgumentException("q|k|v rows on demand need causal cosine attention");
+        causalCtx = CosineCausal.forward(causalCtx, shape, rows, mask, m, logDecay, out, chunk, null, null);
     }
 
     /** Adds the gradients into dq, dk, dv (and dm [H] for cosine), given dOut. */

@@ -101,6 +101,22 @@ public final class Trainer {
         return new StepLoss(loss, tokens);
     }
 
+    /**
+     * Revises the run's length while it runs: a time budget that steps estimated up front would miss (a noisy or
+     * throttled machine, probes that ran faster than the run).
+     */
+    @FunctionalInterface
+    public interface Replan {
+        /**
+         * @param step           steps done (counted from 0, a resumed run's earlier steps included)
+         * @param secondsPerStep wall seconds a step has taken in this run so far, on average (logging, evaluations
+         *                       and checkpoints included)
+         * @param total          the current total
+         * @return the new total (clipped to at least step + 1 and at most {@link Integer#MAX_VALUE})
+         */
+        long steps(long step, double secondsPerStep, long total);
+    }
+
     /** What the run ended with. */
     public record Result(long step, double lastLoss, Map<String, Object> lastEval, boolean interrupted, Path lastCheckpoint) {}
 
@@ -110,6 +126,8 @@ public final class Trainer {
     private final Evaluator evaluator;
     private final Options opt;
     private volatile boolean stopRequested;
+    private Replan replan;
+    private int replanEvery;
 
     public Trainer(TrainableModel model, Tokenizer tokenizer, BatchSource data, Evaluator evaluator, Options options) {
         this(model, tokenizer, local(model, data), evaluator, options);
@@ -122,6 +140,17 @@ public final class Trainer {
         this.gradients = gradients;
         this.evaluator = evaluator;
         this.opt = options;
+    }
+
+    /**
+     * Asks {@code r} for a new total every {@code every} steps (the learning-rate schedule stretches or shrinks to
+     * it; warmup unchanged). The returned total is what the run then ends at, and what a resume must be given.
+     */
+    public Trainer replan(int every, Replan r) {
+        if (every < 1) throw new IllegalArgumentException("replan interval must be >= 1, got " + every);
+        this.replanEvery = every;
+        this.replan = r;
+        return this;
     }
 
     /** Asks the loop to save and stop after the current step (what Ctrl-C does). */
@@ -167,12 +196,13 @@ public final class Trainer {
         double lastLoss = Double.NaN;
         Map<String, Object> lastEval = Map.of();
         Path lastCheckpoint = null;
-        long step = start;
+        long step = start, total = opt.steps();
+        LrSchedule schedule = opt.lr();
         ProgressBar bar = opt.progress() ? new ProgressBarBuilder().setTaskName("train").setInitialMax(opt.steps())
                 .startsFrom(start, Duration.ZERO).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
                 .setConsumer(new ConsoleProgressBarConsumer(System.err)).showSpeed().setUnit(" steps", 1).build() : null;
         try (MetricsLog metrics = new MetricsLog(opt.out().resolve("metrics.jsonl"), opt.resume() ? start : -1)) {
-            while (step < opt.steps() && !stopRequested) {
+            while (step < total && !stopRequested) {
                 long ts = System.nanoTime();
                 params.zeroGrad();
                 StepLoss sl = gradients.compute(step, opt.accumulation());
@@ -185,14 +215,23 @@ public final class Trainer {
                 if (!Double.isFinite(gradNorm))
                     throw new DivergedException("training diverged at step " + (step + 1) + ": gradient norm is " + gradNorm
                             + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + ").");
-                float lr = opt.lr().at((int) step);
+                float lr = schedule.at((int) step);
                 adam.update(params, lr, model::trainable);
                 step++;
                 tokensSeen += tokens;
                 if (step == opt.stopAfter()) stopRequested = true;
                 lastLoss = loss;
                 double secs = (System.nanoTime() - ts) / 1e9;
-                boolean last = step == opt.steps();
+                if (replan != null && (step - start) % replanEvery == 0 && step < total) {
+                    double perStep = (System.nanoTime() - t0) / 1e9 / (step - start);
+                    long revised = Math.min(Integer.MAX_VALUE, Math.max(step + 1, replan.steps(step, perStep, total)));
+                    if (revised != total) {
+                        total = revised;
+                        schedule = new LrSchedule(schedule.maxLr(), schedule.minLr(), schedule.warmupSteps(), (int) total, schedule.decay());
+                        if (bar != null) bar.maxHint(total);
+                    }
+                }
+                boolean last = step == total;
                 boolean evalNow = evaluator != null && (last || stopRequested || (opt.evalEvery() > 0 && step % opt.evalEvery() == 0));
                 if (step % opt.logEvery() == 0 || evalNow || last) {
                     Map<String, Object> row = new LinkedHashMap<>();
@@ -226,7 +265,7 @@ public final class Trainer {
         } finally {
             if (bar != null) bar.close();
             // said before releasing the shutdown hook: after that the JVM may halt at any moment
-            if (stopRequested && step < opt.steps())
+            if (stopRequested && step < total)
                 System.err.println("stopped at step " + step + (lastCheckpoint != null ? "; saved " + lastCheckpoint : "")
                         + "; continue with --resume");
             finished.countDown();
@@ -236,7 +275,7 @@ public final class Trainer {
                 // Ctrl-C: the hook is running and waits for the latch counted down above
             }
         }
-        return new Result(step, lastLoss, lastEval, stopRequested && step < opt.steps(), lastCheckpoint);
+        return new Result(step, lastLoss, lastEval, stopRequested && step < total, lastCheckpoint);
     }
 
     private Double keepBest(Map<String, Object> eval, Double best) throws IOException {

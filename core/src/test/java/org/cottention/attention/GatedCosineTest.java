@@ -334,4 +334,56 @@ class GatedCosineTest {
             Parallel.setThreads(saved);
         }
     }
+
+    /**
+     * q|k|v made row by row inside the kernel ({@link QkvConv#rows}, what a gated layer trains with) give the same bits
+     * as the materialised convolution: output, every gradient (dU through the convolution's backward, dW, dm, dL/da),
+     * for widths 2 and 3, every padding kind, with and without a carried-in tail, 1 and 2 threads, one-chunk and
+     * default pipeline steps, a plain (no decay) and a gated forward.
+     */
+    @Test
+    void rowsOnDemandGiveTheMaterialisedBits() {
+        int B = 4, T = 130, H = 3, D = 16, E = H * D, ch = 3 * E, n = B * T;
+        int[] mask = mask(B, T, 0, 1, 2, 3);
+        Random r = new Random(21);
+        float[] m = {0.3f, -0.5f, 1.1f}, a = new float[n * H], g = randn(r, n * E);
+        for (int i = 0; i < a.length; i++) a[i] = (float) -Math.exp(-7 + 7 * r.nextDouble());
+        AttnShape shape = new AttnShape(B, T, H, D);
+        int savedThreads = Parallel.threads(), savedStep = CosineCausal.stepBytes;
+        try {
+            for (int w : new int[]{2, 3})
+                for (boolean withTail : new boolean[]{false, true})
+                    for (float[] decay : new float[][]{null, a})
+                        for (int threads : new int[]{1, 2})
+                            for (int step : new int[]{1, savedStep}) {
+                                Parallel.setThreads(threads);
+                                CosineCausal.stepBytes = step;
+                                float[] u = randn(r, n * ch), wt = randn(r, ch * w), tail = withTail ? randn(r, B * (w - 1) * ch) : null;
+                                float[][] fused = new float[5][], stored = new float[5][];
+                                for (boolean onDemand : new boolean[]{false, true}) {
+                                    float[] out = new float[n * E], d = new float[n * ch], dw = new float[wt.length], dm = new float[H];
+                                    float[] da = decay == null ? null : new float[decay.length];
+                                    CosineCausal.Context ctx;
+                                    if (onDemand)
+                                        ctx = CosineCausal.forward(null, shape, QkvConv.rows(B, T, ch, w, u, 0, ch, wt, 0, mask, tail), mask, m, decay,
+                                                Heads.of(out, E), 16, null, null);
+                                    else {
+                                        float[] qkv = new float[n * ch];
+                                        QkvConv.forward(B, T, ch, w, u, 0, ch, wt, 0, mask, tail, qkv, 0, ch, null);
+                                        ctx = CosineCausal.forward(null, shape, new Heads(qkv, 0, ch), new Heads(qkv, E, ch), new Heads(qkv, 2 * E, ch),
+                                                mask, m, decay, Heads.of(out, E), 16, null, null);
+                                    }
+                                    CosineCausal.backward(ctx, Heads.of(g, E), new Heads(d, 0, ch), new Heads(d, E, ch), new Heads(d, 2 * E, ch), dm, da);
+                                    QkvConv.backwardInPlace(B, T, ch, w, u, 0, ch, wt, 0, mask, tail, d, 0, ch, dw, 0);
+                                    float[][] res = onDemand ? fused : stored;
+                                    res[0] = out; res[1] = d; res[2] = dw; res[3] = dm; res[4] = da == null ? new float[0] : da;
+                                }
+                                String what = "width " + w + (withTail ? ", tail" : "") + (decay == null ? ", plain" : ", gated") + ", " + threads + " threads, step " + step;
+                                for (int i = 0; i < 5; i++) assertArrayEquals(stored[i], fused[i], "output " + i + ", " + what);
+                            }
+        } finally {
+            Parallel.setThreads(savedThreads);
+            CosineCausal.stepBytes = savedStep;
+        }
+    }
 }

@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Finite differences for the variants the fixture does not cover: softmax attention, rotary positions, the NSP,
- * classification and regression heads. Every parameter tensor is probed at a few random elements.
+ * classification and regression heads, linearize's distillation objectives. Every parameter tensor is probed at a few random elements.
  */
 class BertGradientTest {
     static Bert tiny(AttentionType attn, boolean rotary, Bert.HeadSet heads, List<String> labels, boolean regression) {
@@ -78,5 +78,16 @@ class BertGradientTest {
         Batch b = new Batch(mlm.size(), mlm.seqLen(), mlm.inputIds(), mlm.attentionMask(), mlm.tokenTypeIds(),
                 regression ? null : new int[]{2, 0, 1}, regression ? new float[]{0.5f, -1f, 2f} : null);
         check(m, m.classifierObjective(), b);
+    }
+
+    /** Linearize's objectives: a cosine student against a softmax teacher; stage 2 with the pooled and inner-layer terms. */
+    @ParameterizedTest
+    @CsvSource({"MEAN,0", "CLS,0.7"})
+    void distillation(Pooling.Mode pooling, double layerWeight) {
+        Bert teacher = tiny(AttentionType.SOFTMAX, false, Bert.HeadSet.ENCODER, List.of(), false);
+        Bert student = tiny(AttentionType.COSINE, false, Bert.HeadSet.ENCODER, List.of(), false);
+        Batch b = batch(student, false);
+        check(student, BertDistillation.endToEnd(teacher, student, pooling, 2.0, layerWeight), b);
+        check(student, BertDistillation.attentionTransfer(teacher, student), b);
     }
 }

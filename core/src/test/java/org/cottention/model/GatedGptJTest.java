@@ -163,4 +163,34 @@ class GatedGptJTest {
         }
         assertTrue(last < first - 0.1, "loss " + first + " -> " + last);
     }
+
+    /**
+     * Training a gated model makes q|k|v inside the attention kernel (convolution and rotary row by row); any other
+     * caller of the blocks gets them materialised. Both give the same bits: hidden states, and through the training
+     * forward's backward the gradients match the fixture (GptJFixtureTest's gated case).
+     */
+    @Test
+    void rowsOnDemandInTrainingGiveTheMaterialisedBits() {
+        for (int conv : new int[]{2, 3}) {
+            GptJ m = new GptJ(tiny(CosineGate.SOFTPLUS, conv)).initialise(9);
+            java.util.SplittableRandom r = new java.util.SplittableRandom(4);
+            for (int l = 0; l < m.blocks.length; l++) { // a convolution that mixes the two rows, not the identity
+                Params.View v = m.blocks[l].conv();
+                for (int i = v.offset(); i < v.offset() + v.size(); i++) m.params.data[i] = (float) r.nextGaussian();
+            }
+            int b = 3, t = 70, n = b * t;
+            int[] ids = new int[n], mask = new int[n];
+            for (int i = 0; i < n; i++) {
+                ids[i] = r.nextInt(97);
+                int row = i / t, pos = i % t;
+                mask[i] = row == 1 && pos >= 50 || row == 2 && pos % 9 == 4 ? 0 : 1;   // right padding, inner gaps
+            }
+            float[] fused = m.forward(b, t, ids, mask).lnf.clone();
+            GptJ.Acts a = new GptJ.Acts(m.cfg, n, true);
+            float[] stored = m.forward(b, t, ids, mask, a, GptJ.Positions.FROM_ZERO,
+                    (l, shape, q, k, v, msk, mm, decay, out) -> m.blocks[l].attention().forward(shape, q, k, v, msk, mm, decay, out)).lnf;
+            assertArrayEquals(stored, fused, "conv width " + conv);
+            for (float[] qkv : m.forward(b, t, ids, mask).qkv) assertNull(qkv, "training keeps no q|k|v after the convolution");
+        }
+    }
 }

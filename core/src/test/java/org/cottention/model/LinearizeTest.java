@@ -112,8 +112,9 @@ class LinearizeTest {
     }
 
     /**
-     * --minutes: stage 1's steps come from probes up front, stage 2's when it starts (from the time left); the plan is
-     * saved then, so the report, the plan file and the stage-2 run agree, and a resume keeps the plan.
+     * --minutes: stage 1's steps come from probes up front, stage 2's when it starts (from the time left, and again
+     * every 100 steps from its own pace); the plan is saved each time, so the report, the plan file and the stage-2 run
+     * agree, and a resume keeps the plan.
      */
     @Test
     void aMinutesBudgetPlansStage2WhenItStarts() throws IOException {
@@ -123,7 +124,7 @@ class LinearizeTest {
         Linearize.Report r = Linearize.bert(teacher, List.of(data), out, o, log::add);
         assertFalse(r.interrupted());
         assertTrue(log.stream().anyMatch(l -> l.startsWith("budget 0.1 min: stage 1 ")), log.toString());
-        assertTrue(log.stream().anyMatch(l -> l.startsWith("stage 2: ") && l.endsWith(" -> " + r.stage2Steps() + " steps")), log.toString());
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("stage 2: ") && l.endsWith(" steps")), log.toString());
         JsonNode plan = GptJConfig.JSON.readTree(out.resolve("linearize-plan.json").toFile());
         assertTrue(plan.get("stage2Planned").asBoolean());
         assertEquals(r.stage1Steps(), plan.get("stage1Steps").asLong());
@@ -167,11 +168,14 @@ class LinearizeTest {
         assertTrue(Math.abs(c1 / c0) < 0.1, "lag-1 correlation of span lengths " + c1 / c0);
     }
 
-    /** Micro-batches of 2 accumulated into steps of 4; a run killed in stage 2 resumes from its checkpoint to the same weights. */
+    /**
+     * Micro-batches of 2 accumulated into steps of 4 (stage 2 with the inner-layer term); a run killed in stage 2
+     * resumes from its checkpoint to the same weights.
+     */
     @Test
     void microBatchesAndResumeInStage2() throws IOException {
         java.util.function.BiFunction<Integer, Boolean, Linearize.Options> o = (stop, resume) -> new Linearize.Options(AttentionType.COSINE, 10, 0, 0.2, 32, 4,
-                3e-3f, 1e-3f, 1.0, 12, 0, 3, 5, resume, false, stop, 2);
+                3e-3f, 1e-3f, 1.0, 12, 0, 3, 5, resume, false, stop, 2, 0.5);
         Path out = tmp.resolve("micro"), cut = tmp.resolve("micro-cut");
         Linearize.Report r = Linearize.bert(teacher, List.of(data), out, o.apply(0, false), s -> {});
         assertFalse(r.interrupted());
@@ -188,7 +192,9 @@ class LinearizeTest {
         assertTrue(resumed.stage1Seconds() > 0);
         assertTrue(GptJConfig.JSON.readTree(cut.resolve("linearize.json").toFile()).get("afterStage1").isObject());
         assertThrows(IllegalArgumentException.class, () -> new Linearize.Options(AttentionType.COSINE, 10, 0, 0.2, 32, 4, 3e-3f, 1e-3f, 1.0, 12, 0, 3, 5,
-                false, false, 0, 3));
+                false, false, 0, 3, 0));
+        assertThrows(IllegalArgumentException.class, () -> new Linearize.Options(AttentionType.COSINE, 10, 0, 0.2, 32, 4, 3e-3f, 1e-3f, 1.0, 12, 0, 3, 5,
+                false, false, 0, 2, -1));
     }
 
     /**

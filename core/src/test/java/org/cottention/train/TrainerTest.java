@@ -140,6 +140,30 @@ class TrainerTest {
         assertTrue(lines.get(0).contains("\"tokensPerSec\"") && lines.get(0).contains("\"lr\""));
     }
 
+    /**
+     * A re-planned run ends at the revised total, with the schedule stretched or shrunk to it: a run planned for 40
+     * steps and cut to 25 at step 10 matches a run planned for 25 from the start after step 10 (warmup and the
+     * decay's end the same), and ends at the schedule's floor.
+     */
+    @Test
+    void replanningChangesWhereTheRunAndItsScheduleEnd(@TempDir Path dir) throws IOException {
+        Bigram cut = new Bigram(1);
+        List<Long> asked = new java.util.ArrayList<>();
+        Trainer.Result r = new Trainer(cut, null, DATA, eval(cut), options(dir.resolve("cut"), 40, false)).replan(5, (step, perStep, total) -> {
+            asked.add(step);
+            assertTrue(perStep > 0);
+            return step >= 10 ? 25 : total;
+        }).run();
+        assertEquals(25, r.step());
+        assertEquals(List.of(5L, 10L, 15L, 20L), asked, "asked every 5 steps while steps remain");
+        List<String> lines = Files.readAllLines(dir.resolve("cut/metrics.jsonl"));
+        assertEquals(25, lines.size());
+        LrSchedule planned25 = new LrSchedule(0.05f, 0.005f, 3, 25, LrSchedule.Decay.COSINE);
+        for (int step : new int[]{11, 20, 25}) // the lr of update `step` (1-based) in the log
+            assertEquals(planned25.at(step - 1), Float.parseFloat(lines.get(step - 1).replaceAll(".*\"lr\":([-0-9.eE]+).*", "$1")), 1e-9, "step " + step);
+        assertThrows(IllegalArgumentException.class, () -> new Trainer(cut, null, DATA, eval(cut), options(dir.resolve("x"), 4, false)).replan(0, (a, b, c) -> c));
+    }
+
     @Test
     void resumeIsBitIdentical(@TempDir Path dir) throws IOException {
         Bigram full = new Bigram(1);
