@@ -81,7 +81,7 @@ public final class QkvConv {
     /**
      * conv(u) as a {@link QkvSource}: each row computed when the attention kernel asks for it, the same bits as
      * {@link #forward} writes (the carried-out tail is not produced: a training forward, which starts fresh, has
-     * none). u and weight are read at every call, so they must not change until the backward is done.
+     * none). u is read at every call, so it must not change until the backward is done; the weights are copied here.
      */
     public static QkvSource rows(int B, int T, int ch, int w, float[] u, int uOff, int ldu, float[] weight, int wOff,
                                  int[] mask, float[] tailIn) {

@@ -405,8 +405,8 @@ public final class Linearize {
     /**
      * Stage 2's steps kept to the --minutes deadline while it runs: every {@link #REPLAN_EVERY} steps, the time left
      * (less the final fidelity report and checkpoint) at the pace of this run's steps so far. The up-front plan comes
-     * from probe steps, which have run 12-14% faster than the run itself (lin3, lin5 of the issue-10 runs): without
-     * this, a 56-minute budget ran 7 minutes over. The revised count is written to the plan file, so a resume keeps
+     * from probe steps, and a MiniLM run's probes ran 12% faster than the run (a busy machine slows it further): a
+     * 56-minute budget was on its way to 61 minutes. The revised count is written to the plan file, so a resume keeps
      * it (a resumed stage 2 is not re-planned: its minutes counted from an earlier start).
      */
     private static Trainer.Replan toDeadline(Path out, Options o, long[] plan, Student student, long start, double evalSeconds,
