@@ -47,13 +47,18 @@ public final class BenchAttentionCommand implements Callable<Integer> {
             "fwdBwdVsGemm: the median of each run's ratio to the GEMM right after it, so a shared machine's drift affects both)."})
     boolean vsGemm;
 
+    @Option(names = "--vs-plain", description = {"With cosine-gated-causal: also time cosine-causal on the same shape right after every",
+            "timed run and report plainFwdMs, plainFwdBwdMs and the gated row's time as a multiple of it (fwdVsPlain,",
+            "fwdBwdVsPlain: the median of each run's ratio to the plain run beside it, so a drifting machine affects both)."})
+    boolean vsPlain;
+
     @Option(names = "--plot", paramLabel = "FILE.png", description = "Draw time and memory against length (log-log) into FILE.png.")
     Path plot;
 
     @Override
     public Integer call() throws Exception {
         threads.apply();
-        new AttentionBench(new AttentionBench.Options(variants, seqs, batch, heads, headDim, chunk, runs, json, plot, vsGemm), System.out).run();
+        new AttentionBench(new AttentionBench.Options(variants, seqs, batch, heads, headDim, chunk, runs, json, plot, vsGemm, vsPlain), System.out).run();
         return 0;
     }
 }

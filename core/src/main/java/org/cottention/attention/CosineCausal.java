@@ -295,8 +295,15 @@ public final class CosineCausal {
          * end of the share.
          */
         static int sliceStart(int rows, int part, int parts, int slice, int slices) {
+            return sliceStart(rows, part, parts, slice, slices, 1);
+        }
+
+        /** The same with the inner slice boundaries rounded down to a multiple of {@code align} rows past the share's start. */
+        static int sliceStart(int rows, int part, int parts, int slice, int slices, int align) {
             int lo = (int) ((long) rows * part / parts), hi = (int) ((long) rows * (part + 1) / parts);
-            return lo + (int) ((long) (hi - lo) * slice / slices);
+            if (slice >= slices) return hi;
+            int at = (int) ((long) (hi - lo) * slice / slices);
+            return lo + at / align * align;
         }
 
         /** The heads (b*H + h) of this part's items, in item order: the index into the part's per-head state. */
@@ -320,7 +327,9 @@ public final class CosineCausal {
         void prepare(int n, int pos, int part, int parts, int slice, int slices, float[] qd, float[] kd, boolean kTransposed,
                      float[] vd, float[] rq, float[] rk, float[] ig, float[] ks) {
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
-            final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
+            // with kTransposed, slices of whole vectors of rows where it can: the K transposes then gather (BlockMm.transpose)
+            final int align = kTransposed ? BlockMm.VL : 1;
+            final int lo = sliceStart(rows, part, parts, slice, slices, align), hi = sliceStart(rows, part, parts, slice + 1, slices, align);
             final int hs = headStride(), hr = hs / D;
             // from a source: each row into one [3E] buffer, read through views of row stride 0 (at() = off + h*D)
             final float[] row = source == null ? null : sourceRows[part] != null ? sourceRows[part] : (sourceRows[part] = new float[3 * E]);

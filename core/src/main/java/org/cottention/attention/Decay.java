@@ -1,6 +1,7 @@
 package org.cottention.attention;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 import org.cottention.kernels.Ops;
 
@@ -39,44 +40,51 @@ final class Decay {
         for (int i = 0; i < n; i++) CosinePrep.scale(src, sOff + i * lds, f[i], dst, dOff + i * ldd, cols);
     }
 
-    /** P[i, j] *= e^{bb[i] - bb[j]} for j <= i, and P[i, j] = 0 above the diagonal (the first n rows and columns). */
+    /**
+     * P[i, j] *= e^{bb[i] - bb[j]} for j <= i, and P[i, j] = 0 above the diagonal (the first n rows and columns).
+     * Whole vectors up to the diagonal, the lanes past it set to 0: a row's last few entries in scalar exps cost
+     * more than all its vector lanes, and vector and scalar exp give the same bits.
+     */
     static void maskLower(int n, float[] p, int off, int ld, float[] bb) {
         for (int i = 0; i < n; i++) {
             int row = off + i * ld, j = 0;
             FloatVector bi = FloatVector.broadcast(F, bb[i]);
-            for (; j + F.length() <= i + 1; j += F.length()) {
+            for (; j <= i && j + F.length() <= n; j += F.length()) {
+                VectorMask<Float> below = F.indexInRange(j, i + 1); // lanes j + l <= i
                 FloatVector m = Ops.exp(bi.sub(FloatVector.fromArray(F, bb, j)));
-                FloatVector.fromArray(F, p, row + j).mul(m).intoArray(p, row + j);
+                FloatVector.fromArray(F, p, row + j).mul(m).blend(0f, below.not()).intoArray(p, row + j);
             }
             for (; j <= i; j++) p[row + j] *= exp(bb[i] - bb[j]);
-            java.util.Arrays.fill(p, row + i + 1, row + n, 0f);
+            java.util.Arrays.fill(p, row + j, row + n, 0f);
         }
     }
 
     /**
      * The backward's masking of the raw products P = Q K^T and dP = dO V^T in one pass: P .*= Lmask, colsum[j] +=
      * sum_i dP[i, j] P[i, j] (with the masked P: the part of dL/db_j that b_j's column carries), then dP .*= Lmask;
-     * both zero above the diagonal.
+     * both zero above the diagonal. Vectorised as {@link #maskLower}; colsum is left as it is past the diagonal.
      */
     static void maskLowerPair(int n, float[] p, float[] dp, int off, int ld, float[] bb, float[] colsum) {
         for (int i = 0; i < n; i++) {
             int row = off + i * ld, j = 0;
             FloatVector bi = FloatVector.broadcast(F, bb[i]);
-            for (; j + F.length() <= i + 1; j += F.length()) {
+            for (; j <= i && j + F.length() <= n; j += F.length()) {
+                VectorMask<Float> above = F.indexInRange(j, i + 1).not();
                 FloatVector m = Ops.exp(bi.sub(FloatVector.fromArray(F, bb, j)));
-                FloatVector pv = FloatVector.fromArray(F, p, row + j).mul(m), dv = FloatVector.fromArray(F, dp, row + j);
+                FloatVector pv = FloatVector.fromArray(F, p, row + j).mul(m).blend(0f, above), dv = FloatVector.fromArray(F, dp, row + j);
+                FloatVector cs = FloatVector.fromArray(F, colsum, j);
                 pv.intoArray(p, row + j);
-                dv.fma(pv, FloatVector.fromArray(F, colsum, j)).intoArray(colsum, j);
-                dv.mul(m).intoArray(dp, row + j);
+                dv.fma(pv, cs).blend(cs, above).intoArray(colsum, j);
+                dv.mul(m).blend(0f, above).intoArray(dp, row + j);
             }
             for (; j <= i; j++) {
                 float m = exp(bb[i] - bb[j]), pv = p[row + j] * m;
                 p[row + j] = pv;
-                colsum[j] += dp[row + j] * pv;
+                colsum[j] = Math.fma(dp[row + j], pv, colsum[j]); // as the vector lanes
                 dp[row + j] *= m;
             }
-            java.util.Arrays.fill(p, row + i + 1, row + n, 0f);
-            java.util.Arrays.fill(dp, row + i + 1, row + n, 0f);
+            java.util.Arrays.fill(p, row + j, row + n, 0f);
+            java.util.Arrays.fill(dp, row + j, row + n, 0f);
         }
     }
 

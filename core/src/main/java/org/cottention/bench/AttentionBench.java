@@ -53,7 +53,13 @@ public final class AttentionBench {
     static final int GATED_CONV = 2;
 
     public record Options(List<String> variants, List<Integer> seqs, int batch, int heads, int headDim, int chunk,
-                          int runs, boolean json, Path plot, boolean vsGemm) {}
+                          int runs, boolean json, Path plot, boolean vsGemm, boolean vsPlain) {
+        /** Without --vs-plain. */
+        public Options(List<String> variants, List<Integer> seqs, int batch, int heads, int headDim, int chunk, int runs,
+                       boolean json, Path plot, boolean vsGemm) {
+            this(variants, seqs, batch, heads, headDim, chunk, runs, json, plot, vsGemm, false);
+        }
+    }
 
     private final Options opt;
     private final PrintStream out;
@@ -129,6 +135,7 @@ public final class AttentionBench {
         long n = (long) B * T * H * D;
         // the inputs, outputs and gradients build() allocates (the gated row's are all in its estimate), and the rest
         long need = estimateBytes(variant, shape) + (variant.equals("cosine-gated-causal") ? 0 : 8 * 4 * n);
+        if (opt.vsPlain() && variant.equals("cosine-gated-causal")) need += estimateBytes("cosine-causal", shape) + 8 * 4 * n;
         Runtime rt = Runtime.getRuntime();
         System.gc();
         long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
@@ -149,16 +156,24 @@ public final class AttentionBench {
         small = null;
         Op op = build(variant, shape);
         op.backward(op.forward());
+        // --vs-plain: the gated row's plain twin (cosine-causal, same shape), warmed up like it and timed right after it
+        Op plain = null;
+        if (opt.vsPlain() && variant.equals("cosine-gated-causal")) {
+            Op smallPlain = build("cosine-causal", new AttnShape(B, Math.min(T, 512), H, D));
+            for (int i = 0; i < 5; i++) smallPlain.backward(smallPlain.forward());
+            plain = build("cosine-causal", shape);
+            plain.backward(plain.forward());
+        }
         double[] fwd = new double[opt.runs()], fb = new double[opt.runs()], gemm = new double[opt.runs()];
+        double[] plainFwd = new double[opt.runs()], plainFb = new double[opt.runs()];
         if (opt.vsGemm()) GemmReference.warmUp();
         for (int i = 0; i < opt.runs(); i++) {
-            long t0 = System.nanoTime();
-            Object c = op.forward();
-            fwd[i] = (System.nanoTime() - t0) / 1e6;
-            c = null;
-            t0 = System.nanoTime();
-            op.backward(op.forward());
-            fb[i] = (System.nanoTime() - t0) / 1e6;
+            fwd[i] = timeForward(op);
+            fb[i] = timeForwardBackward(op);
+            if (plain != null) {
+                plainFwd[i] = timeForward(plain);
+                plainFb[i] = timeForwardBackward(plain);
+            }
             if (opt.vsGemm()) gemm[i] = GemmReference.timeNow();
         }
         // memory last, after the timed runs: by then even a slow machine has compiled every kernel (interpreted Vector
@@ -178,6 +193,18 @@ public final class AttentionBench {
         double[] flops = flops(variant, shape, opt.chunk());
         row.put("fwdGflops", round(flops[0] / fwdMs / 1e6));
         row.put("fwdBwdGflops", round(flops[1] / fbMs / 1e6));
+        if (plain != null) {
+            // each run's ratio to the plain kernel timed right after it, then the median (as for --vs-gemm)
+            double[] fwdRatio = new double[opt.runs()], fbRatio = new double[opt.runs()];
+            for (int i = 0; i < opt.runs(); i++) {
+                fwdRatio[i] = fwd[i] / plainFwd[i];
+                fbRatio[i] = fb[i] / plainFb[i];
+            }
+            row.put("plainFwdMs", round(median(plainFwd)));
+            row.put("plainFwdBwdMs", round(median(plainFb)));
+            row.put("fwdVsPlain", round(median(fwdRatio)));
+            row.put("fwdBwdVsPlain", round(median(fbRatio)));
+        }
         if (opt.vsGemm()) {
             // each run's ratio to the GEMM timed right after it, then the median of those: on a shared machine whose
             // speed drifts (other tenants on the same cores) the pairs drift together where separate medians do not
@@ -190,6 +217,18 @@ public final class AttentionBench {
             row.put("fwdVsGemm", round(median(fwdRatio)));
             if (flops[1] > 0) row.put("fwdBwdVsGemm", round(median(fbRatio)));
         }
+    }
+
+    private static double timeForward(Op op) {
+        long t0 = System.nanoTime();
+        op.forward();
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
+    private static double timeForwardBackward(Op op) {
+        long t0 = System.nanoTime();
+        op.backward(op.forward());
+        return (System.nanoTime() - t0) / 1e6;
     }
 
     /** The reference rate for --vs-gemm: one 1024^3 SGEMM on fixed random operands, timed in milliseconds. */
