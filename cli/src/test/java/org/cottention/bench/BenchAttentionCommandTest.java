@@ -43,4 +43,29 @@ class BenchAttentionCommandTest {
         assertEquals("cosine-causal", first.get("variant").asText());
         assertEquals(40, first.get("seq").asInt());
     }
+
+    @Test
+    void vsPlainPairsTheGatedRowWithThePlainKernel() throws Exception {
+        int saved = Parallel.threads();
+        Cli.Result r;
+        try {
+            r = Cli.run("bench", "attention", "--variant", "cosine-causal,cosine-gated-causal", "--seq", "96",
+                    "--heads", "2", "--head-dim", "16", "--chunk", "16", "--threads", "1", "--runs", "3", "--vs-plain", "--json");
+        } finally {
+            Parallel.setThreads(saved);
+        }
+        assertEquals(0, r.code(), r.err());
+        String[] lines = r.out().strip().split("\n");
+        assertEquals(2, lines.length, r.out());
+        ObjectMapper json = new ObjectMapper();
+        JsonNode plain = json.readTree(lines[0]), gated = json.readTree(lines[1]);
+        // only the gated row has a plain twin
+        for (String f : new String[]{"plainFwdMs", "plainFwdBwdMs", "fwdVsPlain", "fwdBwdVsPlain"}) {
+            assertNull(plain.get(f), f + " in " + lines[0]);
+            assertTrue(gated.get(f).isNumber() && gated.get(f).asDouble() > 0, f + " in " + lines[1]);
+        }
+        // the median of per-run ratios lies near the ratio of the medians (a swapped pair or a unit slip does not)
+        double ofMedians = gated.get("fwdBwdMs").asDouble() / gated.get("plainFwdBwdMs").asDouble(), ratio = gated.get("fwdBwdVsPlain").asDouble();
+        assertTrue(ratio / ofMedians < 3 && ofMedians / ratio < 3, lines[1]);
+    }
 }

@@ -53,8 +53,8 @@ public final class GateProjection {
 
     /**
      * Rows r..r+3 of the backward: each W_h vector and each dW_h vector loaded once for four rows (one row at a time
-     * reloads and restores dW_h per row: that load-store chain, not the FMAs, limits it). The same operations in the
-     * same order as {@link #rows} row by row: the same bits.
+     * loads and stores dW_h again for every row). The same operations in the same order as {@link #rows} row by row:
+     * the same bits.
      */
     private static void rows4(float[] x, int xOff, int ldx, float[] w, int wOff, float[] d, float[] dx, int dxOff, int lddx,
                               float[] p, int r, int E, int H) {
