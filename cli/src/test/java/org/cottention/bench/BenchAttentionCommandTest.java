@@ -11,16 +11,8 @@ import static org.junit.jupiter.api.Assertions.*;
 class BenchAttentionCommandTest {
     @Test
     void printsOneRowPerVariantAndLengthWithTheGemmRatio() throws Exception {
-        int saved = Parallel.threads();
-        Cli.Result r;
-        try {
-            r = Cli.run("bench", "attention", "--variant", "cosine-causal,softmax-causal-flash",
-                    "--seq", "40,130", "--heads", "2", "--head-dim", "16", "--chunk", "16", "--threads", "2",
-                    "--runs", "3", "--vs-gemm", "--json");
-        } finally {
-            Parallel.setThreads(saved);
-        }
-        assertEquals(0, r.code(), r.err());
+        Cli.Result r = bench("--variant", "cosine-causal,softmax-causal-flash", "--seq", "40,130", "--heads", "2",
+                "--head-dim", "16", "--chunk", "16", "--threads", "2", "--runs", "3", "--vs-gemm", "--json");
         String[] lines = r.out().strip().split("\n");
         assertEquals(4, lines.length, r.out());
         ObjectMapper json = new ObjectMapper();
@@ -46,15 +38,8 @@ class BenchAttentionCommandTest {
 
     @Test
     void vsPlainPairsTheGatedRowWithThePlainKernel() throws Exception {
-        int saved = Parallel.threads();
-        Cli.Result r;
-        try {
-            r = Cli.run("bench", "attention", "--variant", "cosine-causal,cosine-gated-causal", "--seq", "96",
-                    "--heads", "2", "--head-dim", "16", "--chunk", "16", "--threads", "1", "--runs", "3", "--vs-plain", "--json");
-        } finally {
-            Parallel.setThreads(saved);
-        }
-        assertEquals(0, r.code(), r.err());
+        Cli.Result r = bench("--variant", "cosine-causal,cosine-gated-causal", "--seq", "96", "--heads", "2",
+                "--head-dim", "16", "--chunk", "16", "--threads", "1", "--runs", "3", "--vs-plain", "--json");
         String[] lines = r.out().strip().split("\n");
         assertEquals(2, lines.length, r.out());
         ObjectMapper json = new ObjectMapper();
@@ -67,5 +52,21 @@ class BenchAttentionCommandTest {
         // the median of per-run ratios lies near the ratio of the medians (a swapped pair or a unit slip does not)
         double ofMedians = gated.get("fwdBwdMs").asDouble() / gated.get("plainFwdBwdMs").asDouble(), ratio = gated.get("fwdBwdVsPlain").asDouble();
         assertTrue(ratio / ofMedians < 3 && ofMedians / ratio < 3, lines[1]);
+    }
+
+    /** `bench attention ARGS`, which must succeed; the thread count it sets is restored for the other tests. */
+    private static Cli.Result bench(String... args) throws Exception {
+        int saved = Parallel.threads();
+        try {
+            String[] all = new String[args.length + 2];
+            all[0] = "bench";
+            all[1] = "attention";
+            System.arraycopy(args, 0, all, 2, args.length);
+            Cli.Result r = Cli.run(all);
+            assertEquals(0, r.code(), r.err());
+            return r;
+        } finally {
+            Parallel.setThreads(saved);
+        }
     }
 }
