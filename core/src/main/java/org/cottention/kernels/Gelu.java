@@ -29,7 +29,10 @@ public final class Gelu {
 
     // gelu_tanh(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)), u = K (x + C x^3): the sigmoid form
     // keeps full relative accuracy where tanh(u) is near -1 (1 + tanh would cancel). With e = exp(-2u),
-    // s = 1 / (1 + e): gelu' = s + 2 x s (1 - s) u' = s + x e s^2 (2K + 6KC x^2), using 1 - s = e s (no cancellation).
+    // s = 1 / (1 + e): gelu' = s + 2 x s (1 - s) u' = s + x (e s) s (2K + 6KC x^2), using 1 - s = e s (no cancellation).
+    // The product is taken as (e s) s, never x e s^2: far in the negative tail (x below about -10) e is near the float
+    // maximum, x e overflows to -inf and s^2 underflows to 0, and -inf * 0 made the gradient NaN while every forward
+    // value stayed finite (an MQAR training run diverged that way at step 2229). e s is at most 1.
     private static final float K = (float) SQRT_2_OVER_PI;
     private static final float M2K = (float) (-2 * SQRT_2_OVER_PI);
     private static final float M2KC = (float) (-2 * SQRT_2_OVER_PI * TANH_CUBIC);
@@ -64,14 +67,14 @@ public final class Gelu {
                 FloatVector v = FloatVector.fromArray(S, x, xOff + i), v2 = v.mul(v);
                 FloatVector e = Ops.exp(v2.fma(M2KC, M2K).mul(v));
                 FloatVector s = FloatVector.broadcast(S, 1f).div(e.add(1f));
-                FloatVector d = v.mul(e).mul(s.mul(s)).mul(v2.fma(K6C, K2)).add(s);
+                FloatVector d = v.mul(e.mul(s)).mul(s).mul(v2.fma(K6C, K2)).add(s);
                 d.fma(FloatVector.fromArray(S, dout, doutOff + i), FloatVector.fromArray(S, dx, dxOff + i)).intoArray(dx, dxOff + i);
             }
             for (; i < hi; i++) {
                 float v = x[xOff + i], v2 = v * v;
                 float e = Ops.exp(Math.fma(v2, M2KC, M2K) * v);
                 float s = 1f / (e + 1f);
-                float d = v * e * (s * s) * Math.fma(v2, K6C, K2) + s;
+                float d = v * (e * s) * s * Math.fma(v2, K6C, K2) + s;
                 dx[dxOff + i] = Math.fma(d, dout[doutOff + i], dx[dxOff + i]);
             }
         });

@@ -105,6 +105,31 @@ class GeluTest {
     }
 
     @Test
+    void tanhGradientIsFiniteAndTinyFarInTheTails() {
+        // vector lanes and the scalar tail (n = 19 is not a multiple of any vector width): from the region where the
+        // old x e s^2 form overflowed (x below about -10, e = exp(-2u) near the float maximum) to the clamped
+        // exponential, and the positive side, where the derivative is 1
+        float[] x = {-9.5f, -10f, -10.2f, -10.5f, -11f, -12f, -15f, -20f, -40f, -100f, -1e4f, -3e4f, 10f, 12f, 20f, 40f, 1e3f, 1e4f, -10.3f};
+        int n = x.length;
+        float[] g = new float[n], dx = new float[n];
+        java.util.Arrays.fill(g, 1f);
+        Gelu.tanhBackward(dx, 0, x, 0, g, 0, n);
+        for (int i = 0; i < n; i++) {
+            assertTrue(Float.isFinite(dx[i]), "gelu'(" + x[i] + ") = " + dx[i]);
+            // beyond the exponential's clamp (x below about -10.3) s stays at ~6e-39 rather than going to 0, so the
+            // far tail gives ~|x|^3 * 1e-39 instead of 0: negligible against a derivative of order 1
+            if (x[i] < 0) assertTrue(Math.abs(dx[i]) < 1e-20, "gelu'(" + x[i] + ") = " + dx[i]);
+            else assertEquals(1f, dx[i], 1e-6f, "gelu'(" + x[i] + ")");
+        }
+        // the scalar twin (a call of one element) gives the same bits as the vector lanes
+        for (int i = 0; i < n; i++) {
+            float[] one = new float[1];
+            Gelu.tanhBackward(one, 0, x, i, g, i, 1);
+            assertEquals(Float.floatToIntBits(dx[i]), Float.floatToIntBits(one[0]), "x = " + x[i]);
+        }
+    }
+
+    @Test
     void largeInputsAreThreadCountIndependent() {
         Random rnd = new Random(23);
         int n = 70_001; // > 2 grains, so it fans out; odd, so split points fall mid-vector
