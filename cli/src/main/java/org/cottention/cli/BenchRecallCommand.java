@@ -105,7 +105,15 @@ public final class BenchRecallCommand implements Callable<Integer> {
                     Path out = tmp.resolve(v + "-" + seq);
                     var opt = new Trainer.Options(steps, 1, new LrSchedule(lr, lr / 10, Math.max(0, steps / 10), steps, LrSchedule.Decay.COSINE),
                             new AdamW.Config(0.9f, 0.99f, 1e-8f, 0.1f), 1.0, Math.max(1, steps / 10), 0, 0, 1, seed, out, false, false, null, null, false, 0);
-                    new Trainer(model, null, train, null, opt).run();
+                    // a model whose training diverges is scored as it stood after its last good step (the trainer
+                    // stops before that step's update) and reported as such; the other models still run
+                    Trainer.DivergedException diverged = null;
+                    try {
+                        new Trainer(model, null, train, null, opt).run();
+                    } catch (Trainer.DivergedException e) {
+                        diverged = e;
+                        System.err.println("bench recall: " + v + " at seq " + seq + ": " + e.getMessage());
+                    }
                     double acc = accuracy(model, eval);
                     Map<String, Object> row = new LinkedHashMap<>();
                     row.put("variant", v);
@@ -117,8 +125,13 @@ public final class BenchRecallCommand implements Callable<Integer> {
                     row.put("params", model.parameterCount());
                     row.put("steps", steps);
                     row.put("queriesScored", (long) evalBatches * batch * ((seq - 2 * n) / 2));
+                    if (diverged != null) {
+                        row.put("stepsDone", diverged.stepsDone);
+                        row.put("diverged", diverged.getMessage());
+                    }
                     if (json) System.out.println(om.writeValueAsString(row));
-                    else System.out.printf("%-18s %6d %8d %8d %9.3f%n", v, seq, n, dModel, acc);
+                    else System.out.printf("%-18s %6d %8d %8d %9.3f%s%n", v, seq, n, dModel, acc,
+                            diverged == null ? "" : "  (diverged after " + diverged.stepsDone + " steps)");
                     System.out.flush();
                     byVariant.computeIfAbsent(v, k -> new ArrayList<>()).add(new double[]{seq, acc});
                 }

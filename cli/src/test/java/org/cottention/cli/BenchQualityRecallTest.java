@@ -14,7 +14,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** bench quality (same budget per variant, resumable) and bench recall's input checks. */
+/** bench quality (same budget per variant, resumable) and bench recall (a diverging model, input checks). */
 class BenchQualityRecallTest {
     static final ObjectMapper JSON = new ObjectMapper();
 
@@ -41,6 +41,27 @@ class BenchQualityRecallTest {
         assertEquals(0, again.code(), again.err());
         assertEquals(r.out(), again.out(), "finished variants are kept, not retrained");
         assertTrue(again.err().contains("kept the finished result"), again.err());
+    }
+
+    @Test
+    void recallReportsADivergedModelAndRunsTheRest() throws IOException {
+        // a learning rate no model survives: the first update sends the weights to ~1e30, the next loss overflows
+        Cli.Result r = Cli.run("bench", "recall", "--variants", "cosine,softmax", "--seq", "16", "--kv-pairs", "2", "--d-model", "16",
+                "--n-head", "2", "--steps", "6", "--batch", "2", "--eval-batches", "1", "--lr", "1e30", "--threads", "1", "--json");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(2, lines.size(), r.out());
+        for (int i = 0; i < 2; i++) {
+            JsonNode row = JSON.readTree(lines.get(i));
+            assertEquals(i == 0 ? "cosine" : "softmax", row.get("variant").asText());
+            assertTrue(row.get("diverged").asText().startsWith("training diverged at step "), lines.get(i));
+            long done = row.get("stepsDone").asLong();
+            assertTrue(done >= 0 && done < 6, lines.get(i));
+            assertTrue(row.get("diverged").asText().startsWith("training diverged at step " + (done + 1) + ":"), lines.get(i));
+            double acc = row.get("accuracy").asDouble();
+            assertTrue(acc >= 0 && acc <= 1, lines.get(i));
+        }
+        assertTrue(r.err().contains("bench recall: cosine at seq 16: training diverged"), r.err());
     }
 
     @Test

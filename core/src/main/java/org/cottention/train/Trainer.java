@@ -55,10 +55,16 @@ public final class Trainer {
         }
     }
 
-    /** Thrown when the loss or the gradient norm stops being finite. */
+    /**
+     * Thrown when the loss or the gradient norm stops being finite, before that step's update: the model still holds
+     * the parameters after the last good step ({@link #stepsDone} of them).
+     */
     public static final class DivergedException extends RuntimeException {
-        public DivergedException(String message) {
+        public final long stepsDone;
+
+        public DivergedException(String message, long stepsDone) {
             super(message);
+            this.stepsDone = stepsDone;
         }
     }
 
@@ -210,11 +216,11 @@ public final class Trainer {
                 long tokens = sl.tokens();
                 if (!Double.isFinite(loss))
                     throw new DivergedException("training diverged at step " + (step + 1) + ": loss is " + loss
-                            + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + "). Try a lower --lr.");
+                            + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + "). Try a lower --lr.", step);
                 double gradNorm = GradClip.clip(params.grad(), opt.clipNorm());
                 if (!Double.isFinite(gradNorm))
                     throw new DivergedException("training diverged at step " + (step + 1) + ": gradient norm is " + gradNorm
-                            + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + ").");
+                            + "; stopped without saving (last good checkpoint: " + lastCheckpointName(lastCheckpoint) + ").", step);
                 float lr = schedule.at((int) step);
                 adam.update(params, lr, model::trainable);
                 step++;
