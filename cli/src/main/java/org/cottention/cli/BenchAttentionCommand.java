@@ -13,7 +13,8 @@ import java.util.concurrent.Callable;
 @Command(name = "attention", mixinStandardHelpOptions = true,
         description = {"Times forward and forward+backward of attention variants and measures the memory they allocate.",
                 "Variants: cosine-causal, cosine-recurrent, cosine-bidir, cosine-causal-quadratic, softmax-causal,",
-                "softmax-causal-flash, softmax-bidir, softmax-bidir-flash."})
+                "softmax-causal-flash, softmax-bidir, softmax-bidir-flash, and gated cosine attention (cosine_gate",
+                "softplus, qkv_conv_size 2): cosine-gated-causal, cosine-gated-recurrent."})
 public final class BenchAttentionCommand implements Callable<Integer> {
     @Mixin
     ThreadsOption threads;

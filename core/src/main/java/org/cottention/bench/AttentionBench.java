@@ -116,11 +116,17 @@ public final class AttentionBench {
         out.flush();
     }
 
-    /** One operation on fixed buffers: forward (returns the context), backward given the context. */
+    /**
+     * One operation on fixed buffers: forward (returns the context), backward given the context. The causal cosine
+     * rows reuse their context's buffers from one forward to the next, as a model's layer does; {@link #forget}
+     * drops them, so that the memory measurement counts everything a first call allocates.
+     */
     private interface Op {
         Object forward();
 
         void backward(Object ctx);
+
+        default void forget() {}
     }
 
     private void measure(String variant, int T, Map<String, Object> row) {
@@ -173,6 +179,7 @@ public final class AttentionBench {
         }
         // memory last, after the timed runs: by then even a slow machine has compiled every kernel (interpreted Vector
         // API code would box every vector on the heap and be counted)
+        op.forget();
         System.gc();
         long before = allocatedBytes();
         Object ctx = op.forward();
@@ -276,8 +283,14 @@ public final class AttentionBench {
         Heads hdq = Heads.of(dq, E), hdk = Heads.of(dk, E), hdv = Heads.of(dv, E);
         return switch (variant) {
             case "cosine-causal" -> new Op() {
+                CosineCausal.Context ctx;
+
                 public Object forward() {
-                    return CosineCausal.forward(shape, hq, hk, hv, mask, m, ho, opt.chunk(), null, null);
+                    return ctx = CosineCausal.forward(ctx, shape, hq, hk, hv, mask, m, ho, opt.chunk(), null, null);
+                }
+
+                public void forget() {
+                    ctx = null;
                 }
 
                 public void backward(Object c) {
@@ -348,11 +361,17 @@ public final class AttentionBench {
         for (int i = 0; i < H * E; i++) wg[i] *= 0.02f;
         for (int h = 0; h < H; h++) wg[H * E + h] = (float) Math.log(Math.expm1(1e-3 * Math.pow(100, H == 1 ? 0.5 : (double) h / (H - 1))));
         return new Op() {
+            CosineCausal.Context ctx;
+
             public Object forward() {
                 QkvSource rows = QkvConv.rows(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null);
                 GateProjection.forward(x, 0, E, wg, 0, H * E, logit, n, E, H);
                 CosineGate.logDecay(logit, decay, n * H);
-                return CosineCausal.forward(null, shape, rows, mask, m, decay, ho, opt.chunk(), null, null);
+                return ctx = CosineCausal.forward(ctx, shape, rows, mask, m, decay, ho, opt.chunk(), null, null);
+            }
+
+            public void forget() {
+                ctx = null;
             }
 
             public void backward(Object c) {
