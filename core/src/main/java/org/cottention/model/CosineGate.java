@@ -29,8 +29,8 @@ public enum CosineGate {
     /** 1 / (2i + 1) for i = 7 down to 1: the series of atanh, in Horner order. */
     private static final float[] ATANH = {1f / 15f, 1f / 13f, 1f / 11f, 1f / 9f, 1f / 7f, 1f / 5f, 1f / 3f};
 
-    // softplus(x) = max(x, 0) + log1p(e^-|x|), and log1p(y) = 2 atanh(s) with s = y / (2 + y): for y = e^-|x| in
-    // (0, 1], s is at most 1/3 and the odd series s (1 + s^2/3 + ... + s^14/15) is within 2e-9 relative, with no
+    // softplus(x) = max(x, 0) + log1p(e^-|x|), and log1p(y) = 2 atanh(t) with t = y / (2 + y): for y = e^-|x| in
+    // (0, 1], t is at most 1/3 and the odd series t (1 + t^2/3 + ... + t^14/15) is within 2e-9 relative, with no
     // cancellation for small y (where log1p(y) ~ y). The exponential is Ops.exp, whose vector and scalar forms give
     // the same bits, and so do the two forms here: a prefill (vector lanes and tails) and a decoding step (one
     // element) agree bit for bit. e^-|x| is 0 below |x| = 87.3 (Ops.exp), so a shut gate (bias -1000) decays by
