@@ -16,22 +16,25 @@ class RecurrentStepThreadsTest {
     void aStepOverManyHeadsIsTheSameAtAnyThreadCount() {
         int B = 2, H = 8, D = 64, E = H * D, steps = 5;
         for (boolean gated : new boolean[]{false, true}) {
-            float[][] one = run(1, B, H, D, E, steps, gated), two = run(2, B, H, D, E, steps, gated);
+            CosineState s1 = new CosineState(B, H, D), s2 = new CosineState(B, H, D);
+            float[][] one = run(1, s1, E, steps, gated), two = run(2, s2, E, steps, gated);
             for (int k = 0; k < one.length; k++)
-                assertArrayEquals(one[k], two[k], 0f, (gated ? "gated" : "plain") + ": output " + k + " differs at 2 threads");
+                assertArrayEquals(one[k], two[k], 0f, (gated ? "gated" : "plain") + ": output of step " + k + " differs at 2 threads");
+            assertArrayEquals(s1.s, s2.s, 0.0, (gated ? "gated" : "plain") + ": the state differs at 2 threads");
+            assertArrayEquals(s1.z, s2.z, 0.0);
         }
     }
 
-    /** `steps` steps from a fresh state; returns each step's output and, last, the final state (as floats). */
-    private static float[][] run(int threads, int B, int H, int D, int E, int steps, boolean gated) {
+    /** `steps` steps from the fresh state st (left in it); returns each step's output. */
+    private static float[][] run(int threads, CosineState st, int E, int steps, boolean gated) {
+        int B = st.batch, H = st.heads;
         int saved = Parallel.threads();
         Parallel.setThreads(threads);
         try {
             Random r = new Random(5);
-            CosineState st = new CosineState(B, H, D);
             float[] m = new float[H];
             for (int h = 0; h < H; h++) m[h] = (float) r.nextGaussian();
-            float[][] outs = new float[steps + 1][];
+            float[][] outs = new float[steps][];
             for (int s = 0; s < steps; s++) {
                 float[] q = rand(r, B * E), k = rand(r, B * E), v = rand(r, B * E), o = new float[B * E], a = null;
                 if (gated) {
@@ -41,9 +44,6 @@ class RecurrentStepThreadsTest {
                 CosineRecurrent.step(st, Heads.of(q, E), Heads.of(k, E), Heads.of(v, E), null, m, a, Heads.of(o, E));
                 outs[s] = o;
             }
-            float[] s = new float[st.s.length];
-            for (int i = 0; i < s.length; i++) s[i] = (float) st.s[i];
-            outs[steps] = s;
             return outs;
         } finally {
             Parallel.setThreads(saved);
