@@ -9,15 +9,15 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.*;
 
 class BenchAttentionCommandTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     @Test
     void printsOneRowPerVariantAndLengthWithTheGemmRatio() throws Exception {
         Cli.Result r = bench("--variant", "cosine-causal,softmax-causal-flash", "--seq", "40,130", "--heads", "2",
                 "--head-dim", "16", "--chunk", "16", "--threads", "2", "--runs", "3", "--vs-gemm", "--json");
-        String[] lines = r.out().strip().split("\n");
-        assertEquals(4, lines.length, r.out());
-        ObjectMapper json = new ObjectMapper();
+        String[] lines = lines(r, 4);
         for (String line : lines) {
-            JsonNode j = json.readTree(line);
+            JsonNode j = JSON.readTree(line);
             for (String f : new String[]{"fwdMs", "fwdBwdMs", "gemmGflops"})
                 assertTrue(j.get(f).asDouble() > 0, f + " in " + line);
             // rates of a problem this small round to 0 when a run hiccups: present and not negative is what holds
@@ -31,7 +31,7 @@ class BenchAttentionCommandTest {
             assertEquals(org.cottention.kernels.Machine.isa(), j.get("isa").asText(), line);
             assertTrue(j.get("isa").asText().matches("[a-z0-9]+/\\d+"), line);
         }
-        JsonNode first = json.readTree(lines[0]);
+        JsonNode first = JSON.readTree(lines[0]);
         assertEquals("cosine-causal", first.get("variant").asText());
         assertEquals(40, first.get("seq").asInt());
     }
@@ -40,10 +40,8 @@ class BenchAttentionCommandTest {
     void vsPlainPairsTheGatedRowWithThePlainKernel() throws Exception {
         Cli.Result r = bench("--variant", "cosine-causal,cosine-gated-causal", "--seq", "96", "--heads", "2",
                 "--head-dim", "16", "--chunk", "8", "--threads", "1", "--runs", "3", "--vs-plain", "--json");
-        String[] lines = r.out().strip().split("\n");
-        assertEquals(2, lines.length, r.out());
-        ObjectMapper json = new ObjectMapper();
-        JsonNode plain = json.readTree(lines[0]), gated = json.readTree(lines[1]);
+        String[] lines = lines(r, 2);
+        JsonNode plain = JSON.readTree(lines[0]), gated = JSON.readTree(lines[1]);
         // only the gated row has a plain twin
         for (String f : new String[]{"plainFwdMs", "plainFwdBwdMs", "fwdVsPlain", "fwdBwdVsPlain"}) {
             assertNull(plain.get(f), f + " in " + lines[0]);
@@ -56,6 +54,13 @@ class BenchAttentionCommandTest {
         // forward still counts every chunk's incoming state (float32, B*H*chunks*D*D) beyond what the plain one holds
         int states = 4 * 2 * (96 / 8) * 16 * 16;
         assertTrue(gated.get("fwdBytes").asLong() - plain.get("fwdBytes").asLong() >= states, lines[0] + "\n" + lines[1]);
+    }
+
+    /** The output's lines, of which there must be {@code expected} (one JSON row each). */
+    private static String[] lines(Cli.Result r, int expected) {
+        String[] lines = r.out().strip().split("\n");
+        assertEquals(expected, lines.length, r.out());
+        return lines;
     }
 
     /** `bench attention ARGS`, which must succeed; the thread count it sets is restored for the other tests. */

@@ -129,6 +129,16 @@ public final class AttentionBench {
         default void forget() {}
     }
 
+    /** An {@link Op} over the causal cosine kernel, holding the context it reuses. */
+    private abstract static class CausalOp implements Op {
+        CosineCausal.Context ctx;
+
+        @Override
+        public void forget() {
+            ctx = null;
+        }
+    }
+
     private void measure(String variant, int T, Map<String, Object> row) {
         final int B = opt.batch(), H = opt.heads(), D = opt.headDim();
         AttnShape shape = new AttnShape(B, T, H, D);
@@ -282,15 +292,9 @@ public final class AttentionBench {
         Heads hq = Heads.of(q, E), hk = Heads.of(k, E), hv = Heads.of(v, E), ho = Heads.of(o, E), hg = Heads.of(g, E);
         Heads hdq = Heads.of(dq, E), hdk = Heads.of(dk, E), hdv = Heads.of(dv, E);
         return switch (variant) {
-            case "cosine-causal" -> new Op() {
-                CosineCausal.Context ctx;
-
+            case "cosine-causal" -> new CausalOp() {
                 public Object forward() {
                     return ctx = CosineCausal.forward(ctx, shape, hq, hk, hv, mask, m, ho, opt.chunk(), null, null);
-                }
-
-                public void forget() {
-                    ctx = null;
                 }
 
                 public void backward(Object c) {
@@ -360,9 +364,8 @@ public final class AttentionBench {
         }
         for (int i = 0; i < H * E; i++) wg[i] *= 0.02f;
         for (int h = 0; h < H; h++) wg[H * E + h] = (float) Math.log(Math.expm1(1e-3 * Math.pow(100, H == 1 ? 0.5 : (double) h / (H - 1))));
-        return new Op() {
-            CosineCausal.Context ctx;
-
+        float[] da = new float[n * H]; // dL/d(log-decay), which the kernel adds into: zeroed per call
+        return new CausalOp() {
             public Object forward() {
                 QkvSource rows = QkvConv.rows(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null);
                 GateProjection.forward(x, 0, E, wg, 0, H * E, logit, n, E, H);
@@ -370,12 +373,8 @@ public final class AttentionBench {
                 return ctx = CosineCausal.forward(ctx, shape, rows, mask, m, decay, ho, opt.chunk(), null, null);
             }
 
-            public void forget() {
-                ctx = null;
-            }
-
             public void backward(Object c) {
-                float[] da = new float[n * H];
+                Arrays.fill(da, 0f);
                 CosineCausal.backward((CosineCausal.Context) c, hg, new Heads(dqkv, 0, 3 * E), new Heads(dqkv, E, 3 * E), new Heads(dqkv, 2 * E, 3 * E), dm, da);
                 CosineGate.logitGradient(logit, da, n * H);
                 GateProjection.backward(x, 0, E, wg, 0, da, dx, 0, E, dwg, 0, H * E, n, E, H);
