@@ -450,9 +450,9 @@ public final class CosineCausal {
             final int cn = Math.min(C, T - n * C), buf = (n / per) % 2, o = block(n, b, h);
             final float[] qh = qb[buf], kt = kb[buf], vs = vb[buf];
             Decay.cumulative(ctx.decay, (b * T + n * C) * H + h, H, cn, x.bb);
-            Decay.rowFactors(x.bb, cn, x.e, x.w);
+            boolean factored = Decay.rowFactors(x.bb, cn, x.e, x.w, x.u);
             mmCausal(cn, D, qh, o, D, kt, o, C, p, 0, C);
-            Decay.maskLower(cn, p, 0, C, x.bb);
+            Decay.maskLower(cn, p, 0, C, x.bb, x.e, factored ? x.u : null);
             Decay.scaleRows(cn, D, qh, o, D, x.e, x.qd, 0, D);
             mmPlusLower(cn, D, D, x.qd, 0, D, f, 0, D, cn, p, 0, C, vs, o, D, oc, j * D, ldo); // O = (Q .* e^b) S + P V
             Decay.scaleRows(cn, D, vs, o, D, x.w, x.vw, 0, D);
@@ -688,14 +688,14 @@ public final class CosineCausal {
             final int so = (bh * nChunks + n) * D * D;
             final float[] st = ctx.states;
             Decay.cumulative(ctx.decay, (b * T + n * C) * H + h, H, cn, bb);
-            Decay.rowFactors(bb, cn, y.e, y.w);
+            boolean factored = Decay.rowFactors(bb, cn, y.e, y.w, y.u);
             transpose(cn, D, kh, o, D, kt, 0, C);
             transpose(cn, D, vs, o, D, vt, 0, C);
             transpose(D, D, st, so, D, sfT, 0, D);
             mmCausal(cn, D, qh, o, D, kt, 0, C, p, 0, C);
             mmCausal(cn, D, dO, o, D, vt, 0, C, dp, 0, C);
             java.util.Arrays.fill(g, 0f);
-            Decay.maskLowerPair(cn, p, dp, 0, C, bb, g);
+            Decay.maskLowerPair(cn, p, dp, 0, C, bb, y.e, factored ? y.u : null, g);
             Decay.scaleRows(cn, D, dO, o, D, y.e, y.dod, 0, D);
             Decay.scaleRows(cn, D, qh, o, D, y.e, y.qd, 0, D);
             Decay.scaleRows(cn, D, kh, o, D, y.w, y.kw, 0, D);
@@ -762,10 +762,13 @@ public final class CosineCausal {
         }
     }
 
-    /** One part's scratch for the decayed products: running log-decay, row factors, rows scaled by them, column sums. */
-    private record DecayScratch(float[] bb, float[] e, float[] w, float[] g, float[] qd, float[] vw, float[] kw, float[] dod) {
+    /**
+     * One part's scratch for the decayed products: running log-decay, row factors (e^b, e^{b_last - b}, e^-b), column
+     * sums, rows scaled by the factors.
+     */
+    private record DecayScratch(float[] bb, float[] e, float[] w, float[] u, float[] g, float[] qd, float[] vw, float[] kw, float[] dod) {
         DecayScratch(int C, int D) {
-            this(new float[C], new float[C], new float[C], new float[C], new float[C * D], new float[C * D], new float[C * D], new float[C * D]);
+            this(new float[C], new float[C], new float[C], new float[C], new float[C], new float[C * D], new float[C * D], new float[C * D], new float[C * D]);
         }
     }
 

@@ -10,7 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * The chunk kernels' small helpers against scalar loops, bit for bit: {@link BlockMm#transpose} (gathered vectors of
  * rows, then eight rows, then one) and the decay's masks {@link Decay#maskLower} / {@link Decay#maskLowerPair} (whole
- * vectors up to the diagonal: the same bits as one scalar exp per entry, since the vector exp and its scalar twin agree).
+ * vectors up to the diagonal: the same bits as one scalar exp, or one product of the factors e^{b_i} e^{-b_j}, per
+ * entry, since the vector exp and its scalar twin agree).
  */
 class BlockTransposeAndDecayMaskTest {
     @Test
@@ -46,8 +47,18 @@ class BlockTransposeAndDecayMaskTest {
                 }
                 float[] p = randn(r, n * ld), dp = randn(r, n * ld), colsum = randn(r, n);
                 float[] p1 = p.clone(), p2 = p.clone(), dp2 = dp.clone(), colsum2 = colsum.clone();
-                Decay.maskLower(n, p1, 0, ld, bb);
-                Decay.maskLowerPair(n, p2, dp2, 0, ld, bb, colsum2);
+                float[] e = new float[n], w = new float[n], u = new float[n];
+                boolean factored = Decay.rowFactors(bb, n, e, w, u);
+                assertEquals(-bb[n - 1] <= Decay.FACTORED_LIMIT, factored, "factored, scale " + scale);
+                for (int i = 0; i < n; i++) { // the vector exp's few ulp, and 1 exactly without a decay
+                    double ei = Math.exp(bb[i]), wi = Math.exp((double) (bb[n - 1] - bb[i]));
+                    assertEquals(ei, e[i], 3e-7 * ei + 2e-38, where(n, scale) + " e[" + i + "]");
+                    assertEquals(wi, w[i], 3e-7 * wi + 2e-38, where(n, scale) + " w[" + i + "]");
+                    if (factored) assertEquals(1 / ei, u[i], 3e-7 / ei, where(n, scale) + " u[" + i + "]");
+                    if (scale == 0) assertEquals(1f, e[i] * w[i] * (factored ? u[i] : 1f), where(n, scale) + " factors at a = 0");
+                }
+                Decay.maskLower(n, p1, 0, ld, bb, e, factored ? u : null);
+                Decay.maskLowerPair(n, p2, dp2, 0, ld, bb, e, factored ? u : null, colsum2);
                 // the scalar loop: row by row, so colsum's multiply-adds come in the same order
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < n; j++) {
@@ -57,12 +68,16 @@ class BlockTransposeAndDecayMaskTest {
                             dp[at] = 0f;
                             continue;
                         }
-                        float m = Ops.exp(bb[i] - bb[j]), pv = p[at] * m;
+                        float m = factored ? u[j] * e[i] : Ops.exp(bb[i] - bb[j]), pv = p[at] * m;
+                        // either form is Lmask to float32's rounding (the exps also round bb[i] - bb[j] to a float first, and give 0
+                        // below e^-87.3)
+                        double want = Math.exp((double) bb[i] - bb[j]), rel = factored ? 7e-7 : 4e-7 + 1.2e-7 * Math.abs(bb[n - 1]);
+                        assertEquals(want, m, rel * want + 2e-38, where(n, scale) + " Lmask (" + i + ", " + j + ")");
                         p[at] = pv;
                         colsum[j] = Math.fma(dp[at], pv, colsum[j]);
                         dp[at] *= m;
                     }
-                String where = "n " + n + " scale " + scale;
+                String where = where(n, scale);
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < n; j++) {
                         int at = i * ld + j;
@@ -73,6 +88,10 @@ class BlockTransposeAndDecayMaskTest {
                 for (int j = 0; j < n; j++)
                     assertEquals(Float.floatToRawIntBits(colsum[j]), Float.floatToRawIntBits(colsum2[j]), where + " colsum " + j);
             }
+    }
+
+    private static String where(int n, double scale) {
+        return "n " + n + " scale " + scale;
     }
 
     private static float[] randn(Random r, int n) {
