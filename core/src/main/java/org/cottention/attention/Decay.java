@@ -42,22 +42,13 @@ final class Decay {
      */
     static boolean rowFactors(float[] bb, int n, float[] e, float[] w, float[] u) {
         float last = bb[n - 1];
-        boolean factored = -last <= FACTORED_LIMIT;
-        // the vector exp (a few ulp; scalar exps, 3 per row, cost as much as a chunk's masking): e^0 = 1 exactly
-        FloatVector lv = FloatVector.broadcast(F, last);
-        int i = 0;
-        for (; i + F.length() <= n; i += F.length()) {
-            FloatVector b = FloatVector.fromArray(F, bb, i);
-            Ops.exp(b).intoArray(e, i);
-            Ops.exp(lv.sub(b)).intoArray(w, i);
-            if (factored) Ops.exp(b.neg()).intoArray(u, i);
+        for (int i = 0; i < n; i++) {
+            e[i] = (float) Math.exp(bb[i]);
+            w[i] = (float) Math.exp(last - bb[i]);
         }
-        for (; i < n; i++) {
-            e[i] = exp(bb[i]);
-            w[i] = exp(last - bb[i]);
-            if (factored) u[i] = exp(-bb[i]);
-        }
-        return factored;
+        if (!(-last <= FACTORED_LIMIT)) return false;
+        for (int i = 0; i < n; i++) u[i] = (float) Math.exp(-bb[i]);
+        return true;
     }
 
     /** dst row i [cols] = f[i] * src row i, for n rows (src row stride lds, dst row stride ldd). */
@@ -69,53 +60,68 @@ final class Decay {
      * P[i, j] *= Lmask[i, j] for j <= i, and P[i, j] = 0 above the diagonal (the first n rows and columns), with
      * Lmask[i, j] = e[i] * u[j] when u is not null (the factors of {@link #rowFactors}: a multiply per entry), else
      * e^{bb[i] - bb[j]}. Whole vectors up to the diagonal, the lanes past it set to 0: a row's last few entries in
-     * scalar exps cost more than all its vector lanes, and vector and scalar exp give the same bits. Two loops, not one
-     * choosing per vector: C2 keeps a vector that may come from either of two branches on the heap (10x slower).
+     * scalar exps cost more than all its vector lanes, and vector and scalar exp give the same bits.
+     *
+     * <p>The two forms are two methods, each one plain loop: a loop that chooses its vector per iteration, or calls a
+     * helper with vectors, or the vector exp where C2 has stopped inlining, leaves vectors boxed on the heap (several
+     * times slower, and allocating).
      */
     static void maskLower(int n, float[] p, int off, int ld, float[] bb, float[] e, float[] u) {
+        if (u == null) {
+            maskLowerExp(n, p, off, ld, bb);
+            return;
+        }
         for (int i = 0; i < n; i++) {
             int row = off + i * ld, j = 0;
-            if (u != null) {
-                FloatVector ei = FloatVector.broadcast(F, e[i]);
-                for (; j <= i && j + F.length() <= n; j += F.length())
-                    FloatVector.fromArray(F, p, row + j).mul(FloatVector.fromArray(F, u, j).mul(ei))
-                            .blend(0f, F.indexInRange(j, i + 1).not()).intoArray(p, row + j); // lanes j + l <= i kept
-            } else {
-                FloatVector bi = FloatVector.broadcast(F, bb[i]);
-                for (; j <= i && j + F.length() <= n; j += F.length())
-                    FloatVector.fromArray(F, p, row + j).mul(Ops.exp(bi.sub(FloatVector.fromArray(F, bb, j))))
-                            .blend(0f, F.indexInRange(j, i + 1).not()).intoArray(p, row + j);
-            }
-            for (; j <= i; j++) p[row + j] *= lmask(bb, e, u, i, j);
+            FloatVector ei = FloatVector.broadcast(F, e[i]);
+            for (; j <= i && j + F.length() <= n; j += F.length()) // lanes j + l <= i kept
+                FloatVector.fromArray(F, p, row + j).mul(FloatVector.fromArray(F, u, j).mul(ei)).blend(0f, F.indexInRange(j, i + 1).not())
+                        .intoArray(p, row + j);
+            for (; j <= i; j++) p[row + j] *= u[j] * e[i];
             java.util.Arrays.fill(p, row + j, row + n, 0f);
         }
     }
 
-    /** Lmask[i, j] as one entry of the vector loops computes it (the loop tails). */
-    private static float lmask(float[] bb, float[] e, float[] u, int i, int j) {
-        return u != null ? u[j] * e[i] : exp(bb[i] - bb[j]);
+    /** {@link #maskLower} with one exp per entry. */
+    private static void maskLowerExp(int n, float[] p, int off, int ld, float[] bb) {
+        for (int i = 0; i < n; i++) {
+            int row = off + i * ld, j = 0;
+            FloatVector bi = FloatVector.broadcast(F, bb[i]);
+            for (; j <= i && j + F.length() <= n; j += F.length()) {
+                VectorMask<Float> below = F.indexInRange(j, i + 1); // lanes j + l <= i
+                FloatVector m = Ops.exp(bi.sub(FloatVector.fromArray(F, bb, j)));
+                FloatVector.fromArray(F, p, row + j).mul(m).blend(0f, below.not()).intoArray(p, row + j);
+            }
+            for (; j <= i; j++) p[row + j] *= exp(bb[i] - bb[j]);
+            java.util.Arrays.fill(p, row + j, row + n, 0f);
+        }
     }
 
     /**
      * The backward's masking of the raw products P = Q K^T and dP = dO V^T in one pass: P .*= Lmask, colsum[j] +=
      * sum_i dP[i, j] P[i, j] (with the masked P: the part of dL/db_j that b_j's column carries), then dP .*= Lmask;
-     * both zero above the diagonal; Lmask and the vectors as in {@link #maskLower}; colsum is left as it is past the
-     * diagonal.
+     * both zero above the diagonal; Lmask, its two forms and the vectors as in {@link #maskLower}; colsum is left as it
+     * is past the diagonal.
      */
     static void maskLowerPair(int n, float[] p, float[] dp, int off, int ld, float[] bb, float[] e, float[] u, float[] colsum) {
+        if (u == null) {
+            maskLowerPairExp(n, p, dp, off, ld, bb, colsum);
+            return;
+        }
         for (int i = 0; i < n; i++) {
             int row = off + i * ld, j = 0;
-            if (u != null) {
-                FloatVector ei = FloatVector.broadcast(F, e[i]);
-                for (; j <= i && j + F.length() <= n; j += F.length())
-                    maskPair(p, dp, row, j, FloatVector.fromArray(F, u, j).mul(ei), F.indexInRange(j, i + 1).not(), colsum);
-            } else {
-                FloatVector bi = FloatVector.broadcast(F, bb[i]);
-                for (; j <= i && j + F.length() <= n; j += F.length())
-                    maskPair(p, dp, row, j, Ops.exp(bi.sub(FloatVector.fromArray(F, bb, j))), F.indexInRange(j, i + 1).not(), colsum);
+            FloatVector ei = FloatVector.broadcast(F, e[i]);
+            for (; j <= i && j + F.length() <= n; j += F.length()) {
+                VectorMask<Float> above = F.indexInRange(j, i + 1).not();
+                FloatVector m = FloatVector.fromArray(F, u, j).mul(ei);
+                FloatVector pv = FloatVector.fromArray(F, p, row + j).mul(m).blend(0f, above), dv = FloatVector.fromArray(F, dp, row + j);
+                FloatVector cs = FloatVector.fromArray(F, colsum, j);
+                pv.intoArray(p, row + j);
+                dv.fma(pv, cs).blend(cs, above).intoArray(colsum, j);
+                dv.mul(m).blend(0f, above).intoArray(dp, row + j);
             }
             for (; j <= i; j++) {
-                float m = lmask(bb, e, u, i, j), pv = p[row + j] * m;
+                float m = u[j] * e[i], pv = p[row + j] * m;
                 p[row + j] = pv;
                 colsum[j] = Math.fma(dp[row + j], pv, colsum[j]); // as the vector lanes
                 dp[row + j] *= m;
@@ -125,13 +131,29 @@ final class Decay {
         }
     }
 
-    /** One vector of {@link #maskLowerPair}: mask m on the lanes not {@code above} the diagonal. */
-    private static void maskPair(float[] p, float[] dp, int row, int j, FloatVector m, VectorMask<Float> above, float[] colsum) {
-        FloatVector pv = FloatVector.fromArray(F, p, row + j).mul(m).blend(0f, above), dv = FloatVector.fromArray(F, dp, row + j);
-        FloatVector cs = FloatVector.fromArray(F, colsum, j);
-        pv.intoArray(p, row + j);
-        dv.fma(pv, cs).blend(cs, above).intoArray(colsum, j);
-        dv.mul(m).blend(0f, above).intoArray(dp, row + j);
+    /** {@link #maskLowerPair} with one exp per entry. */
+    private static void maskLowerPairExp(int n, float[] p, float[] dp, int off, int ld, float[] bb, float[] colsum) {
+        for (int i = 0; i < n; i++) {
+            int row = off + i * ld, j = 0;
+            FloatVector bi = FloatVector.broadcast(F, bb[i]);
+            for (; j <= i && j + F.length() <= n; j += F.length()) {
+                VectorMask<Float> above = F.indexInRange(j, i + 1).not();
+                FloatVector m = Ops.exp(bi.sub(FloatVector.fromArray(F, bb, j)));
+                FloatVector pv = FloatVector.fromArray(F, p, row + j).mul(m).blend(0f, above), dv = FloatVector.fromArray(F, dp, row + j);
+                FloatVector cs = FloatVector.fromArray(F, colsum, j);
+                pv.intoArray(p, row + j);
+                dv.fma(pv, cs).blend(cs, above).intoArray(colsum, j);
+                dv.mul(m).blend(0f, above).intoArray(dp, row + j);
+            }
+            for (; j <= i; j++) {
+                float m = exp(bb[i] - bb[j]), pv = p[row + j] * m;
+                p[row + j] = pv;
+                colsum[j] = Math.fma(dp[row + j], pv, colsum[j]); // as the vector lanes
+                dp[row + j] *= m;
+            }
+            java.util.Arrays.fill(p, row + j, row + n, 0f);
+            java.util.Arrays.fill(dp, row + j, row + n, 0f);
+        }
     }
 
     /** The scalar twin of the vector exp (loop tails get the same values as vector lanes). */

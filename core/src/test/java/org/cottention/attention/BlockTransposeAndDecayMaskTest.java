@@ -50,7 +50,7 @@ class BlockTransposeAndDecayMaskTest {
                 float[] e = new float[n], w = new float[n], u = new float[n];
                 boolean factored = Decay.rowFactors(bb, n, e, w, u);
                 assertEquals(-bb[n - 1] <= Decay.FACTORED_LIMIT, factored, "factored, scale " + scale);
-                for (int i = 0; i < n; i++) { // the vector exp's few ulp, and 1 exactly without a decay
+                for (int i = 0; i < n; i++) { // float32's rounding, and 1 exactly without a decay
                     double ei = Math.exp(bb[i]), wi = Math.exp((double) (bb[n - 1] - bb[i]));
                     assertEquals(ei, e[i], 3e-7 * ei + 2e-38, where(n, scale) + " e[" + i + "]");
                     assertEquals(wi, w[i], 3e-7 * wi + 2e-38, where(n, scale) + " w[" + i + "]");
