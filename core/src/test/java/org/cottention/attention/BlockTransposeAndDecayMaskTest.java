@@ -34,7 +34,7 @@ class BlockTransposeAndDecayMaskTest {
     }
 
     @Test
-    void masksMatchOneScalarExpPerEntryBitForBit() {
+    void masksMatchTheirScalarLoopBitForBitAndLmaskToRounding() {
         Random r = new Random(5);
         for (int n : new int[]{1, 7, 16, 17, 37, 64})
             for (double scale : new double[]{0, 0.05, 3, 30}) { // no decay, mild, strong, underflowing inside the chunk
