@@ -62,9 +62,9 @@ final class Decay {
      * e^{bb[i] - bb[j]}. Whole vectors up to the diagonal, the lanes past it set to 0: a row's last few entries in
      * scalar exps cost more than all its vector lanes, and vector and scalar exp give the same bits.
      *
-     * <p>The two forms are two methods, each one plain loop: a loop that chooses its vector per iteration, or calls a
-     * helper with vectors, or the vector exp where C2 has stopped inlining, leaves vectors boxed on the heap (several
-     * times slower, and allocating).
+     * <p>The two forms are two methods, each one plain loop: written as one loop that chooses its vector per
+     * iteration, or as loops handing their vectors to a shared helper, they left vectors boxed on the heap under C2
+     * (measured: several times slower, and allocating).
      */
     static void maskLower(int n, float[] p, int off, int ld, float[] bb, float[] e, float[] u) {
         if (u == null) {
