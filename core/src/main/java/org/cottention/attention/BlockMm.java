@@ -433,6 +433,9 @@ final class BlockMm {
         s.intoArray(c, at);
     }
 
+    /** {@link #transpose}'s gather offsets l * lds, for the lds it last used on this thread. */
+    private static final ThreadLocal<int[]> GATHER = ThreadLocal.withInitial(() -> new int[Math.max(2, VL)]);
+
     /**
      * dst[cols, rows] = src[rows, cols]^T (strided views). VL source rows at a time: each destination row gets one
      * vector gathered down a column of them (one gather instead of VL scalar loads and stores: 2.6x the scalar copy
@@ -441,8 +444,8 @@ final class BlockMm {
     static void transpose(int rows, int cols, float[] src, int sOff, int lds, float[] dst, int dOff, int ldd) {
         int r = 0;
         if (rows >= VL) {
-            int[] down = new int[VL]; // lane l reads source row r + l
-            for (int l = 0; l < VL; l++) down[l] = l * lds;
+            int[] down = GATHER.get(); // lane l reads source row r + l (kept per thread: the pipelines transpose per chunk and head)
+            if (down[1] != lds) for (int l = 0; l < VL; l++) down[l] = l * lds;
             for (; r + VL <= rows; r += VL) {
                 int s = sOff + r * lds;
                 for (int c = 0; c < cols; c++) FloatVector.fromArray(F, src, s + c, down, 0).intoArray(dst, dOff + c * ldd + r);

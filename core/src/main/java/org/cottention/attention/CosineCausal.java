@@ -661,13 +661,21 @@ public final class CosineCausal {
             mmTransA(cn, D, cn, p, 0, C, dO, o, D, dvs, o, D, true, A_UPPER);
             // dS += Q_n^T dO_n
             mmTransA(D, D, cn, qh, o, D, dO, o, D, kv, 0, D, false, FULL);
-            for (int i = 0; i < D; i++)
-                for (int c = 0; c < D; c++) {
-                    double y = ds[i * D + c] + kv[i * D + c];
-                    ds[i * D + c] = y;
-                    dsf[i * D + c] = (float) y;
-                    dsfT[c * D + i] = (float) y;
-                }
+            stateGradient(1.0, ds, kv, dsf, dsfT);
+        }
+
+        /**
+         * dS <- decay * dS + kv in float64, then its float32 copy dsf and that copy's transpose dsfT (decay 1 for the
+         * plain kernel: 1 * x is x exactly). Two passes, not one that also stores the transpose: a store 64 floats
+         * apart per entry keeps the loop scalar, and cost 3x the whole update.
+         */
+        private void stateGradient(double decay, double[] ds, float[] kv, float[] dsf, float[] dsfT) {
+            for (int i = 0; i < D * D; i++) {
+                double v = decay * ds[i] + kv[i];
+                ds[i] = v;
+                dsf[i] = (float) v;
+            }
+            transpose(D, D, dsf, 0, D, dsfT, 0, D);
         }
 
         /**
@@ -722,13 +730,7 @@ public final class CosineCausal {
             }
             // dS <- e^{b_last} dS + (Q .* e)^T dO
             mmTransA(D, D, cn, y.qd, 0, D, dO, o, D, kv, 0, D, false, FULL);
-            for (int i = 0; i < D; i++)
-                for (int c = 0; c < D; c++) {
-                    double v = decay * ds[i * D + c] + kv[i * D + c];
-                    ds[i * D + c] = v;
-                    dsf[i * D + c] = (float) v;
-                    dsfT[c * D + i] = (float) v;
-                }
+            stateGradient(decay, ds, kv, dsf, dsfT);
         }
 
         /**
