@@ -372,6 +372,17 @@ public final class Ops {
         return v.lane(0);
     }
 
+    /**
+     * {@link #sumLanes(FloatVector)} of the preferred species' lanes stored at a[off ..] (overwritten): the same
+     * butterfly in scalar code, so the same bits. For kernels too big for C2 to inline the vector form into, where
+     * handing it the accumulator would box the vector on the heap at every call.
+     */
+    public static float sumLanes(float[] a, int off) {
+        for (int h = S.length() / 2; h >= 1; h /= 2)
+            for (int i = 0; i < h; i++) a[off + i] += a[off + i + h]; // lane i + lane (i xor h), for the lanes still needed
+        return a[off];
+    }
+
     /** {@link #sumLanes(FloatVector)} for doubles. */
     public static double sumLanes(DoubleVector v) {
         if (v.species() != DS) {

@@ -99,7 +99,7 @@ class OpsTest {
         });
     }
 
-    /** sumLanes adds the lanes by a fixed pairwise tree (lane i with lane i xor n/2, ...), identically every time. */
+    /** sumLanes adds the lanes by a fixed pairwise tree (lane i with lane i xor n/2, ...), identically every time, vector or stored. */
     @Test
     void sumLanesFollowsTheFixedTree() {
         var sp = Ops.S;
@@ -115,6 +115,9 @@ class OpsTest {
             }
             var v = jdk.incubator.vector.FloatVector.fromArray(sp, x, 0);
             assertEquals(Float.floatToIntBits(t[0]), Float.floatToIntBits(Ops.sumLanes(v)), "trial " + trial);
+            float[] stored = new float[x.length + 3]; // the scalar form over stored lanes: the same bits
+            System.arraycopy(x, 0, stored, 3, x.length);
+            assertEquals(Float.floatToIntBits(t[0]), Float.floatToIntBits(Ops.sumLanes(stored, 3)), "stored lanes, trial " + trial);
         }
         double[] d = new double[jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED.length()];
         for (int i = 0; i < d.length; i++) d[i] = i + 1;

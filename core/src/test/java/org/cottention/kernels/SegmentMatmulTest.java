@@ -55,6 +55,35 @@ class SegmentMatmulTest {
         }
     }
 
+    /**
+     * The matrix-vector pass reads several W rows side by side (F32_ROWS, BF16_ROWS); each row's result must be the
+     * bits the one-row product gives, for widths around the vector and unroll boundaries, at unaligned offsets.
+     */
+    @ParameterizedTest
+    @CsvSource({"1", "7", "16", "31", "32", "33", "64", "65", "127", "257", "1000", "2048"})
+    void rowsSideBySideGiveEachRowsBitsAlone(int cols) {
+        SplittableRandom r = new SplittableRandom(cols);
+        int rows = 4, xOff = 3;
+        float[] x = new float[xOff + cols];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        float[] xp = SegmentMatmul.evenOdd(x, xOff, cols);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment bf = arena.allocate(2L * rows * cols + 6).asSlice(6), f32 = arena.allocate(4L * rows * cols + 6).asSlice(6);
+            for (int i = 0; i < rows * cols; i++) {
+                float v = (float) (r.nextGaussian() * Math.exp(4 * r.nextGaussian())); // magnitudes that make rounding order show
+                bf.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i, SafeTensors.toBf16(v));
+                f32.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 4L * i, v);
+            }
+            float[] alone = new float[rows], f4 = new float[rows], b4 = new float[rows];
+            for (int j = 0; j < rows; j++) alone[j] = SegmentMatmul.dotF32(x, xOff, f32, 4L * j * cols, cols);
+            SegmentMatmul.dotF32Rows4(x, xOff, f32, 0, cols, f4, 0, new float[64]);
+            assertArrayEquals(alone, f4, "f32, four rows");
+            for (int j = 0; j < rows; j++) alone[j] = SegmentMatmul.dotBf16Pairs(xp, x, xOff, bf, 2L * j * cols, cols);
+            SegmentMatmul.dotBf16PairsRows4(xp, x, xOff, bf, 0, cols, b4, 0, new float[64]);
+            assertArrayEquals(alone, b4, "bf16, four rows");
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"0", "1", "-1", "3.14159", "-2.5e-30", "65504", "1e38"})
     void bf16WideningIsExact(float v) {
