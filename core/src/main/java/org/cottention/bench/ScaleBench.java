@@ -107,16 +107,19 @@ public final class ScaleBench {
         }
     }
 
-    /** Sum of the floats in seg[off, off + len): an int-counted loop of four independent vector adds (as the kernels use). */
+    /**
+     * Sum of the floats in seg[off, off + len): its four quarters read side by side, four streams, as the
+     * matrix-vector products read four weight rows (one stream reads slower here, so it would understate the bound).
+     */
     private static float sumChunk(MemorySegment seg, long off, int len) {
         VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-        int vb = F.vectorByteSize();
-        for (int b = 0; b <= len - 4 * vb; b += 4 * vb) {
+        int vb = F.vectorByteSize(), q = len / 4;
+        for (int b = 0; b <= q - vb; b += vb) {
             a0 = a0.add(FloatVector.fromMemorySegment(F, seg, off + b, ByteOrder.LITTLE_ENDIAN));
-            a1 = a1.add(FloatVector.fromMemorySegment(F, seg, off + b + vb, ByteOrder.LITTLE_ENDIAN));
-            a2 = a2.add(FloatVector.fromMemorySegment(F, seg, off + b + 2 * vb, ByteOrder.LITTLE_ENDIAN));
-            a3 = a3.add(FloatVector.fromMemorySegment(F, seg, off + b + 3 * vb, ByteOrder.LITTLE_ENDIAN));
+            a1 = a1.add(FloatVector.fromMemorySegment(F, seg, off + q + b, ByteOrder.LITTLE_ENDIAN));
+            a2 = a2.add(FloatVector.fromMemorySegment(F, seg, off + 2L * q + b, ByteOrder.LITTLE_ENDIAN));
+            a3 = a3.add(FloatVector.fromMemorySegment(F, seg, off + 3L * q + b, ByteOrder.LITTLE_ENDIAN));
         }
         return Ops.sumLanes(a0.add(a1).add(a2.add(a3)));
     }
