@@ -224,7 +224,10 @@ public final class SegmentMatmul {
         return s;
     }
 
-    /** {@link #dotBf16Pairs} of four consecutive rows into y[yo .. yo + 4) (16 accumulators: with 32 registers only). */
+    /**
+     * {@link #dotBf16Pairs} of four consecutive rows into y[yo .. yo + 4) (16 accumulators: with 32 registers only).
+     * The rows are written out one by one on purpose: vectors kept in arrays, or handed to a helper, are boxed.
+     */
     static void dotBf16PairsRows4(float[] xp, float[] x, int xOff, MemorySegment w, long off, int cols, float[] y, int yo, float[] lanes) {
         final long rs = 2L * cols, o1 = off + rs, o2 = o1 + rs, o3 = o2 + rs;
         final int l = F.length();
