@@ -17,7 +17,7 @@ import java.nio.ByteOrder;
  * their file's format: BF16 halves the bytes read per token, and decoding one token is bound by those bytes.
  * <ul>
  * <li>n = 1 (decoding): a matrix-vector product, parallel over output rows, streaming W once, four rows side by
- *     side ({@link #F32_ROWS}). BF16 lanes are widened to int and shifted left by 16: a bfloat16 is the top half of
+ *     side ({@link #F32_ROWS}; BF16 only with 32 vector registers, {@link #BF16_ROWS}). BF16 lanes are widened to int and shifted left by 16: a bfloat16 is the top half of
  *     a float32, so this is exact.</li>
  * <li>2 <= n <= {@value #SMALL_N} (batched decoding): the same matrix-vector product per row of x, each W row
  *     streamed once for all of them, so a sequence's result does not depend on the others in its batch.</li>
