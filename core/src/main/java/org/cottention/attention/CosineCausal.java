@@ -481,6 +481,20 @@ public final class CosineCausal {
      * gated forward (0 at padding; may be null when that gradient is not wanted; must be null without a decay).
      */
     public static void backward(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm, float[] dLogDecay) {
+        backward(ctx, dOut, dq, dk, dv, dm, dLogDecay, true);
+    }
+
+    /**
+     * {@link #backward(Context, Heads, Heads, Heads, Heads, float[], float[])} that WRITES dq, dk, dv (0 at padding)
+     * instead of adding into them: the bits that adding into zeroed buffers gives, without the caller's zeroing pass
+     * and without reading them back (at long contexts the backward streams dq, dk, dv from memory). dm and dLogDecay
+     * are still added into.
+     */
+    public static void backwardInto(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm, float[] dLogDecay) {
+        backward(ctx, dOut, dq, dk, dv, dm, dLogDecay, false);
+    }
+
+    private static void backward(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm, float[] dLogDecay, boolean add) {
         if (ctx == null || ctx.shape == null) throw new IllegalArgumentException("ctx: no forward pass recorded");
         AttnShape shape = ctx.shape;
         shape.checkBackward(dOut, dq, dk, dv);
@@ -489,7 +503,7 @@ public final class CosineCausal {
         if (dLogDecay != null && (ctx.decay == null || dLogDecay.length != B * T * H))
             throw new IllegalArgumentException(ctx.decay == null ? "dLogDecay given but the forward had no decay"
                     : "dLogDecay: length " + dLogDecay.length + " != B*T*H = " + B * T * H);
-        BackwardPipeline pipeline = new BackwardPipeline(ctx, dOut, dq, dk, dv);
+        BackwardPipeline pipeline = new BackwardPipeline(ctx, dOut, dq, dk, dv, add);
         Parallel.together(pipeline.groups.count(), pipeline::run);
         for (int h = 0; h < H; h++) { // in a fixed order, whatever the split over threads
             double s = 0;
@@ -535,14 +549,16 @@ public final class CosineCausal {
      */
     private static final class BackwardPipeline extends Pipeline {
         final Heads dOut, dq, dk, dv;
+        final boolean add;    // false: dq, dk, dv are written (the bits of adding into zeros), never read
         final double[] daRow; // [B, H, T] each row's part of dL/da, summed in a fixed order at the end
         final double[] daGate, vdot; // gated: [B, H, T] the products' part of dL/d(log-decay); dVt . vt per row
         final float[][] qb = new float[3][], kb = new float[3][], vb = new float[3][], gb = new float[3][]; // gb: dO
         final float[][] rqb = new float[3][], rkb = new float[3][], igb = new float[3][];
         final float[][] dqb = new float[2][], dkb = new float[2][], dvb = new float[2][];
 
-        BackwardPipeline(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv) {
+        BackwardPipeline(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, boolean add) {
             super(ctx, ctx.q, ctx.k, ctx.v, 4);
+            this.add = add;
             this.dOut = dOut;
             this.dq = dq;
             this.dk = dk;
@@ -740,15 +756,22 @@ public final class CosineCausal {
             final int hs = headStride(), hr = hs / D;
             for (int x0 = lo; x0 < hi; x0++) {
                 int b = x0 / cn, i = x0 % cn, t = r0 + i;
-                if (ctx.mask != null && ctx.mask[b * T + t] == 0) continue;
+                if (ctx.mask != null && ctx.mask[b * T + t] == 0) { // padding: no gradient (written as zeros)
+                    if (!add) {
+                        java.util.Arrays.fill(dq.data(), dq.at(T, D, b, t, 0), dq.at(T, D, b, t, 0) + E, 0f);
+                        java.util.Arrays.fill(dk.data(), dk.at(T, D, b, t, 0), dk.at(T, D, b, t, 0) + E, 0f);
+                        java.util.Arrays.fill(dv.data(), dv.at(T, D, b, t, 0), dv.at(T, D, b, t, 0) + E, 0f);
+                    }
+                    continue;
+                }
                 float nl = ctx.negLnC[b * T + t];
                 int oq = dq.at(T, D, b, t, 0), ok = dk.at(T, D, b, t, 0), o = block(pos, b, 0) + i * D, r = rowBlock(pos, b, 0) + i;
                 for (int h = 0; h < H; h++, oq += D, ok += D, o += hs, r += hr) {
-                    L2Norm.backward(dqh, o, qh, o, rq[r], dq.data(), oq, D, 1f);
-                    L2Norm.backward(dkh, o, kh, o, rk[r], dk.data(), ok, D, 1f);
-                    if (vdot == null) daRow[(b * H + h) * T + t] = CosinePrep.valueRowBackward(ctx.shape, b, t, h, nl, ig[r], dvs, o, vs, o, dv);
+                    L2Norm.backward(dqh, o, qh, o, rq[r], dq.data(), oq, D, 1f, add);
+                    L2Norm.backward(dkh, o, kh, o, rk[r], dk.data(), ok, D, 1f, add);
+                    if (vdot == null) daRow[(b * H + h) * T + t] = CosinePrep.valueRowBackward(ctx.shape, b, t, h, nl, ig[r], dvs, o, vs, o, dv, add);
                     else {
-                        double dot = CosinePrep.valueRowBackwardDot(ctx.shape, b, t, h, ig[r], dvs, o, vs, o, dv);
+                        double dot = CosinePrep.valueRowBackwardDot(ctx.shape, b, t, h, ig[r], dvs, o, vs, o, dv, add);
                         float nz = negLn(nl, b, t, h);
                         daRow[(b * H + h) * T + t] = nz != 0f ? nz * dot : 0.0;
                         vdot[(b * H + h) * T + t] = dot;

@@ -111,25 +111,27 @@ final class CosinePrep {
         double da = 0;
         for (int t = t0; t < t1; t++) {
             if (mask != null && mask[b * T + t] == 0) continue;
-            da += valueRowBackward(s, b, t, h, negLnC[b * T + t], invG[invOff + t], dvs, dvsOff + (t - t0) * D, vs, vsOff + t * D, dv);
+            da += valueRowBackward(s, b, t, h, negLnC[b * T + t], invG[invOff + t], dvs, dvsOff + (t - t0) * D, vs, vsOff + t * D, dv, true);
         }
         return da;
     }
 
     /**
-     * One (real) row: dv[b, t, h] += invG dvs[o..] and returns its term of dL/da, -ln c (dvs . vs) (0 where c <= 1).
+     * One (real) row: dv[b, t, h] += invG dvs[o..] (add = false: =, the bits of adding into zeros) and returns its
+     * term of dL/da, -ln c (dvs . vs) (0 where c <= 1).
      */
     static double valueRowBackward(AttnShape s, int b, int t, int h, float negLnC, float invG, float[] dvs, int o,
-                                   float[] vs, int vo, Heads dv) {
+                                   float[] vs, int vo, Heads dv, boolean add) {
         int D = s.headDim();
-        axpy(invG, dvs, o, dv.data(), dv.at(s.seq(), D, b, t, h), D);
+        axpy(invG, dvs, o, dv.data(), dv.at(s.seq(), D, b, t, h), D, add);
         return negLnC != 0f ? negLnC * (double) L2Norm.dot(dvs, o, vs, vo, D) : 0.0;
     }
 
     /** {@link #valueRowBackward} returning the plain dot dvs . vs (gated attention needs it for dL/dz as well). */
-    static double valueRowBackwardDot(AttnShape s, int b, int t, int h, float invG, float[] dvs, int o, float[] vs, int vo, Heads dv) {
+    static double valueRowBackwardDot(AttnShape s, int b, int t, int h, float invG, float[] dvs, int o, float[] vs, int vo, Heads dv,
+                                      boolean add) {
         int D = s.headDim();
-        axpy(invG, dvs, o, dv.data(), dv.at(s.seq(), D, b, t, h), D);
+        axpy(invG, dvs, o, dv.data(), dv.at(s.seq(), D, b, t, h), D, add);
         return L2Norm.dot(dvs, o, vs, vo, D);
     }
 
@@ -145,12 +147,18 @@ final class CosinePrep {
 
     /** y[0..n) += f * x. */
     static void axpy(float f, float[] x, int xOff, float[] y, int yOff, int n) {
+        axpy(f, x, xOff, y, yOff, n, true);
+    }
+
+    /** y[0..n) += f * x, or with add = false y = f * x as adding into zeros gives it (y is not read). */
+    static void axpy(float f, float[] x, int xOff, float[] y, int yOff, int n, boolean add) {
         int j = 0;
         var vf = jdk.incubator.vector.FloatVector.broadcast(F, f);
+        var zero = jdk.incubator.vector.FloatVector.zero(F);
         for (int up = F.loopBound(n); j < up; j += F.length())
-            jdk.incubator.vector.FloatVector.fromArray(F, x, xOff + j).fma(vf, jdk.incubator.vector.FloatVector.fromArray(F, y, yOff + j))
+            jdk.incubator.vector.FloatVector.fromArray(F, x, xOff + j).fma(vf, add ? jdk.incubator.vector.FloatVector.fromArray(F, y, yOff + j) : zero)
                     .intoArray(y, yOff + j);
-        for (; j < n; j++) y[yOff + j] += f * x[xOff + j];
+        for (; j < n; j++) y[yOff + j] = (add ? y[yOff + j] : 0f) + f * x[xOff + j];
     }
 
     /** count[b*T+t] = c0[b] + number of real tokens in row b up to and including t. */

@@ -298,7 +298,7 @@ public final class AttentionBench {
                 }
 
                 public void backward(Object c) {
-                    CosineCausal.backward((CosineCausal.Context) c, hg, hdq, hdk, hdv, dm);
+                    CosineCausal.backwardInto((CosineCausal.Context) c, hg, hdq, hdk, hdv, dm, null);
                 }
             };
             case "cosine-bidir" -> new Op() {
@@ -375,7 +375,7 @@ public final class AttentionBench {
 
             public void backward(Object c) {
                 Arrays.fill(da, 0f);
-                CosineCausal.backward((CosineCausal.Context) c, hg, new Heads(dqkv, 0, 3 * E), new Heads(dqkv, E, 3 * E), new Heads(dqkv, 2 * E, 3 * E), dm, da);
+                CosineCausal.backwardInto((CosineCausal.Context) c, hg, new Heads(dqkv, 0, 3 * E), new Heads(dqkv, E, 3 * E), new Heads(dqkv, 2 * E, 3 * E), dm, da);
                 CosineGate.logitGradient(logit, da, n * H);
                 GateProjection.backward(x, 0, E, wg, 0, da, dx, 0, E, dwg, 0, H * E, n, E, H);
                 QkvConv.backwardInPlace(B, T, 3 * E, w, u, 0, 3 * E, conv, 0, mask, null, dqkv, 0, 3 * E, dconv, 0);

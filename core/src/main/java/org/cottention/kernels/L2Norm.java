@@ -30,9 +30,17 @@ public final class L2Norm {
      * (dy - (dy.u) u) / r when r >= eps, dy / eps otherwise (there N is linear).
      */
     public static void backward(float[] dy, int dyOff, float[] u, int uOff, float r, float[] dx, int dxOff, int n, float scale) {
+        backward(dy, dyOff, u, uOff, r, dx, dxOff, n, scale, true);
+    }
+
+    /**
+     * {@link #backward} that writes dx = scale * dN(x)^T dy instead of adding (add = false): the bits that adding into
+     * a zeroed dx gives, without reading dx (a kernel's memory traffic when dx streams from memory).
+     */
+    public static void backward(float[] dy, int dyOff, float[] u, int uOff, float r, float[] dx, int dxOff, int n, float scale, boolean add) {
         if (r < EPS) {
             float f = scale / EPS;
-            for (int j = 0; j < n; j++) dx[dxOff + j] += f * dy[dyOff + j];
+            for (int j = 0; j < n; j++) dx[dxOff + j] = (add ? dx[dxOff + j] : 0f) + f * dy[dyOff + j];
             return;
         }
         float dot = dot(dy, dyOff, u, uOff, n);
@@ -42,9 +50,9 @@ public final class L2Norm {
         for (int up = F.loopBound(n); j < up; j += F.length()) {
             FloatVector g = FloatVector.fromArray(F, dy, dyOff + j).mul(vf);
             g = FloatVector.fromArray(F, u, uOff + j).fma(vd, g);
-            g.add(FloatVector.fromArray(F, dx, dxOff + j)).intoArray(dx, dxOff + j);
+            (add ? g.add(FloatVector.fromArray(F, dx, dxOff + j)) : g.add(0f)).intoArray(dx, dxOff + j);
         }
-        for (; j < n; j++) dx[dxOff + j] += f * dy[dyOff + j] - dot * f * u[uOff + j];
+        for (; j < n; j++) dx[dxOff + j] = (add ? dx[dxOff + j] : 0f) + (f * dy[dyOff + j] - dot * f * u[uOff + j]);
     }
 
     /** Row-wise forward over rows [rows, n] (strided); norms[normOff + i] = ||x_i||. */

@@ -412,10 +412,9 @@ public final class GptJ implements TrainableModel {
         // attention: out_proj, attention core, rotary (rotation by -theta), fused qkv projection
         Arrays.fill(d.datt, 0f);
         blk.out.backward(w, g, a.att[l], 0, e, d.dx, 0, e, d.datt, 0, e, n);
-        Arrays.fill(d.dqkv, 0f);
         float[] dm = new float[cfg.nHead()];
         if (d.dDecay != null) Arrays.fill(d.dDecay, 0f);
-        blk.attention.backward(Heads.of(d.datt, e), new Heads(d.dqkv, 0, 3 * e), new Heads(d.dqkv, e, 3 * e),
+        blk.attention.backwardInto(Heads.of(d.datt, e), new Heads(d.dqkv, 0, 3 * e), new Heads(d.dqkv, e, 3 * e),
                 new Heads(d.dqkv, 2 * e, 3 * e), dm, d.dDecay);
         if (blk.normConst != null) Ops.addInPlace(g, blk.normConst.offset(), dm, 0, dm.length);
         if (blk.gate != null) { // a = -softplus(logit): dlogit = -sigmoid(logit) da, then gate_proj's backward into dln

@@ -20,6 +20,7 @@ public final class SelfAttention {
     private CosineCausal.Context causalCtx;
     private CosineBidir.Context bidirCtx;
     private FlashAttention.Context softmaxCtx;
+    private AttnShape shape; // the last forward's
 
     public SelfAttention(AttentionType type, boolean causal, int chunk) {
         this.type = type;
@@ -36,6 +37,7 @@ public final class SelfAttention {
     public void forward(AttnShape shape, Heads q, Heads k, Heads v, int[] mask, float[] m, float[] logDecay, Heads out) {
         if (logDecay != null && (type == AttentionType.SOFTMAX || !causal))
             throw new IllegalArgumentException("a decay gate needs causal cosine attention");
+        this.shape = shape;
         if (type == AttentionType.SOFTMAX) softmaxCtx = FlashAttention.forward(shape, q, k, v, mask, causal, out);
         else if (causal) causalCtx = CosineCausal.forward(causalCtx, shape, q, k, v, mask, m, logDecay, out, chunk, null, null);
         else bidirCtx = CosineBidir.forward(bidirCtx, shape, q, k, v, mask, m, out);
@@ -48,6 +50,7 @@ public final class SelfAttention {
      */
     public void forward(AttnShape shape, QkvSource rows, int[] mask, float[] m, float[] logDecay, Heads out) {
         if (type == AttentionType.SOFTMAX || !causal) throw new IllegalArgumentException("q|k|v rows on demand need causal cosine attention");
+        this.shape = shape;
         causalCtx = CosineCausal.forward(causalCtx, shape, rows, mask, m, logDecay, out, chunk, null, null);
     }
 
@@ -61,5 +64,21 @@ public final class SelfAttention {
         if (type == AttentionType.SOFTMAX) FlashAttention.backward(softmaxCtx, dOut, dq, dk, dv);
         else if (causal) CosineCausal.backward(causalCtx, dOut, dq, dk, dv, dm, dLogDecay);
         else CosineBidir.backward(bidirCtx, dOut, dq, dk, dv, dm);
+    }
+
+    /**
+     * The same with dq, dk, dv WRITTEN (their old contents are ignored): causal cosine attention writes them as it
+     * goes, without a zeroing pass or reading them back; the other kernels add into them, so they are zeroed first.
+     */
+    public void backwardInto(Heads dOut, Heads dq, Heads dk, Heads dv, float[] dm, float[] dLogDecay) {
+        if (type != AttentionType.SOFTMAX && causal) {
+            CosineCausal.backwardInto(causalCtx, dOut, dq, dk, dv, dm, dLogDecay);
+            return;
+        }
+        if (shape == null) throw new IllegalStateException("backward before forward");
+        for (Heads d : new Heads[]{dq, dk, dv})
+            for (int r = 0; r < shape.batch() * shape.seq(); r++)
+                java.util.Arrays.fill(d.data(), d.off() + r * d.rowStride(), d.off() + r * d.rowStride() + shape.width(), 0f);
+        backward(dOut, dq, dk, dv, dm, dLogDecay);
     }
 }

@@ -84,6 +84,43 @@ class GatedCosineTest {
         for (int i = 0; i < names.length; i++) assertArrayEquals(plain[i], gated[i], 0f, names[i]);
     }
 
+    /**
+     * backwardInto writes dq, dk, dv over whatever they held (here NaN) with the bits that backward adds into zeros,
+     * zeros at padding included; dm and dLogDecay are still added into. Plain and gated, 1 and 2 threads.
+     */
+    @Test
+    void backwardIntoWritesTheBitsOfAddingIntoZeros() {
+        int B = 3, T = 150, H = 3, D = 16, n = B * T * H * D;
+        Case c = Case.random(21, B, T, H, D, mask(B, T, 1, 2, 3));
+        float[] g = randn(new Random(22), n), decay = new float[B * T * H];
+        Random r = new Random(23);
+        for (int i = 0; i < decay.length; i++) decay[i] = (float) -(r.nextDouble() * 0.2);
+        int saved = Parallel.threads();
+        try {
+            for (int threads : new int[]{1, 2})
+                for (float[] a : new float[][]{null, decay}) {
+                    Parallel.setThreads(threads);
+                    float[][] added = run(c, a, g, 32);
+                    float[] dq = new float[n], dk = new float[n], dv = new float[n], dm = {1f, 2f, 3f};
+                    java.util.Arrays.fill(dq, Float.NaN);
+                    java.util.Arrays.fill(dk, Float.NaN);
+                    java.util.Arrays.fill(dv, Float.NaN);
+                    float[] da = a == null ? null : new float[a.length];
+                    CosineCausal.Context ctx = CosineCausal.forward(null, c.shape(), c.view(c.q), c.view(c.k), c.view(c.v), c.mask, c.m, a,
+                            c.view(new float[n]), 32, null, null);
+                    CosineCausal.backwardInto(ctx, c.view(g), c.view(dq), c.view(dk), c.view(dv), dm, da);
+                    String at = (a == null ? "plain" : "gated") + ", " + threads + " threads";
+                    assertArrayEquals(added[1], dq, "dq, " + at);
+                    assertArrayEquals(added[2], dk, "dk, " + at);
+                    assertArrayEquals(added[3], dv, "dv, " + at);
+                    for (int h = 0; h < H; h++) assertEquals(h + 1 + added[4][h], dm[h], "dm added into, " + at);
+                    if (a != null) assertArrayEquals(added[5], da, "dLogDecay, " + at);
+                }
+        } finally {
+            Parallel.setThreads(saved);
+        }
+    }
+
     /** out, dq, dk, dv, dm (and dLogDecay when decay is given). */
     static float[][] run(Case c, float[] decay, float[] g, int chunk) {
         int n = c.B * c.T * c.H * c.D;
