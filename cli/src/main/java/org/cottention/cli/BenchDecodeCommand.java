@@ -84,6 +84,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
                     : new GptJ(maybeGated(GptJConfig.of(vocab, 1024, nEmbd, nLayer, nHead, 4 * nEmbd, Math.min(64, nEmbd / nHead), vocab - 1, type), gate)).initialise(1);
             for (int c : contexts) {
                 DecodeBench.Result r;
+                org.cottention.bench.CpuSteal steal = org.cottention.bench.CpuSteal.start();
                 try {
                     r = DecodeBench.run(m, c, tokens, realPrefillLimit, 7);
                 } catch (OutOfMemoryError e) {
@@ -103,6 +104,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
                     row.put("parameters", m.parameterCount());
                     row.put("cosineGate", m.cfg.cosineGate().configName());
                     row.put("qkvConvSize", m.cfg.qkvConvSize());
+                    steal.percent().ifPresent(p -> row.put("stealPercent", p));
                     System.out.println(om.writeValueAsString(row));
                 } else {
                     System.out.printf("%-8s %8d %10.3f %12d %14d %10s%n", r.attention(), r.context(), r.msPerToken(), r.stateBytes(), r.heapAfterDecodeBytes(), r.prefill());

@@ -37,7 +37,9 @@ public final class BenchGemmCommand implements Runnable {
         ObjectMapper mapper = new ObjectMapper();
         if (!json) System.out.printf("%6s %6s %6s %6s %7s %10s %10s %9s %8s%n", "m", "n", "k", "transB", "threads", "median ms", "min ms", "GFLOPS", "GB/s");
         for (int t : threads) for (int mm : m) for (int nn : n) for (int kk : k) {
+            org.cottention.bench.CpuSteal steal = org.cottention.bench.CpuSteal.start();
             GemmBench.Result r = GemmBench.run(mm, nn, kk, transB, t, warmup, runs);
+            java.util.OptionalDouble stolen = steal.percent();
             if (json) {
                 try {
                     var node = mapper.createObjectNode();
@@ -45,6 +47,7 @@ public final class BenchGemmCommand implements Runnable {
                         .put("isa", Machine.isa())
                         .put("runs", r.runs()).put("gflops", round(r.gflops())).put("medianMs", round(r.medianMs()))
                         .put("minMs", round(r.minMs())).put("gbPerS", round(r.gbPerS()));
+                    if (stolen.isPresent()) node.put("stealPercent", stolen.getAsDouble());
                     System.out.println(mapper.writeValueAsString(node));
                 } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
                     throw new IllegalStateException(e);

@@ -53,10 +53,12 @@ public final class BenchScaleCommand implements Callable<Integer> {
         if (tokens < 1 || prefill < 1) throw new IllegalArgumentException("--tokens and --prefill must be >= 1");
         if (Files.exists(out)) throw new IllegalArgumentException("--out " + out + " exists; give a new folder");
         try {
+            org.cottention.bench.CpuSteal steal = org.cottention.bench.CpuSteal.start();
             ScaleBench.Result r = ScaleBench.run(size, dt, out, prefill, tokens, (long) bandwidthMib << 20);
             ObjectMapper om = new ObjectMapper();
             Map<String, Object> row = new LinkedHashMap<>(om.convertValue(r, Map.class));
             row.put("isa", Machine.isa());
+            steal.percent().ifPresent(p -> row.put("stealPercent", p));
             System.out.println(om.writeValueAsString(row));
         } finally {
             if (!keep && Files.exists(out)) {

@@ -19,7 +19,9 @@ import java.util.concurrent.Callable;
 /** {@code cottention bench train}: GPT training tokens/s and model FLOP utilisation, cosine vs softmax, per context. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Training throughput of a GPT-J model on random tokens: tokens/s and model FLOP utilisation (MFU) against",
-                "this machine's measured 1024^3 GEMM rate at the same thread count. Tokens per step stay --tokens-per-step."})
+                "this machine's measured 1024^3 GEMM rate at the same thread count: mfu against the GEMM's best run before",
+                "the training, mfuPaired the median over the steps of each step against a GEMM timed right after it.",
+                "Tokens per step stay --tokens-per-step."})
 public final class BenchTrainCommand implements Callable<Integer> {
     @Option(names = "--attention", split = ",", description = "Attention types (default ${DEFAULT-VALUE}).")
     List<String> attention = List.of("cosine", "softmax");
@@ -51,13 +53,15 @@ public final class BenchTrainCommand implements Callable<Integer> {
         GemmBench.Result g = GemmBench.run(1024, 1024, 1024, false, threads.threads(), 3, 11);
         double gemm = 2.0 * 1024 * 1024 * 1024 / (g.minMs() * 1e-3) / 1e9;
         ObjectMapper om = new ObjectMapper();
-        if (!json) System.out.printf("%-8s %7s %6s %10s %12s %9s %6s   (GEMM best %.1f GFLOPS)%n", "attn", "context", "batch", "step ms", "tokens/s", "GFLOPS", "MFU", gemm);
+        if (!json) System.out.printf("%-8s %7s %6s %10s %12s %9s %6s %7s   (GEMM best %.1f GFLOPS)%n", "attn", "context", "batch", "step ms", "tokens/s", "GFLOPS", "MFU", "paired", gemm);
         for (String a : attention) {
             GptJ m = new GptJ(GptJConfig.of(vocab, Math.max(1024, contexts.stream().max(Integer::compare).orElse(1024)), nEmbd, nLayer, nHead,
                     4 * nEmbd, Math.min(64, nEmbd / nHead), vocab - 1, AttentionType.parse(a))).initialise(1);
             for (int c : contexts) {
                 int batch = Math.max(1, tokensPerStep / c);
-                TrainBench.Result r = TrainBench.run(m, c, batch, steps, 3);
+                org.cottention.bench.CpuSteal steal = org.cottention.bench.CpuSteal.start();
+                TrainBench.Result r = TrainBench.run(m, c, batch, steps, 3, true);
+                java.util.OptionalDouble stolen = steal.percent();
                 double mfu = r.gflops() / gemm;
                 if (json) {
                     Map<String, Object> row = new LinkedHashMap<>(om.convertValue(r, Map.class));
@@ -66,9 +70,10 @@ public final class BenchTrainCommand implements Callable<Integer> {
                     row.put("gemmBestGflops", gemm);
                     row.put("gemmMedianGflops", g.gflops());
                     row.put("mfu", mfu);
+                    if (stolen.isPresent()) row.put("stealPercent", stolen.getAsDouble());
                     System.out.println(om.writeValueAsString(row));
                 } else {
-                    System.out.printf("%-8s %7d %6d %10.1f %12.0f %9.1f %5.1f%%%n", r.attention(), c, batch, r.medianStepMs(), r.tokensPerSec(), r.gflops(), 100 * mfu);
+                    System.out.printf("%-8s %7d %6d %10.1f %12.0f %9.1f %5.1f%% %6.1f%%%n", r.attention(), c, batch, r.medianStepMs(), r.tokensPerSec(), r.gflops(), 100 * mfu, 100 * r.mfuPaired());
                 }
                 System.out.flush();
             }

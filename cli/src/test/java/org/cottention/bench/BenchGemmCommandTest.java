@@ -40,6 +40,11 @@ class BenchGemmCommandTest {
         assertEquals(org.cottention.kernels.Machine.isa(), j.get("isa").asText());
         assertTrue(j.get("gflops").asDouble() > 0);
         assertTrue(j.get("minMs").asDouble() <= j.get("medianMs").asDouble());
+        // where /proc/stat can be read (Linux: CI), the row says how much CPU time other guests took meanwhile
+        if (java.nio.file.Files.isReadable(java.nio.file.Path.of("/proc/stat"))) {
+            double steal = j.get("stealPercent").asDouble(-1);
+            assertTrue(steal >= 0 && steal <= 100, "stealPercent " + j.get("stealPercent"));
+        }
     }
 
     @Test

@@ -14,7 +14,6 @@ import org.cottention.attention.QkvSource;
 import org.cottention.attention.SoftmaxAttention;
 import org.cottention.model.CosineGate;
 import org.cottention.model.GateProjection;
-import org.cottention.kernels.Gemm;
 import org.cottention.kernels.Machine;
 import org.cottention.kernels.Parallel;
 import org.knowm.xchart.BitmapEncoder;
@@ -91,12 +90,14 @@ public final class AttentionBench {
                     row.put("cosineGate", "softplus");
                     row.put("qkvConvSize", GATED_CONV);
                 }
+                CpuSteal steal = CpuSteal.start();
                 try {
                     measure(v, seq, row);
                 } catch (OutOfMemoryError e) {
                     row.keySet().retainAll(List.of("variant", "seq", "batch", "heads", "headDim", "threads", "isa", "chunk", "cosineGate", "qkvConvSize"));
                     row.put("error", "out of memory");
                 }
+                steal.percent().ifPresent(p -> row.put("stealPercent", p));
                 System.gc();
                 rows.add(row);
                 print(row);
@@ -241,39 +242,6 @@ public final class AttentionBench {
         long t0 = System.nanoTime();
         op.backward(op.forward());
         return (System.nanoTime() - t0) / 1e6;
-    }
-
-    /** The reference rate for --vs-gemm: one 1024^3 SGEMM on fixed random operands, timed in milliseconds. */
-    private static final class GemmReference {
-        static final int N = 1024;
-        static final double FLOPS = 2.0 * N * N * N;
-        private static float[] a, b, c;
-
-        /** Runs the GEMM for at least a second (as bench gemm's warm-up does): until then C2 has not compiled it. */
-        static void warmUp() {
-            long until = System.nanoTime() + 1_000_000_000L;
-            for (int i = 0; i < 10 || System.nanoTime() < until; i++) time();
-        }
-
-        /**
-         * The GEMM's time now: the median of three (the first brings its operands back into cache after the attention
-         * run evicted them, as in a run of bench gemm).
-         */
-        static double timeNow() {
-            return median(new double[] {time(), time(), time()});
-        }
-
-        static double time() {
-            if (a == null) {
-                Random r = new Random(7);
-                a = randn(r, N * N);
-                b = randn(r, N * N);
-                c = new float[N * N];
-            }
-            long t0 = System.nanoTime();
-            Gemm.sgemm(false, false, N, N, N, 1f, a, 0, N, b, 0, N, 0f, c, 0, N);
-            return (System.nanoTime() - t0) / 1e6;
-        }
     }
 
     /** Allocates random inputs and outputs for the shape (outside any measurement) and returns the operation on them. */

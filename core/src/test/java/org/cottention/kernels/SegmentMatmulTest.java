@@ -84,6 +84,45 @@ class SegmentMatmulTest {
         }
     }
 
+    /**
+     * The matrix-vector product reads four rows side by side, one from each quarter of a thread's rows (so each stream
+     * walks consecutive rows): every output must still be its row's one-row bits, whatever the row count (quarters
+     * and the leftover rows) and the thread count that sets the ranges (from 1001 rows of 67 the product splits).
+     */
+    @ParameterizedTest
+    @CsvSource({"1", "3", "4", "5", "8", "13", "37", "130", "1001", "2003"})
+    void everyRowOfTheProductHasItsOneRowBits(int rows) {
+        SplittableRandom r = new SplittableRandom(rows);
+        int cols = 67;
+        float[] x = new float[cols];
+        for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
+        float[] xp = SegmentMatmul.evenOdd(x, 0, cols);
+        int saved = Parallel.threads();
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment bf = arena.allocate(2L * rows * cols), f32 = arena.allocate(4L * rows * cols);
+            for (int i = 0; i < rows * cols; i++) {
+                float v = (float) (r.nextGaussian() * Math.exp(4 * r.nextGaussian()));
+                bf.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i, SafeTensors.toBf16(v));
+                f32.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 4L * i, v);
+            }
+            float[] aloneF = new float[rows], aloneB = new float[rows];
+            for (int j = 0; j < rows; j++) {
+                aloneF[j] = SegmentMatmul.dotF32(x, 0, f32, 4L * j * cols, cols);
+                aloneB[j] = SegmentMatmul.dotBf16Pairs(xp, x, 0, bf, 2L * j * cols, cols);
+            }
+            for (int threads : new int[]{1, 2, 3}) {
+                Parallel.setThreads(threads);
+                float[] yf = new float[rows], yb = new float[rows];
+                SegmentMatmul.matmulT(x, 0, cols, 1, f32, false, rows, cols, yf, 0, rows);
+                SegmentMatmul.matmulT(x, 0, cols, 1, bf, true, rows, cols, yb, 0, rows);
+                assertArrayEquals(aloneF, yf, "f32, " + threads + " threads");
+                assertArrayEquals(aloneB, yb, "bf16, " + threads + " threads");
+            }
+        } finally {
+            Parallel.setThreads(saved);
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"0", "1", "-1", "3.14159", "-2.5e-30", "65504", "1e38"})
     void bf16WideningIsExact(float v) {
