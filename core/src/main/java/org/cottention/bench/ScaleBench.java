@@ -5,6 +5,7 @@ import org.cottention.io.DType;
 import org.cottention.io.SafeTensors;
 import org.cottention.kernels.Ops;
 import org.cottention.kernels.Parallel;
+import org.cottention.kernels.SegmentMatmul;
 import org.cottention.model.AttentionType;
 import org.cottention.model.GptJ;
 import org.cottention.model.GptJConfig;
@@ -143,10 +144,13 @@ public final class ScaleBench {
         int[] prompt = new int[prefillTokens];
         SplittableRandom r = new SplittableRandom(3);
         for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(cfg.vocabSize());
-        // warm-up (JIT) on a short prompt in a session of its own, so the timings below are steady-state
+        // warm-up (JIT) in a session of its own, so the timings below are steady-state: a prompt long enough to take
+        // the prefill's GEMM path (more than SMALL_N rows; 8 tokens took the matrix-vector path, and the timed prefill
+        // then ran half-compiled code), then decoding steps
         GptJSession warm = new GptJSession(m, 512);
-        float[] wl = warm.prefill(new int[][]{java.util.Arrays.copyOf(prompt, Math.min(8, prompt.length))});
-        for (int i = 0; i < 2; i++) wl = warm.step(new int[]{Sampler.argmax(wl)});
+        float[] wl = null;
+        for (int i = 0; i < 2; i++) wl = warm.prefill(new int[][]{java.util.Arrays.copyOf(prompt, Math.min(SegmentMatmul.SMALL_N + 16, prompt.length))});
+        for (int i = 0; i < 4; i++) wl = warm.step(new int[]{Sampler.argmax(wl)});
         GptJSession s = new GptJSession(m, 512);
         t0 = System.nanoTime();
         float[] logits = s.prefill(new int[][]{prompt});

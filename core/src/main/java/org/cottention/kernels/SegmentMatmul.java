@@ -57,7 +57,7 @@ public final class SegmentMatmul {
     /** Rows of W widened at once for n > SMALL_N: 64 rows of a 4096-wide matrix is 1 MB of scratch. */
     private static final int BLOCK_ROWS = 64;
     /** Up to this many rows of x (batched decoding) take the matrix-vector path, one product per row. */
-    static final int SMALL_N = 16;
+    public static final int SMALL_N = 16;
 
     /** bfloat16 bits to float32 (exact). */
     public static float bf16ToFloat(short bits) {
