@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.bench.CpuSteal;
 import org.cottention.kernels.Machine;
 import org.cottention.bench.DecodeBench;
 import org.cottention.io.Charts;
@@ -84,7 +85,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
                     : new GptJ(maybeGated(GptJConfig.of(vocab, 1024, nEmbd, nLayer, nHead, 4 * nEmbd, Math.min(64, nEmbd / nHead), vocab - 1, type), gate)).initialise(1);
             for (int c : contexts) {
                 DecodeBench.Result r;
-                org.cottention.bench.CpuSteal steal = org.cottention.bench.CpuSteal.start();
+                CpuSteal steal = CpuSteal.start();
                 try {
                     r = DecodeBench.run(m, c, tokens, realPrefillLimit, 7);
                 } catch (OutOfMemoryError e) {

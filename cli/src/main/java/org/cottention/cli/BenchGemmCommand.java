@@ -1,8 +1,10 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.bench.CpuSteal;
 import org.cottention.kernels.Machine;
 import java.util.List;
+import java.util.OptionalDouble;
 import org.cottention.bench.GemmBench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -37,9 +39,9 @@ public final class BenchGemmCommand implements Runnable {
         ObjectMapper mapper = new ObjectMapper();
         if (!json) System.out.printf("%6s %6s %6s %6s %7s %10s %10s %9s %8s%n", "m", "n", "k", "transB", "threads", "median ms", "min ms", "GFLOPS", "GB/s");
         for (int t : threads) for (int mm : m) for (int nn : n) for (int kk : k) {
-            org.cottention.bench.CpuSteal steal = org.cottention.bench.CpuSteal.start();
+            CpuSteal steal = CpuSteal.start();
             GemmBench.Result r = GemmBench.run(mm, nn, kk, transB, t, warmup, runs);
-            java.util.OptionalDouble stolen = steal.percent();
+            OptionalDouble stolen = steal.percent();
             if (json) {
                 try {
                     var node = mapper.createObjectNode();

@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.bench.CpuSteal;
 import org.cottention.bench.ScaleBench;
 import org.cottention.kernels.Machine;
 import org.cottention.io.DType;
@@ -53,7 +54,7 @@ public final class BenchScaleCommand implements Callable<Integer> {
         if (tokens < 1 || prefill < 1) throw new IllegalArgumentException("--tokens and --prefill must be >= 1");
         if (Files.exists(out)) throw new IllegalArgumentException("--out " + out + " exists; give a new folder");
         try {
-            org.cottention.bench.CpuSteal steal = org.cottention.bench.CpuSteal.start();
+            CpuSteal steal = CpuSteal.start();
             ScaleBench.Result r = ScaleBench.run(size, dt, out, prefill, tokens, (long) bandwidthMib << 20);
             ObjectMapper om = new ObjectMapper();
             Map<String, Object> row = new LinkedHashMap<>(om.convertValue(r, Map.class));

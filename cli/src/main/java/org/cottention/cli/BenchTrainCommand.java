@@ -1,6 +1,7 @@
 package org.cottention.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.cottention.bench.CpuSteal;
 import org.cottention.kernels.Machine;
 import org.cottention.bench.GemmBench;
 import org.cottention.bench.TrainBench;
@@ -14,6 +15,7 @@ import picocli.CommandLine.Option;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.concurrent.Callable;
 
 /** {@code cottention bench train}: GPT training tokens/s and model FLOP utilisation, cosine vs softmax, per context. */
@@ -59,9 +61,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
                     4 * nEmbd, Math.min(64, nEmbd / nHead), vocab - 1, AttentionType.parse(a))).initialise(1);
             for (int c : contexts) {
                 int batch = Math.max(1, tokensPerStep / c);
-                org.cottention.bench.CpuSteal steal = org.cottention.bench.CpuSteal.start();
+                CpuSteal steal = CpuSteal.start();
                 TrainBench.Result r = TrainBench.run(m, c, batch, steps, 3, true);
-                java.util.OptionalDouble stolen = steal.percent();
+                OptionalDouble stolen = steal.percent();
                 double mfu = r.gflops() / gemm;
                 if (json) {
                     Map<String, Object> row = new LinkedHashMap<>(om.convertValue(r, Map.class));

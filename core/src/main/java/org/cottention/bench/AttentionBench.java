@@ -32,6 +32,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
+import static org.cottention.bench.Stats.median;
+
 /**
  * Attention benchmark: for each (variant, length) the median time of the complete operation as a model uses it
  * (normalisation, stabiliser, masking included) forward and forward+backward, and the memory it allocates.
@@ -480,12 +482,6 @@ public final class AttentionBench {
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
         return x;
-    }
-
-    private static double median(double[] x) {
-        double[] s = x.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
     private static double round(double x) {

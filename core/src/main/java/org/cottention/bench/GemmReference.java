@@ -2,7 +2,6 @@ package org.cottention.bench;
 
 import org.cottention.kernels.Gemm;
 
-import java.util.Arrays;
 import java.util.Random;
 
 /**
@@ -29,9 +28,7 @@ final class GemmReference {
      * evicted them, as in a run of bench gemm).
      */
     static double timeNow() {
-        double[] t = {time(), time(), time()};
-        Arrays.sort(t);
-        return t[1];
+        return Stats.median(new double[]{time(), time(), time()});
     }
 
     static synchronized double time() {

@@ -4,8 +4,9 @@ import org.cottention.model.GptJ;
 import org.cottention.train.AdamW;
 import org.cottention.train.Batch;
 
-import java.util.Arrays;
 import java.util.SplittableRandom;
+
+import static org.cottention.bench.Stats.median;
 
 /**
  * Training throughput of a GPT-J model: full steps (forward, backward, AdamW update) on random tokens, timed after a
@@ -59,12 +60,5 @@ public final class TrainBench {
         }
         return new Result(model.cfg.attentionType().configName(), context, batch, steps, med, tps, fpt, tps * fpt / 1e9,
                 model.parameterCount(), gemmGflops, paired);
-    }
-
-    /** The upper median (the middle value for odd counts). */
-    private static double median(double[] x) {
-        double[] s = x.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
     }
 }
