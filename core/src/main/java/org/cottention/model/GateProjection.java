@@ -2,13 +2,15 @@ package org.cottention.model;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.cottention.kernels.Ops;
 import org.cottention.kernels.Parallel;
 
 /**
  * The decay gate's projection, logit = x W_g^T + b_g (x [n, E], W_g [H, E], b_g [H]): a few heads (H = 8) against a
  * wide input, which the general GEMM handles poorly (its tiles want many output columns). Here each row is one pass
  * over x: per head a dot product vectorised over E, four heads at a time; the backward reads x and writes dx in one
- * pass, accumulating dW_g and db_g per fixed block of rows, summed in block order (the same bits for any thread count).
+ * pass, accumulating dW_g and db_g per fixed block of rows, summed in block order; lanes are summed in a fixed order
+ * ({@link Ops#sumLanes}), so the same bits for any thread count and before or after the JIT compiles it.
  */
 public final class GateProjection {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -123,8 +125,8 @@ public final class GateProjection {
             a2 = xv.fma(FloatVector.fromArray(F, w, wo + 2 * E + c), a2);
             a3 = xv.fma(FloatVector.fromArray(F, w, wo + 3 * E + c), a3);
         }
-        float s0 = a0.reduceLanes(jdk.incubator.vector.VectorOperators.ADD), s1 = a1.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
-        float s2 = a2.reduceLanes(jdk.incubator.vector.VectorOperators.ADD), s3 = a3.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        float s0 = Ops.sumLanes(a0), s1 = Ops.sumLanes(a1);
+        float s2 = Ops.sumLanes(a2), s3 = Ops.sumLanes(a3);
         for (; c < E; c++) {
             s0 = Math.fma(x[xo + c], w[wo + c], s0);
             s1 = Math.fma(x[xo + c], w[wo + E + c], s1);
@@ -141,7 +143,7 @@ public final class GateProjection {
         FloatVector a = FloatVector.zero(F);
         int c = 0;
         for (; c + F.length() <= E; c += F.length()) a = FloatVector.fromArray(F, x, xo + c).fma(FloatVector.fromArray(F, w, wo + c), a);
-        float s = a.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        float s = Ops.sumLanes(a);
         for (; c < E; c++) s = Math.fma(x[xo + c], w[wo + c], s);
         return s;
     }
