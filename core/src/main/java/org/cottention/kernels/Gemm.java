@@ -95,8 +95,15 @@ public final class Gemm {
 
     private static final java.util.concurrent.atomic.AtomicBoolean PARALLEL_BUSY = new java.util.concurrent.atomic.AtomicBoolean();
 
-    /** Up to this many columns per macro-kernel, a non-transposed A is read in place instead of packed. */
-    static final int DIRECT_A_MAX_N = Integer.getInteger("cottention.gemm.directA", 4 * NR);
+    /**
+     * Up to this many columns per macro-kernel, a non-transposed A is read in place instead of packed. With 32
+     * vector registers that is every width: on Zen 4 (AVX-512), alternating both ways in one process, reading A in
+     * place was 5-6% faster over the training model's shapes (4096 rows, widths 384-1536, where packing A is a large
+     * share of the work) and 1-4% at 1024^3. With 16 (the same CPU at -XX:UseAVX=2) it was 6-8% slower there and
+     * 9-17% at 1024^3, so only the small blocks, where packing would cost a third of the time.
+     */
+    static final int DIRECT_A_MAX_N = Integer.getInteger("cottention.gemm.directA",
+            Machine.VECTOR_REGISTERS >= 32 ? Integer.MAX_VALUE : 4 * NR);
 
     /**
      * The multi-threaded blocked path: one parallel region per call, its parties stepping through the KC x NC panels
