@@ -50,7 +50,7 @@ public final class ScaleBench {
     public record Result(String size, String dtype, long parameters, long fileBytes, double writeSeconds, double loadSeconds,
                          long heapBytes, int prefillTokens, double prefillTokensPerSec, int decodeTokens, double decodeTokensPerSec,
                          long weightBytesPerToken, double measuredReadBandwidth, double boundTokensPerSec, double fractionOfBound,
-                         int threads) {}
+                         int threads, double decodeStepMsMedian, double readBandwidthPaired, double fractionOfBoundPaired) {}
 
     /**
      * Writes config.json and model.safetensors (F32 or BF16) of a random model into dir. Matrices ~ U(-a, a) with
@@ -82,29 +82,49 @@ public final class ScaleBench {
     }
 
     /**
-     * Bytes per second of a parallel streaming read (a vector sum) over an off-heap buffer of {@code bytes}, best of
-     * {@code reps}: the same kind of access as decoding's matrix-vector products, on the same threads.
+     * The read bandwidth decoding is held to: a parallel streaming read (a vector sum) of an off-heap buffer, filled
+     * once, the same kind of access as decoding's matrix-vector products, on the same threads. {@link #pass} is one
+     * read of all of it in bytes per second; one probe serves both the best-of bound and the reads paired with
+     * decoding steps.
      */
-    public static double readBandwidth(long bytes, int reps) {
-        try (Arena arena = Arena.ofShared()) {
-            MemorySegment seg = arena.allocate(bytes, 64);
-            long floats = bytes / 4;
+    static final class ReadProbe implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        private final MemorySegment seg;
+        private final int chunks;  // 1 MiB per task
+        private final float[] sink;
+
+        ReadProbe(long bytes) {
+            chunks = (int) (bytes / (1 << 20));
+            if (chunks < 1) throw new IllegalArgumentException("the read-bandwidth buffer must be at least 1 MiB, got " + bytes + " bytes");
+            seg = arena.allocate((long) chunks << 20, 64);
+            long floats = seg.byteSize() / 4;
             Parallel.forRange((int) (floats / 4096), 1, (lo, hi) -> {
                 for (long i = (long) lo * 4096; i < (long) hi * 4096; i++) seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, i % 7);
             });
-            int chunks = (int) (bytes / (1 << 20));  // 1 MiB per task
-            double best = 0;
-            float[] sink = new float[chunks];
-            for (int r = 0; r < reps; r++) {
-                long t0 = System.nanoTime();
-                Parallel.forRange(chunks, 1, (lo, hi) -> {
-                    for (int c = lo; c < hi; c++) sink[c] = sumChunk(seg, (long) c << 20, 1 << 20);
-                });
-                double s = (System.nanoTime() - t0) / 1e9;
-                best = Math.max(best, (double) chunks * (1 << 20) / s);
-            }
+            sink = new float[chunks];
+        }
+
+        /** One parallel read of the whole buffer: bytes per second. */
+        double pass() {
+            long t0 = System.nanoTime();
+            Parallel.forRange(chunks, 1, (lo, hi) -> {
+                for (int c = lo; c < hi; c++) sink[c] = sumChunk(seg, (long) c << 20, 1 << 20);
+            });
+            double s = (System.nanoTime() - t0) / 1e9;
             if (Float.isNaN(sink[0])) throw new IllegalStateException();  // keep the sums alive
+            return seg.byteSize() / s;
+        }
+
+        /** The best of {@code reps} passes, bytes per second. */
+        double best(int reps) {
+            double best = 0;
+            for (int r = 0; r < reps; r++) best = Math.max(best, pass());
             return best;
+        }
+
+        @Override
+        public void close() {
+            arena.close();
         }
     }
 
@@ -155,8 +175,13 @@ public final class ScaleBench {
         t0 = System.nanoTime();
         float[] logits = s.prefill(new int[][]{prompt});
         double prefill = (System.nanoTime() - t0) / 1e9;
+        double[] stepMs = new double[decodeTokens];
         t0 = System.nanoTime();
-        for (int i = 0; i < decodeTokens; i++) logits = s.step(new int[]{Sampler.argmax(logits)});
+        for (int i = 0; i < decodeTokens; i++) {
+            long t = System.nanoTime();
+            logits = s.step(new int[]{Sampler.argmax(logits)});
+            stepMs[i] = (System.nanoTime() - t) / 1e6;
+        }
         double decode = (System.nanoTime() - t0) / 1e9;
 
         // every matrix is read once per token, except the embedding table, of which one row is read
@@ -164,11 +189,29 @@ public final class ScaleBench {
         int eb = dtype == DType.BF16 ? 2 : 4;
         long wte = (long) cfg.vocabSize() * cfg.nEmbd() * eb;
         long perToken = matrixBytes - wte + (long) cfg.nEmbd() * eb + 4L * m.params.data.length;
-        double bw = readBandwidth(bandwidthBytes, 10);
+        double bw, bwPaired, pairedFraction;
+        try (ReadProbe probe = new ReadProbe(bandwidthBytes)) {
+            bw = probe.best(10);
+            // The bound above is the best of ten reads, the speed the average of the timed steps; on a shared host
+            // the read bandwidth moves by tens of percent from minute to minute, so the two can come from different
+            // moments. Here each decoding step is followed at once by one read of the probe, and the fraction is the
+            // median over the steps of (weight bytes / step time) / (that read's bandwidth).
+            double[] fraction = new double[decodeTokens], read = new double[decodeTokens];
+            for (int i = 0; i < decodeTokens; i++) {
+                long t = System.nanoTime();
+                logits = s.step(new int[]{Sampler.argmax(logits)});
+                double stepSeconds = (System.nanoTime() - t) / 1e9;
+                read[i] = probe.pass();
+                fraction[i] = perToken / stepSeconds / read[i];
+            }
+            bwPaired = Stats.median(read);
+            pairedFraction = Stats.median(fraction);
+        }
         double bound = bw / perToken, tps = decodeTokens / decode;
         long params = m.params.views().stream().mapToLong(Params.View::size).sum();
         return new Result(size, dtype.name(), params, fileBytes, write, load, heap, prefillTokens,
-                prefillTokens / prefill, decodeTokens, tps, perToken, bw, bound, tps / bound, Parallel.threads());
+                prefillTokens / prefill, decodeTokens, tps, perToken, bw, bound, tps / bound, Parallel.threads(),
+                Stats.median(stepMs), bwPaired, pairedFraction);
     }
 
     static long liveHeap() {
