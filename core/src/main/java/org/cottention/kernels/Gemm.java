@@ -15,9 +15,11 @@ import jdk.incubator.vector.VectorSpecies;
  * MC x KC blocks packed as MR-tall row strips, so the micro-kernel reads both operands contiguously whatever the
  * transposes were; the micro-kernel keeps an MR x NR tile of C in registers (MR * NR/16 FloatVectors) and does one
  * broadcast-FMA per A element. Edge tiles are zero-padded in the packed buffers and go through a small scratch
- * tile. Every C element is a fixed-order sum over k (per KC block, in order), independent of where its tile sits,
- * so the split across threads (of C's rows, or of a B panel's strips, tile aligned) does not change a single bit
- * of the result. With several threads, each B panel is packed once, by all threads together, and shared.
+ * tile. A non-transposed A is read in place instead of packed where that measured faster (with 32 vector
+ * registers always, with 16 only for blocks of a few strips: {@link #DIRECT_A_MAX_N}); the sums are the same.
+ * Every C element is a fixed-order sum over k (per KC block, in order), independent of where its tile sits, so the
+ * split across threads (of C's rows, or of a B panel's strips, tile aligned) does not change a single bit of the
+ * result. With several threads, each B panel is packed once, by all threads together, and shared.
  * A single row or column (m == 1, decoding's x * W^T; or n == 1) takes a bandwidth-bound matrix-vector path instead,
  * and so do a few rows (2..{@value #SMALL_M}) times a transposed B (batched decoding's X * W^T): there each row's
  * result is bit-identical to that row multiplied alone.
