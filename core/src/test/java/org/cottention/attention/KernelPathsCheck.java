@@ -202,6 +202,18 @@ final class KernelPathsCheck {
                 for (boolean bf16 : new boolean[]{false, true}) {
                     float[] x = randn(r, n * cols), y = new float[n * rows];
                     SegmentMatmul.matmulT(x, 0, cols, n, bf16 ? bf : f32, bf16, rows, cols, y, 0, rows);
+                    // rows are read four side by side; each must give the bits of its row multiplied alone, on this
+                    // path's kernels too (16 registers: the narrow BF16 rows)
+                    long eb = bf16 ? 2 : 4;
+                    float[] alone = new float[1];
+                    for (int i = 0; i < n; i++)
+                        for (int j = 0; j < rows; j++) {
+                            MemorySegment row = (bf16 ? bf : f32).asSlice(eb * j * cols, eb * cols);
+                            SegmentMatmul.matmulT(x, i * cols, cols, 1, row, bf16, 1, cols, alone, 0, 1);
+                            if (Float.floatToRawIntBits(alone[0]) != Float.floatToRawIntBits(y[i * rows + j]))
+                                throw new IllegalStateException("segment matmul " + (bf16 ? "bf16" : "f32") + " row " + j + " of x row " + i
+                                        + ": " + y[i * rows + j] + " side by side, " + alone[0] + " alone");
+                        }
                     double[] ref = new double[n * rows], mag = new double[n * rows];
                     for (int i = 0; i < (withRef ? n : 0); i++)
                         for (int j = 0; j < rows; j++)
