@@ -256,10 +256,20 @@ public final class SegmentMatmul {
         b0.add(b1).intoArray(lanes, step);
         c0.add(c1).intoArray(lanes, 2 * step);
         d0.add(d1).intoArray(lanes, 3 * step);
-        y[yo] = f32Tail(Ops.sumLanes(lanes, 0), x, xOff, w, off, c, cols);
-        y[yo + ys] = f32Tail(Ops.sumLanes(lanes, step), x, xOff, w, o1, c, cols);
-        y[yo + 2 * ys] = f32Tail(Ops.sumLanes(lanes, 2 * step), x, xOff, w, o2, c, cols);
-        y[yo + 3 * ys] = f32Tail(Ops.sumLanes(lanes, 3 * step), x, xOff, w, o3, c, cols);
+        finishRows4(lanes, step, false, x, xOff, w, off, rs, c, cols, y, yo, ys);
+    }
+
+    /**
+     * The end of a four-row product: row i's stored accumulator lanes (lanes[i l ..]) summed in fixed order, plus its
+     * scalar tail from column c, into y[yo + i ys] (rows rs bytes apart from byte off).
+     */
+    private static void finishRows4(float[] lanes, int l, boolean bf16, float[] x, int xOff, MemorySegment w, long off, long rs,
+                                    int c, int cols, float[] y, int yo, int ys) {
+        for (int i = 0; i < 4; i++) {
+            float s = Ops.sumLanes(lanes, i * l);
+            long o = off + i * rs;
+            y[yo + i * ys] = bf16 ? bf16Tail(s, x, xOff, w, o, c, cols) : f32Tail(s, x, xOff, w, o, c, cols);
+        }
     }
 
     /** s plus the scalar products of columns [c, cols) of the F32 row at byte off, in order. */
@@ -332,10 +342,7 @@ public final class SegmentMatmul {
         be0.add(be1).add(bo0.add(bo1)).intoArray(lanes, l);
         ce0.add(ce1).add(co0.add(co1)).intoArray(lanes, 2 * l);
         de0.add(de1).add(do0.add(do1)).intoArray(lanes, 3 * l);
-        y[yo] = bf16Tail(Ops.sumLanes(lanes, 0), x, xOff, w, off, c, cols);
-        y[yo + ys] = bf16Tail(Ops.sumLanes(lanes, l), x, xOff, w, o1, c, cols);
-        y[yo + 2 * ys] = bf16Tail(Ops.sumLanes(lanes, 2 * l), x, xOff, w, o2, c, cols);
-        y[yo + 3 * ys] = bf16Tail(Ops.sumLanes(lanes, 3 * l), x, xOff, w, o3, c, cols);
+        finishRows4(lanes, l, true, x, xOff, w, off, rs, c, cols, y, yo, ys);
     }
 
     /** {@link #dotBf16PairsNarrow} of four rows rs bytes apart into y[yo + i ys] (8 accumulators: fits 16 registers). */
@@ -365,10 +372,7 @@ public final class SegmentMatmul {
         be.add(bo).intoArray(lanes, l);
         ce.add(co).intoArray(lanes, 2 * l);
         de.add(dd).intoArray(lanes, 3 * l);
-        y[yo] = bf16Tail(Ops.sumLanes(lanes, 0), x, xOff, w, off, c, cols);
-        y[yo + ys] = bf16Tail(Ops.sumLanes(lanes, l), x, xOff, w, o1, c, cols);
-        y[yo + 2 * ys] = bf16Tail(Ops.sumLanes(lanes, 2 * l), x, xOff, w, o2, c, cols);
-        y[yo + 3 * ys] = bf16Tail(Ops.sumLanes(lanes, 3 * l), x, xOff, w, o3, c, cols);
+        finishRows4(lanes, l, true, x, xOff, w, off, rs, c, cols, y, yo, ys);
     }
 
     /** s plus the scalar products of columns [c, cols) of the BF16 row at byte off, in order. */
