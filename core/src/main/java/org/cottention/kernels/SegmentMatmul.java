@@ -17,8 +17,8 @@ import java.nio.ByteOrder;
  * their file's format: BF16 halves the bytes read per token, and decoding one token is bound by those bytes.
  * <ul>
  * <li>n = 1 (decoding): a matrix-vector product, parallel over output rows, streaming W once, four rows side by
- *     side ({@link #F32_ROWS}, BF16 too: {@link #BF16_UNROLLED}). BF16 lanes are widened to int and shifted left by
- *     16: a bfloat16 is the top half of a float32, so this is exact.</li>
+ *     side ({@link #ROWS_TOGETHER}; BF16's kernels: {@link #BF16_UNROLLED}). BF16 lanes are widened to int and
+ *     shifted left by 16: a bfloat16 is the top half of a float32, so this is exact.</li>
  * <li>2 <= n <= {@value #SMALL_N} (batched decoding): the same matrix-vector product per row of x, each W row
  *     streamed once for all of them, so a sequence's result does not depend on the others in its batch.</li>
  * <li>n > {@value #SMALL_N} (prefill): row blocks of W are widened into a float scratch block and multiplied with
@@ -35,14 +35,14 @@ public final class SegmentMatmul {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /**
-     * W rows one matrix-vector pass reads side by side (F32). One row at a time reads a single stream, and the
-     * products reached 0.6-0.85 of a plain streaming read; four streams reached it (2-core Xeon, AVX-512: 15-18 GB/s
+     * W rows one matrix-vector pass reads side by side (F32 and BF16; the four-row kernels are written for it). One
+     * row at a time reads a single stream, and the products reached 0.6-0.85 of a plain streaming read; four reached it (2-core Xeon, AVX-512: 15-18 GB/s
      * against 10-13 for one row, 1024- and 4096-wide rows). Eight accumulators: fits AVX2's 16 registers too. The
      * four rows come from the four quarters of a thread's rows, so that each stream reads on into the next row: with
      * four consecutive rows every stream jumped four rows (four 4 KB pages for a 1024-wide F32 matrix) after each
      * row, and read 5-8% slower from memory (256 MB, 2 threads), 7-11% slower in bench scale's decoding.
      */
-    static final int F32_ROWS = 4;
+    static final int ROWS_TOGETHER = 4;
     /**
      * BF16 rows hold four accumulators each (even and odd lanes, two steps unrolled) with 32 vector registers: four
      * rows side by side take 16. With 16 registers a row holds two (even and odd, no unroll), so that four rows still
@@ -110,9 +110,9 @@ public final class SegmentMatmul {
     private static void productRows(int lo, int hi, float[] x, int xOff, int ldx, int n, float[][] xp, MemorySegment w, boolean bf16,
                                     int cols, float[] y, int yOff, int ldy) {
         float[] lanes = new float[4 * F.length()]; // the rows' accumulators, summed in scalar code (see Ops.sumLanes)
-        // four W rows per pass (see F32_ROWS), one from each quarter of this range: each of the four streams walks its
+        // four W rows per pass (ROWS_TOGETHER), one from each quarter of this range: each of the four streams walks its
         // quarter's rows in memory order, so it runs on into the next page instead of jumping 4 rows
-        int q = (hi - lo) / 4, j = lo + 4 * q;
+        int q = (hi - lo) / ROWS_TOGETHER, j = lo + ROWS_TOGETHER * q;
         long rs = (long) q * cols * (bf16 ? 2 : 4);
         for (int i = lo; i < lo + q; i++) {
             for (int r = 0; r < n; r++) {

@@ -56,7 +56,8 @@ class SegmentMatmulTest {
     }
 
     /**
-     * The matrix-vector pass reads several W rows side by side (F32_ROWS; BF16 with the kernels BF16_UNROLLED picks); each row's result must be the
+     * The matrix-vector pass reads several W rows side by side (ROWS_TOGETHER; for BF16 with the kernels that
+     * BF16_UNROLLED picks); each row's result must be the
      * bits the one-row product gives, for widths around the vector and unroll boundaries, at unaligned offsets.
      */
     @ParameterizedTest
