@@ -57,8 +57,7 @@ class SegmentMatmulTest {
 
     /**
      * The matrix-vector pass reads several W rows side by side (ROWS_TOGETHER; for BF16 with the kernels that
-     * BF16_UNROLLED picks); each row's result must be the
-     * bits the one-row product gives, for widths around the vector and unroll boundaries, at unaligned offsets.
+     * BF16_UNROLLED picks); each row's result must be the bits the one-row product gives, for widths around the vector and unroll boundaries, at unaligned offsets.
      */
     @ParameterizedTest
     @CsvSource({"1", "7", "16", "31", "32", "33", "64", "65", "127", "257", "1000", "2048"})
