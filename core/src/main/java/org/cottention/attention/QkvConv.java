@@ -157,6 +157,13 @@ public final class QkvConv {
                     if (w == 2 && j > 0 && j + 1 < nr) { // the common width, away from the ends: one pass, same order
                         int prev = inputOffset(uOff, ldu, real, b, T, ch, w, j - 1), cur = inputOffset(uOff, ldu, real, b, T, ch, w, j);
                         if (!inPlace) conv2RowBackward(dOut, g, dOff + (b * T + row(real, b, j + 1)) * ldd, u, prev, cur, wt, dw, dU, du, ch);
+                        else if (j + 2 < nr && j + 1 < j1) { // rows j and j+1 together (j+2's dOut: this item's, or the next one's copy)
+                            int g1 = dOff + (b * T + row(real, b, j + 1)) * ldd;
+                            float[] third = j + 2 < j1 ? dOut : after;
+                            int g2 = j + 2 < j1 ? dOff + (b * T + row(real, b, j + 2)) * ldd : 0;
+                            conv2RowsBackwardInPlace(dOut, g, g1, third, g2, u, prev, cur, inputOffset(uOff, ldu, real, b, T, ch, w, j + 1), wt, dw, ch);
+                            j++;
+                        }
                         else if (j + 1 < j1) conv2RowBackwardInPlace(dOut, g, dOut, dOff + (b * T + row(real, b, j + 1)) * ldd, u, prev, cur, wt, dw, ch);
                         else conv2RowBackwardInPlace(dOut, g, after, 0, u, prev, cur, wt, dw, ch);
                         continue;
@@ -269,6 +276,36 @@ public final class QkvConv {
             dw[c] = Math.fma(gs, u[prev + c], dw[c]);
             dw[n + c] = Math.fma(gs, u[cur + c], dw[n + c]);
             dOut[g + c] = Math.fma(gs, wt[n + c], Math.fma(next[gNext + c], wt[c], 0f));
+        }
+    }
+
+    /**
+     * {@link #conv2RowBackwardInPlace} for rows j and j+1 in one pass (both with real rows on either side): a row's
+     * dOut is loaded once for the two rows that read it, and each of u_j and the weight gradients once for two rows,
+     * which halves the pass's loads and stores. The same operations per element in the same order, so the same bits:
+     * dW[0] += dOut_j u_{j-1}, then += dOut_{j+1} u_j (dW[1] likewise with u_j, u_{j+1}); dOut_j and dOut_{j+1} are
+     * overwritten only after both are loaded. Row j+2's dOut at next[g2 ..].
+     */
+    private static void conv2RowsBackwardInPlace(float[] dOut, int g0, int g1, float[] next, int g2, float[] u, int um, int u0, int u1,
+                                                 float[] wt, float[] dw, int n) {
+        int c = 0;
+        FloatVector zero = FloatVector.zero(F);
+        for (; c + F.length() <= n; c += F.length()) {
+            FloatVector a = FloatVector.fromArray(F, dOut, g0 + c), b = FloatVector.fromArray(F, dOut, g1 + c), e = FloatVector.fromArray(F, next, g2 + c);
+            FloatVector x = FloatVector.fromArray(F, u, u0 + c), w0 = FloatVector.fromArray(F, wt, c), w1 = FloatVector.fromArray(F, wt, n + c);
+            FloatVector d0 = a.fma(FloatVector.fromArray(F, u, um + c), FloatVector.fromArray(F, dw, c));
+            FloatVector d1 = a.fma(x, FloatVector.fromArray(F, dw, n + c));
+            b.fma(x, d0).intoArray(dw, c);
+            b.fma(FloatVector.fromArray(F, u, u1 + c), d1).intoArray(dw, n + c);
+            a.fma(w1, b.fma(w0, zero)).intoArray(dOut, g0 + c);
+            b.fma(w1, e.fma(w0, zero)).intoArray(dOut, g1 + c);
+        }
+        for (; c < n; c++) {
+            float ga = dOut[g0 + c], gb = dOut[g1 + c];
+            dw[c] = Math.fma(gb, u[u0 + c], Math.fma(ga, u[um + c], dw[c]));
+            dw[n + c] = Math.fma(gb, u[u1 + c], Math.fma(ga, u[u0 + c], dw[n + c]));
+            dOut[g0 + c] = Math.fma(ga, wt[n + c], Math.fma(gb, wt[c], 0f));
+            dOut[g1 + c] = Math.fma(gb, wt[n + c], Math.fma(next[g2 + c], wt[c], 0f));
         }
     }
 
