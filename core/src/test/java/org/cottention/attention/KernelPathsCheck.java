@@ -15,7 +15,7 @@ import static org.cottention.attention.TestData.*;
 
 /**
  * Runs the hand-tiled kernels (BlockMm's products, the causal cosine pipeline forward and backward, GEMM, the segment
- * matmul) in this JVM and prints one line per result: {@code name maxError crc}. {@link KernelPathsTest} starts it in
+ * matmul, gated attention's convolution) in this JVM and prints one line per result: {@code name maxError crc}. {@link KernelPathsTest} starts it in
  * JVMs with other code paths (-XX:UseAVX, -XX:MaxVectorSize, the register count) and compares the lines.
  *
  * <p>Each check runs {@code REPS} times so that the later rounds run C2's compiled code (the first ones the
@@ -34,18 +34,19 @@ final class KernelPathsCheck {
     public static void main(String[] args) {
         System.out.println("isa " + Machine.isa() + " registers " + Machine.VECTOR_REGISTERS);
         Check products = new Check("blockmm"), wide = new Check("blockmmAllWidths"), fused = new Check("mmPlusLower");
-        Check attn = new Check("cosineCausal"), gemm = new Check("gemm"), seg = new Check("segmentMatmul");
+        Check attn = new Check("cosineCausal"), gemm = new Check("gemm"), seg = new Check("segmentMatmul"), conv = new Check("qkvConv");
         for (int rep = 0; rep < REPS; rep++) {
             withRef = rep == 0 || rep == REPS - 1;
-            products.start(); wide.start(); fused.start(); attn.start(); gemm.start(); seg.start();
+            products.start(); wide.start(); fused.start(); attn.start(); gemm.start(); seg.start(); conv.start();
             Random r = new Random(7);
             for (int[] s : SHAPES) blockProducts(r, s[0], s[1], s[2], products, s[1] % 16 == 0 && s[0] % 16 == 0 ? wide : null, fused);
             attention(r, attn);
             gemm(r, gemm);
             segment(r, seg);
-            products.end(); wide.end(); fused.end(); attn.end(); gemm.end(); seg.end();
+            convolution(r, conv);
+            products.end(); wide.end(); fused.end(); attn.end(); gemm.end(); seg.end(); conv.end();
         }
-        for (Check c : new Check[]{products, wide, fused, attn, gemm, seg}) System.out.println(c);
+        for (Check c : new Check[]{products, wide, fused, attn, gemm, seg, conv}) System.out.println(c);
     }
 
     /** Max relative error over rounds, the CRC of the first round's bits, and whether every round gave those bits. */
@@ -169,6 +170,30 @@ final class KernelPathsCheck {
                 double[] ref = toDouble(pair[1]), mag = new double[ref.length];
                 java.util.Arrays.fill(mag, scale);
                 c.add(pair[0], 0, pair[0].length, ref, mag);
+            }
+        }
+    }
+
+    /**
+     * Gated attention's convolution over time (widths 2 and 3, padding inside rows, a channel count with a scalar tail
+     * at every width): its forward, and its in-place backward (whose width-2 rows go two at a time) against the one
+     * into zeros, as the "reference" (error 0: the same bits). Every operation is per element, so the bits are the
+     * same on every path.
+     */
+    private static void convolution(Random r, Check c) {
+        int B = 2, T = 150, ch = 125;
+        int[] mask = mask(B, T, 0, 3);
+        for (int w : new int[]{2, 3}) {
+            float[] u = randn(r, B * T * ch), wt = randn(r, ch * w), g = randn(r, B * T * ch), out = new float[u.length];
+            QkvConv.forward(B, T, ch, w, u, 0, ch, wt, 0, mask, null, out, 0, ch, null);
+            c.add(out, 0, out.length, null, null);
+            float[] du = new float[u.length], dw = new float[wt.length], inPlace = g.clone(), dw2 = new float[wt.length];
+            QkvConv.backward(B, T, ch, w, u, 0, ch, wt, 0, mask, null, g, 0, ch, du, 0, ch, dw, 0);
+            QkvConv.backwardInPlace(B, T, ch, w, u, 0, ch, wt, 0, mask, null, inPlace, 0, ch, dw2, 0);
+            for (float[][] pair : new float[][][]{{inPlace, du}, {dw2, dw}}) {
+                double[] mag = new double[pair[1].length];
+                java.util.Arrays.fill(mag, 1.0);
+                c.add(pair[0], 0, pair[0].length, toDouble(pair[1]), mag);
             }
         }
     }

@@ -75,7 +75,7 @@ class KernelPathsTest {
     @Test
     void everyPathMatchesTheReferencesAndIsStableAcrossCompilers() {
         Map<String, Double> tol = Map.of("blockmm", 2e-6, "blockmmAllWidths", 0.0, "mmPlusLower", 2e-6,
-                "cosineCausal", 2e-5, "gemm", 2e-6, "segmentMatmul", 2e-6);
+                "cosineCausal", 2e-5, "gemm", 2e-6, "segmentMatmul", 2e-6, "qkvConv", 0.0);
         RESULTS.forEach((flags, lines) -> tol.forEach((name, t) -> {
             String[] f = lines.get(name);
             assertNotNull(f, name + " missing with [" + flags + "]");
@@ -102,6 +102,18 @@ class KernelPathsTest {
         }
         assertTrue(byWidth.size() >= 2, "ran at one vector width only: " + byWidth.keySet());
         assertEquals(java.util.Set.of("16", "32"), registers, "both register tiles ran");
+    }
+
+    /** The convolution works per element: its in-place backward has the bits of the one into zeros, on every path alike. */
+    @Test
+    void convolutionGivesTheSameBitsOnEveryPath() {
+        String crc = null;
+        for (Map.Entry<String, Map<String, String[]>> e : RESULTS.entrySet()) {
+            String[] f = e.getValue().get("qkvConv");
+            assertEquals(0.0, Double.parseDouble(f[1]), "in-place convolution backward differs from the one into zeros with [" + e.getKey() + "]");
+            if (crc == null) crc = f[2];
+            assertEquals(crc, f[2], "convolution bits differ with [" + e.getKey() + "]");
+        }
     }
 
     /** The isa field the bench rows carry names what the flags asked for. */
