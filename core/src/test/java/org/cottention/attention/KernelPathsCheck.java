@@ -15,8 +15,9 @@ import static org.cottention.attention.TestData.*;
 
 /**
  * Runs the hand-tiled kernels (BlockMm's products, the causal cosine pipeline forward and backward, GEMM, the segment
- * matmul, gated attention's convolution) in this JVM and prints one line per result: {@code name maxError crc}. {@link KernelPathsTest} starts it in
- * JVMs with other code paths (-XX:UseAVX, -XX:MaxVectorSize, the register count) and compares the lines.
+ * matmul, gated attention's convolution) in this JVM and prints one line per result: {@code name maxError crc}.
+ * {@link KernelPathsTest} starts it in JVMs with other code paths (-XX:UseAVX, -XX:MaxVectorSize, the register count)
+ * and compares the lines.
  *
  * <p>Each check runs {@code REPS} times so that the later rounds run C2's compiled code (the first ones the
  * interpreter's and C1's): every round must give the same bits as the first, and the error is the largest over rounds.
