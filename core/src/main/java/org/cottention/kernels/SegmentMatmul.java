@@ -38,10 +38,10 @@ public final class SegmentMatmul {
      * W rows one matrix-vector pass reads side by side (F32 and BF16; the four-row kernels are written for it). One
      * row at a time reads a single stream, and the products reached 0.6-0.85 of a plain streaming read; four
      * reached it (2-core Xeon, AVX-512: 15-18 GB/s against 10-13 for one row, 1024- and 4096-wide rows). F32: eight
-     * accumulators, which fit AVX2's 16 registers too. The
-     * four rows come from the four quarters of a thread's rows, so that each stream reads on into the next row: with
-     * four consecutive rows every stream jumped four rows (four 4 KB pages for a 1024-wide F32 matrix) after each
-     * row, and read 5-8% slower from memory (256 MB, 2 threads), 7-11% slower in bench scale's decoding.
+     * accumulators, which fit AVX2's 16 registers too. The four rows come from the four quarters of a thread's rows,
+     * so that each stream reads on into the next row: with four consecutive rows every stream jumped four rows (four
+     * 4 KB pages for a 1024-wide F32 matrix) after each row, and read 5-8% slower from memory (256 MB, 2 threads),
+     * 7-11% slower in bench scale's decoding.
      */
     static final int ROWS_TOGETHER = 4;
     /**
