@@ -36,8 +36,11 @@ import static org.cottention.attention.BlockMm.transpose;
  * ({@link Parallel#together}): at step s every thread normalises its share of the WHOLE rows (all heads) of step s's
  * chunks into a shared double buffer, and runs the block products of step s-1's chunks for its items (batch row, group
  * of up to {@link #MAX_GROUP} adjacent heads) — the two interleaved in small slices, so the prefetcher streams rows in
- * while the FMAs run — then all meet at a barrier. Backward is the same kind of pipeline, over the chunks in reverse,
- * with a third stage that takes each chunk's gradients back through the preprocessing, whole rows at a time.
+ * while the FMAs run — then all meet at a barrier. A thread done with its own units takes those left of the others'
+ * ({@link StepClaims}: one head's products over the step, or one slice of rows, at a time), so a thread that stalls
+ * on a shared host does not hold the others at the barrier; the per-head state lives in the pipeline, not the thread,
+ * and the bits do not depend on who ran what. Backward is the same kind of pipeline, over the chunks in reverse, with
+ * a third stage that takes each chunk's gradients back through the preprocessing, whole rows at a time.
  *
  * <p>Gated attention (math doc §8): with a per-head log-decay a_t <= 0 ({@code logDecay}), each chunk's products
  * carry the decay ({@link Decay}: Lmask, e^b, e^{b_last - b}), the carried state decays by e^{b_last} per chunk, and the
@@ -53,7 +56,7 @@ import static org.cottention.attention.BlockMm.transpose;
  */
 public final class CosineCausal {
     public static final int DEFAULT_CHUNK = 64;
-    /** Most heads in one work item; fewer when that would leave a thread without an item. */
+    /** Most heads a thread owns in one work item; fewer when that would leave a thread without an item. */
     static final int MAX_GROUP = 4;
     /**
      * Bytes of one prepared pipeline step (Q, K, V of every head, 1 MB: about L2) — big enough that steps and their
@@ -176,6 +179,7 @@ public final class CosineCausal {
 
         ForwardPipeline pipeline = new ForwardPipeline(ctx, q, k, v, out, s0);
         Parallel.together(pipeline.groups.count(), pipeline::run);
+        for (int bh = 0; bh < B * H; bh++) System.arraycopy(pipeline.sd[bh], 0, ctx.sEnd, bh * D * D, D * D);
         if (fin != null) {
             for (int bh = 0; bh < B * H; bh++) transposeState(ctx.sEnd, bh * D * D, fin.s, bh * D * D, D);
             for (int b = 0; b < B; b++) fin.count[b] = ctx.count[b * T + T - 1];
@@ -236,9 +240,9 @@ public final class CosineCausal {
         final Context ctx;
         final Heads q, k, v;
         final QkvSource source;   // instead of q, k, v when not null
-        final float[][] sourceRows; // per part: the [3E] row a source writes (each part runs on one thread)
         final Groups groups;
         final int B, T, H, D, E, C, nChunks, per, nSteps; // per = chunks per step
+        final StepClaims claims;
 
         /** @param arrays how many [B, H, C, D] arrays one step's preparation fills (sizes the step to stepBytes) */
         Pipeline(Context ctx, Heads q, Heads k, Heads v, int arrays) {
@@ -253,7 +257,19 @@ public final class CosineCausal {
             per = (int) Math.max(1, Math.min(nChunks, stepBytes / (4L * arrays * B * H * C * D)));
             nSteps = (nChunks + per - 1) / per;
             groups = Groups.of(s);
-            sourceRows = new float[groups.count()][];
+            claims = new StepClaims(groups.count());
+        }
+
+        /** The [3E] row a source writes, one per part (null without a source). */
+        float[] sourceRow() {
+            return source == null ? null : new float[3 * E];
+        }
+
+        /** Every part's list of heads (see {@link #headsOf}): what each owns, and what the others may take from it. */
+        int[][] headLists(int parts) {
+            int[][] lists = new int[parts][];
+            for (int o = 0; o < parts; o++) lists[o] = headsOf(o, parts);
+            return lists;
         }
 
         /** The stabiliser's -ln of row (b, t) of head h: the count's (given as nl) or, gated, the decayed count's. */
@@ -283,11 +299,6 @@ public final class CosineCausal {
          */
         int headStride() {
             return per * C * D;
-        }
-
-        /** The items of this part: part, part + parts, ... */
-        int mine(int part, int parts) {
-            return (groups.count() - part + parts - 1) / parts;
         }
 
         /**
@@ -323,17 +334,17 @@ public final class CosineCausal {
          * head, into position pos's blocks: qd = N(q), vd = v / max(c^a, 1) (rows of 0 at padding), and kd = N(k)
          * either row-major or, with kTransposed, as [D, C] per block (what Q K^T and K^T V read in the forward).
          * rq, rk, ig (when not null) get ||q||, ||k|| and the value scale per row. ks [C, E] holds the K rows before
-         * their transposes (only with kTransposed; may be null otherwise).
+         * their transposes (only with kTransposed; may be null otherwise); row [3E] is the calling thread's row from
+         * the source (null without one). part is the share's owner, which need not be the calling thread.
          */
         void prepare(int n, int pos, int part, int parts, int slice, int slices, float[] qd, float[] kd, boolean kTransposed,
-                     float[] vd, float[] rq, float[] rk, float[] ig, float[] ks) {
+                     float[] vd, float[] rq, float[] rk, float[] ig, float[] ks, float[] row) {
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
             // with kTransposed, slices of whole vectors of rows where it can: the K transposes then gather (BlockMm.transpose)
             final int align = kTransposed ? BlockMm.VL : 1;
             final int lo = sliceStart(rows, part, parts, slice, slices, align), hi = sliceStart(rows, part, parts, slice + 1, slices, align);
             final int hs = headStride(), hr = hs / D;
             // from a source: each row into one [3E] buffer, read through views of row stride 0 (at() = off + h*D)
-            final float[] row = source == null ? null : sourceRows[part] != null ? sourceRows[part] : (sourceRows[part] = new float[3 * E]);
             final Heads qx = row == null ? q : new Heads(row, 0, 0), kx = row == null ? k : new Heads(row, E, 0), vx = row == null ? v : new Heads(row, 2 * E, 0);
             for (int x0 = lo; x0 < hi; ) { // one batch row's stretch of the share at a time
                 final int b = x0 / cn, i0 = x0 % cn, i1 = Math.min(cn, i0 + (hi - x0)), o0 = block(pos, b, 0), r0b = rowBlock(pos, b, 0);
@@ -371,11 +382,15 @@ public final class CosineCausal {
         final Heads out;
         final double[] s0;
         final float[][] qb = new float[2][], kb = new float[2][], vb = new float[2][]; // [B, H, per*C, D]; kb: per chunk [D, C]
+        final double[][] sd; // [B*H][D*D] S per head (key-first, float64): whichever part runs a head's chunk updates it
+        final float[][] sf;  // its float32 copy for the block products
 
         ForwardPipeline(Context ctx, Heads q, Heads k, Heads v, Heads out, double[] s0) {
             super(ctx, q, k, v, 3);
             this.out = out;
             this.s0 = s0;
+            sd = new double[B * H][D * D];
+            sf = new float[B * H][D * D];
             for (int i = 0; i < 2; i++) {
                 qb[i] = stepBuffer(D);
                 kb[i] = stepBuffer(D);
@@ -384,53 +399,54 @@ public final class CosineCausal {
         }
 
         void run(int part, int parts, Barrier barrier) {
-            int mine = mine(part, parts);
-            int[] heads = headsOf(part, parts);
-            double[][] sd = new double[heads.length][D * D]; // S per head of my items (key-first, float64)
-            float[][] sf = new float[heads.length][D * D];   // its float32 copy for the block products
+            int[][] lists = headLists(parts);
             float[] p = new float[C * C];            // (Q_n K_n^T) .* M
             float[] kv = new float[D * D];           // K_n^T V_n
             float[] ks = new float[C * E];           // a chunk's K rows (all heads) before the per-head transposes
+            float[] row = sourceRow();
             DecayScratch x = ctx.decay == null ? null : new DecayScratch(C, D);
-            for (int i = 0; i < heads.length; i++) {
-                if (s0 != null) transposeState(s0, heads[i] * D * D, sd[i], 0, D); // value-first -> key-first
-                toFloat(sd[i], sf[i]);
+            for (int bh : lists[part]) { // ready for any part by step 1, after step 0's barrier
+                if (s0 != null) transposeState(s0, bh * D * D, sd[bh], 0, D); // value-first -> key-first
+                toFloat(sd[bh], sf[bh]);
             }
-            // Step s prepares chunks s*per.. while it runs the products of chunks (s-1)*per..; the two are interleaved
-            // in small slices so that the hardware prefetcher streams the next rows in while the FMAs run.
+            // Step s prepares chunks s*per.. while it runs the products of chunks (s-1)*per..: unit by unit, one head's
+            // products then a slice of the rows (see StepClaims), so that the hardware prefetcher streams the next
+            // rows in while the FMAs run.
+            final int kinds = 1 + per;
             for (int step = 0; step <= nSteps; step++) {
-                for (int idx = 0; idx < per; idx++) {
-                    int nPrep = step < nSteps ? step * per + idx : nChunks, nProd = step > 0 ? (step - 1) * per + idx : nChunks;
-                    if (nProd >= nChunks) { // past the end when per does not divide the chunks
-                        if (nPrep < nChunks) prepare(nPrep, part, parts, 0, 1, ks);
-                        continue;
-                    }
-                    for (int m = 0, i = 0; m < mine; m++) {
-                        int w = part + m * parts;
-                        for (int j = 0; j < groups.end(w) - groups.first(w); j++, i++) {
-                            if (x == null) productsHead(nProd, w, j, sd[i], sf[i], p, kv);
-                            else productsHeadDecayed(nProd, w, j, heads[i], sd[i], sf[i], p, kv, x);
-                            if (nPrep < nChunks) prepare(nPrep, part, parts, i, heads.length, ks);
+                claims.clearNext(part, step);
+                for (long u; (u = claims.next(step, part, parts, lists, kinds)) >= 0; ) {
+                    int owner = StepClaims.owner(u), round = StepClaims.index(u) / kinds, kind = StepClaims.index(u) % kinds;
+                    int[] heads = lists[owner];
+                    if (kind == 0) { // one head's products over step s-1's chunks, in order (its state runs through them)
+                        int bh = heads[round];
+                        for (int idx = 0; step > 0 && idx < per; idx++) {
+                            int nProd = (step - 1) * per + idx;
+                            if (nProd >= nChunks) break; // past the end when per does not divide the chunks
+                            if (x == null) productsHead(nProd, bh, sd[bh], sf[bh], p, kv);
+                            else productsHeadDecayed(nProd, bh, sd[bh], sf[bh], p, kv, x);
                         }
+                    } else if (step < nSteps) { // slice j of the owner's share of step s's rows: chunk j / heads, slice j % heads
+                        int j = round * per + kind - 1, nPrep = step * per + j / heads.length;
+                        if (nPrep < nChunks) prepare(nPrep, owner, parts, j % heads.length, heads.length, ks, row);
                     }
                 }
                 barrier.await();
             }
-            for (int i = 0; i < heads.length; i++) System.arraycopy(sd[i], 0, ctx.sEnd, heads[i] * D * D, D * D);
         }
 
-        private void prepare(int n, int part, int parts, int slice, int slices, float[] ks) {
+        private void prepare(int n, int part, int parts, int slice, int slices, float[] ks, float[] row) {
             int buf = (n / per) % 2;
-            prepare(n, n, part, parts, slice, slices, qb[buf], kb[buf], true, vb[buf], null, null, null, ks);
+            prepare(n, n, part, parts, slice, slices, qb[buf], kb[buf], true, vb[buf], null, null, null, ks, row);
         }
 
         /**
-         * Chunk n of head j of item w (batch row, head group) from its step's buffer into out; s, f = its state. The
+         * Chunk n of head bh (batch row * H + head) from its step's buffer into out; s, f = its state. The
          * products write their rows of out in place: a compact [cn, g*D] block copied out afterwards was 8% of the
          * forward's profile samples (32 MB more through the cache at L = 16K, E = 512).
          */
-        private void productsHead(int n, int w, int j, double[] s, float[] f, float[] p, float[] kv) {
-            final int b = groups.batch(w), h = groups.first(w) + j;
+        private void productsHead(int n, int bh, double[] s, float[] f, float[] p, float[] kv) {
+            final int b = bh / H, h = bh % H;
             final int cn = Math.min(C, T - n * C), buf = (n / per) % 2, o = block(n, b, h);
             final float[] qh = qb[buf], kt = kb[buf], vs = vb[buf];
             mmCausal(cn, D, qh, o, D, kt, o, C, p, 0, C);
@@ -447,8 +463,8 @@ public final class CosineCausal {
          * {@link #productsHead} with the decay (math doc §8.7): P = (Q K^T) .* Lmask, O = (Q .* e^b) S + P V,
          * S' = e^{b_last} S + K^T (V .* e^{b_last - b}); keeps the incoming state (float32) for the backward.
          */
-        private void productsHeadDecayed(int n, int w, int j, int bh, double[] s, float[] f, float[] p, float[] kv, DecayScratch x) {
-            final int b = groups.batch(w), h = groups.first(w) + j;
+        private void productsHeadDecayed(int n, int bh, double[] s, float[] f, float[] p, float[] kv, DecayScratch x) {
+            final int b = bh / H, h = bh % H;
             final int cn = Math.min(C, T - n * C), buf = (n / per) % 2, o = block(n, b, h);
             final float[] qh = qb[buf], kt = kb[buf], vs = vb[buf];
             Decay.cumulative(ctx.decay, (b * T + n * C) * H + h, H, cn, x.bb);
@@ -555,9 +571,17 @@ public final class CosineCausal {
         final float[][] qb = new float[3][], kb = new float[3][], vb = new float[3][], gb = new float[3][]; // gb: dO
         final float[][] rqb = new float[3][], rkb = new float[3][], igb = new float[3][];
         final float[][] dqb = new float[2][], dkb = new float[2][], dvb = new float[2][];
+        // per head (b*H + h), [D*D] each, updated by whichever part runs the head's chunk: S_{n+1}, then S_n
+        // (value-first: S^T, float64); dS accumulated in float64; dS (key-first) in float32; and its transpose
+        final double[][] sd, dsd;
+        final float[][] dsf, dsfT;
 
         BackwardPipeline(Context ctx, Heads dOut, Heads dq, Heads dk, Heads dv, boolean add) {
             super(ctx, ctx.q, ctx.k, ctx.v, 4);
+            sd = new double[B * H][D * D];
+            dsd = new double[B * H][D * D];
+            dsf = new float[B * H][D * D];
+            dsfT = new float[B * H][D * D];
             this.add = add;
             this.dOut = dOut;
             this.dq = dq;
@@ -583,31 +607,34 @@ public final class CosineCausal {
         }
 
         void run(int part, int parts, Barrier barrier) {
-            int mine = mine(part, parts);
-            int[] heads = headsOf(part, parts);
-            double[][] sd = new double[heads.length][D * D];      // S_{n+1}, then S_n per head (value-first: S^T, float64)
-            double[][] dsd = new double[heads.length][D * D];     // dS accumulated in float64
-            float[][] dsf = new float[heads.length][D * D];       // dS (key-first), float32
-            float[][] dsfT = new float[heads.length][D * D];      // dS^T
+            int[][] lists = headLists(parts);
             Scratch x = new Scratch(C, D);
             DecayScratch y = ctx.decay == null ? null : new DecayScratch(C, D);
-            for (int i = 0; i < heads.length; i++) transposeState(ctx.sEnd, heads[i] * D * D, sd[i], 0, D);
+            float[] row = sourceRow();
+            for (int bh : lists[part]) transposeState(ctx.sEnd, bh * D * D, sd[bh], 0, D); // ready by step 1's products
+            // Step s: prepare step s's positions, run the products of step s-1's and take step s-2's gradients back
+            // through the preprocessing: unit by unit, one head's products then a slice of each (see StepClaims).
+            final int kinds = 1 + 2 * per;
             for (int step = 0; step <= nSteps + 1; step++) {
-                for (int idx = 0; idx < per; idx++) {
-                    int pPrep = step < nSteps ? step * per + idx : nChunks;
-                    int pProd = step >= 1 && step <= nSteps ? (step - 1) * per + idx : nChunks;
-                    int pBack = step >= 2 ? (step - 2) * per + idx : nChunks;
-                    if (pProd < nChunks)
-                        for (int m = 0, i = 0; m < mine; m++) {
-                            int w = part + m * parts;
-                            for (int j = 0; j < groups.end(w) - groups.first(w); j++, i++) {
-                                if (y == null) productsHead(pProd, w, j, sd[i], dsd[i], dsf[i], dsfT[i], x);
-                                else productsHeadDecayed(pProd, w, j, dsd[i], dsf[i], dsfT[i], x, y);
-                                if (pPrep < nChunks) prepare(pPrep, part, parts, i, heads.length);
-                            }
+                claims.clearNext(part, step);
+                for (long u; (u = claims.next(step, part, parts, lists, kinds)) >= 0; ) {
+                    int owner = StepClaims.owner(u), round = StepClaims.index(u) / kinds, kind = StepClaims.index(u) % kinds;
+                    int[] heads = lists[owner];
+                    if (kind == 0) { // one head's products over step s-1's positions, in order (dS runs through them)
+                        int bh = heads[round];
+                        for (int idx = 0; step >= 1 && step <= nSteps && idx < per; idx++) {
+                            int pProd = (step - 1) * per + idx;
+                            if (pProd >= nChunks) break;
+                            if (y == null) productsHead(pProd, bh, sd[bh], dsd[bh], dsf[bh], dsfT[bh], x);
+                            else productsHeadDecayed(pProd, bh, dsd[bh], dsf[bh], dsfT[bh], x, y);
                         }
-                    else if (pPrep < nChunks) prepare(pPrep, part, parts, 0, 1);
-                    if (pBack < nChunks) preprocessingBackward(pBack, part, parts);
+                    } else { // slice j of the owner's share of a step's rows: position j / heads, slice j % heads
+                        boolean prep = kind <= per;
+                        int j = round * per + kind - (prep ? 1 : 1 + per), at = j / heads.length, slice = j % heads.length;
+                        int pos = (prep ? step : step - 2) * per + at;
+                        if (prep && step < nSteps && pos < nChunks) prepare(pos, owner, parts, slice, heads.length, row);
+                        else if (!prep && step >= 2 && pos < nChunks) preprocessingBackward(pos, owner, parts, slice, heads.length);
+                    }
                 }
                 barrier.await();
             }
@@ -624,10 +651,10 @@ public final class CosineCausal {
             return nChunks - 1 - pos;
         }
 
-        /** Position pos's rows (this part's share, slice of slices): Q, K, V with their norms and scales, and dO. */
-        private void prepare(int pos, int part, int parts, int slice, int slices) {
+        /** Position pos's rows (part's share, slice of slices): Q, K, V with their norms and scales, and dO. */
+        private void prepare(int pos, int part, int parts, int slice, int slices, float[] row) {
             int n = chunk(pos), buf = (pos / per) % 3;
-            prepare(n, pos, part, parts, slice, slices, qb[buf], kb[buf], false, vb[buf], rqb[buf], rkb[buf], igb[buf], null);
+            prepare(n, pos, part, parts, slice, slices, qb[buf], kb[buf], false, vb[buf], rqb[buf], rkb[buf], igb[buf], null, row);
             // dO rows, every head, for the same share
             final int r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
             final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
@@ -640,11 +667,11 @@ public final class CosineCausal {
         }
 
         /**
-         * Chunk at position pos, head j of item w: recovers S_n^T from S_{n+1}^T (s, value-first), writes dQ, dK, dV of
-         * the chunk into the gradient buffers and adds Q_n^T dO_n to dS.
+         * Chunk at position pos, head bh: recovers S_n^T from S_{n+1}^T (s, value-first), writes dQ, dK, dV of the chunk
+         * into the gradient buffers and adds Q_n^T dO_n to dS.
          */
-        private void productsHead(int pos, int w, int j, double[] s, double[] ds, float[] dsf, float[] dsfT, Scratch x) {
-            final int n = chunk(pos), b = groups.batch(w), h = groups.first(w) + j;
+        private void productsHead(int pos, int bh, double[] s, double[] ds, float[] dsf, float[] dsfT, Scratch x) {
+            final int n = chunk(pos), b = bh / H, h = bh % H;
             final int cn = Math.min(C, T - n * C), buf = (pos / per) % 3, o = block(pos, b, h), go = (pos / per) % 2;
             final float[] qh = qb[buf], kh = kb[buf], vs = vb[buf], dO = gb[buf];
             final float[] dqh = dqb[go], dkh = dkb[go], dvs = dvb[go];
@@ -697,8 +724,8 @@ public final class CosineCausal {
          * weight), plus for the last row sum_j w_j (dV_j^state . V_j) + e^{b_last} (S . dS); dL/da is the sum of
          * dL/db over the rows from a's row to the chunk's end.
          */
-        private void productsHeadDecayed(int pos, int w, int j, double[] ds, float[] dsf, float[] dsfT, Scratch x, DecayScratch y) {
-            final int n = chunk(pos), b = groups.batch(w), h = groups.first(w) + j, bh = b * H + h;
+        private void productsHeadDecayed(int pos, int bh, double[] ds, float[] dsf, float[] dsfT, Scratch x, DecayScratch y) {
+            final int n = chunk(pos), b = bh / H, h = bh % H;
             final int cn = Math.min(C, T - n * C), buf = (pos / per) % 3, o = block(pos, b, h), go = (pos / per) % 2;
             final float[] qh = qb[buf], kh = kb[buf], vs = vb[buf], dO = gb[buf];
             final float[] dqh = dqb[go], dkh = dkb[go], dvs = dvb[go];
@@ -744,13 +771,14 @@ public final class CosineCausal {
         }
 
         /**
-         * This part's share of position pos's rows, whole rows at a time: dQ, dK, dV of every head through the
-         * normalisation and value-scaling backward into dq, dk, dv (added), and each row's part of dL/da.
+         * Slice {@code slice} of {@code slices} of part's share of position pos's rows, whole rows at a time: dQ, dK, dV
+         * of every head through the normalisation and value-scaling backward into dq, dk, dv (added), and each row's
+         * part of dL/da.
          */
-        private void preprocessingBackward(int pos, int part, int parts) {
+        private void preprocessingBackward(int pos, int part, int parts, int slice, int slices) {
             final int n = chunk(pos), r0 = n * C, cn = Math.min(C, T - r0), rows = B * cn;
             final int buf = (pos / per) % 3, go = (pos / per) % 2;
-            final int lo = sliceStart(rows, part, parts, 0, 1), hi = sliceStart(rows, part, parts, 1, 1);
+            final int lo = sliceStart(rows, part, parts, slice, slices), hi = sliceStart(rows, part, parts, slice + 1, slices);
             final float[] qh = qb[buf], kh = kb[buf], vs = vb[buf], rq = rqb[buf], rk = rkb[buf], ig = igb[buf];
             final float[] dqh = dqb[go], dkh = dkb[go], dvs = dvb[go];
             final int hs = headStride(), hr = hs / D;
@@ -791,7 +819,7 @@ public final class CosineCausal {
         }
     }
 
-    /** The work items: (batch row, group of adjacent heads), enough of them to keep every thread busy. */
+    /** The work items a thread owns: (batch row, group of adjacent heads), enough of them to keep every thread busy. */
     private record Groups(int heads, int size, int perRow, int count) {
         static Groups of(AttnShape s) {
             int H = s.heads(), size = Math.min(MAX_GROUP, H);

@@ -64,27 +64,31 @@ class CosineCausalTest {
         float[][] first = null;
         try {
             for (int threads : new int[]{1, 2, 3})
-                for (int step : new int[]{1, savedStep}) {
-                    org.cottention.kernels.Parallel.setThreads(threads);
-                    CosineCausal.stepBytes = step;
-                    float[] out = new float[B * T * H * D], dq = new float[out.length], dk = new float[out.length], dv = new float[out.length];
-                    float[] dm = new float[H];
-                    CosineCausal.Context ctx = CosineCausal.forward(c.shape(), c.view(c.q), c.view(c.k), c.view(c.v), c.mask, c.m,
-                            c.view(out), chunk, null, null);
-                    CosineCausal.backward(ctx, c.view(g), c.view(dq), c.view(dk), c.view(dv), dm);
-                    float[][] now = {out, dq, dk, dv, dm};
-                    if (first == null) {
-                        first = now;
-                        double err = maxAbsDiff(out, c.reference());
-                        assertTrue(err < 2e-5, "max |chunked - reference| = " + err);
-                    } else {
-                        for (int i = 0; i < now.length; i++)
-                            assertArrayEquals(first[i], now[i], "output " + i + " with " + threads + " threads, step bytes " + step);
+                for (int step : new int[]{1, savedStep})
+                    for (boolean othersFirst : new boolean[]{false, true}) {
+                        org.cottention.kernels.Parallel.setThreads(threads);
+                        CosineCausal.stepBytes = step;
+                        StepClaims.othersFirst = othersFirst; // every unit run by a part that does not own it
+                        float[] out = new float[B * T * H * D], dq = new float[out.length], dk = new float[out.length], dv = new float[out.length];
+                        float[] dm = new float[H];
+                        CosineCausal.Context ctx = CosineCausal.forward(c.shape(), c.view(c.q), c.view(c.k), c.view(c.v), c.mask, c.m,
+                                c.view(out), chunk, null, null);
+                        CosineCausal.backward(ctx, c.view(g), c.view(dq), c.view(dk), c.view(dv), dm);
+                        float[][] now = {out, dq, dk, dv, dm};
+                        if (first == null) {
+                            first = now;
+                            double err = maxAbsDiff(out, c.reference());
+                            assertTrue(err < 2e-5, "max |chunked - reference| = " + err);
+                        } else {
+                            for (int i = 0; i < now.length; i++)
+                                assertArrayEquals(first[i], now[i], "output " + i + " with " + threads + " threads, step bytes " + step
+                                        + (othersFirst ? ", units taken by other parts first" : ""));
+                        }
                     }
-                }
         } finally {
             org.cottention.kernels.Parallel.setThreads(savedThreads);
             CosineCausal.stepBytes = savedStep;
+            StepClaims.othersFirst = false;
         }
     }
 

@@ -142,16 +142,20 @@ class GatedCosineTest {
         float[][] first = null;
         try {
             for (int threads : new int[]{1, 2, 3})
-                for (int step : new int[]{1, savedStep}) {
-                    Parallel.setThreads(threads);
-                    CosineCausal.stepBytes = step;
-                    float[][] now = run(c, c.a, g, 16);
-                    if (first == null) first = now;
-                    else for (int i = 0; i < now.length; i++) assertArrayEquals(first[i], now[i], "output " + i + ", " + threads + " threads");
-                }
+                for (int step : new int[]{1, savedStep})
+                    for (boolean othersFirst : new boolean[]{false, true}) {
+                        Parallel.setThreads(threads);
+                        CosineCausal.stepBytes = step;
+                        StepClaims.othersFirst = othersFirst; // every unit run by a part that does not own it
+                        float[][] now = run(c, c.a, g, 16);
+                        if (first == null) first = now;
+                        else for (int i = 0; i < now.length; i++)
+                            assertArrayEquals(first[i], now[i], "output " + i + ", " + threads + " threads" + (othersFirst ? ", others first" : ""));
+                    }
         } finally {
             Parallel.setThreads(savedThreads);
             CosineCausal.stepBytes = savedStep;
+            StepClaims.othersFirst = false;
         }
     }
 
@@ -395,6 +399,7 @@ class GatedCosineTest {
                             for (int step : new int[]{1, savedStep}) {
                                 Parallel.setThreads(threads);
                                 CosineCausal.stepBytes = step;
+                                StepClaims.othersFirst = threads > 1 && step == 1; // the source's rows made on a part that does not own them
                                 float[] u = randn(r, n * ch), wt = randn(r, ch * w), tail = withTail ? randn(r, B * (w - 1) * ch) : null;
                                 float[][] fused = new float[5][], stored = new float[5][];
                                 for (boolean onDemand : new boolean[]{false, true}) {
@@ -421,6 +426,7 @@ class GatedCosineTest {
         } finally {
             Parallel.setThreads(savedThreads);
             CosineCausal.stepBytes = savedStep;
+            StepClaims.othersFirst = false;
         }
     }
 }
